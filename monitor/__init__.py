@@ -1,0 +1,3 @@
+"""ivh-monitor: watches Tencent Cloud IVH assets and exports them to Prometheus."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,278 @@
+"""The command line: everything is wired here, and only here.
+
+settings → logging → clients → (collection | scheduler) → output
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import structlog
+from pydantic import SecretStr
+from rich.console import Console
+
+from monitor import __version__
+from monitor.config import Account, Settings, load_settings, parse_listen
+from monitor.daemon import Daemon
+from monitor.errors import ConfigError
+from monitor.log import SecretScrubber, configure_logging
+from monitor.report import (
+    ReportResult,
+    collect_all,
+    exit_status,
+    print_problems,
+    render_json,
+    render_table,
+)
+from monitor.server import create_app, start_server
+from monitor.simulator import DEMO_ACCOUNTS, default_dataset, run_simulator, serve
+
+__all__ = ["main"]
+
+log = structlog.get_logger("monitor.cli")
+
+EXIT_USAGE = 64  # EX_USAGE: a configuration error
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ivh-monitor",
+        description="Watch Tencent Cloud IVH assets: hour packages, quotas, voices, images.",
+    )
+    parser.add_argument("--version", action="version", version=f"ivh-monitor {__version__}")
+    parser.add_argument(
+        "--config", metavar="PATH", help="YAML config file (default: $IVH_MONITOR_CONFIG)"
+    )
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", choices=["auto", "json", "console"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    report = sub.add_parser("report", help="collect every account once and print its assets")
+    report.add_argument("--format", choices=["table", "json"], default="table")
+    report.add_argument(
+        "--critical-days", type=float, help="exit 1 when an asset expires within this many days"
+    )
+    report.add_argument("-v", "--verbose", action="store_true", help="also print log events")
+
+    sub.add_parser("check-config", help="validate the config and print it, secrets masked")
+
+    sim = sub.add_parser("simulate", help="serve a local simulator of the IVH asset API")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8081)
+    sim.add_argument("--dataset", metavar="FILE", help="YAML/JSON dataset (default: built-in)")
+    sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
+    sim.add_argument("--rate-limit", type=float, help="requests per second per appkey")
+
+    sub.add_parser("run", help="run the daemon: scheduled collection, /metrics")
+
+    demo = sub.add_parser(
+        "demo", help="run the daemon against the embedded simulator's demo accounts"
+    )
+    demo.add_argument(
+        "--listen", default=DEMO_LISTEN, help=f"host:port of the demo's /metrics ({DEMO_LISTEN})"
+    )
+    demo.add_argument(
+        "--report", action="store_true", help="print a one-shot report instead of running"
+    )
+    demo.add_argument("--format", choices=["table", "json"], default="table")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    if args.log_level:
+        overrides["log_level"] = args.log_level
+    if args.log_format:
+        overrides["log_format"] = args.log_format
+    return load_settings(args.config, **overrides)
+
+
+def _scrubber(accounts: Sequence[Account]) -> SecretScrubber:
+    return SecretScrubber(a.access_token.get_secret_value() for a in accounts)
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    accounts = settings.resolved_accounts()
+    data = settings.masked()
+    data["effective_accounts"] = [
+        {
+            "name": a.name,
+            "appkey": a.appkey,
+            "access_token": "**********",
+            "base_url": a.base_url,
+            "timezone": str(a.zone),
+            "labels": a.labels,
+        }
+        for a in accounts
+    ]
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\nconfiguration OK\n")
+    return 0
+
+
+def _print_report(args: argparse.Namespace, settings: Settings, result: ReportResult) -> int:
+    if args.format == "json":
+        render_json(result, sys.stdout)
+    else:
+        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
+        render_table(result, console, settings)
+    print_problems(result, sys.stderr)
+    critical = args.critical_days if getattr(args, "critical_days", None) is not None else None
+    return exit_status(result, settings.critical_days if critical is None else critical)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    accounts = settings.resolved_accounts()
+    # Problems are printed as plain lines on stderr; log events only on request.
+    configure_logging(
+        settings.log_level if args.verbose else "critical",
+        settings.log_format,
+        scrubber=_scrubber(accounts),
+    )
+    result = asyncio.run(collect_all(settings, accounts, show_progress=sys.stderr.isatty()))
+    return _print_report(args, settings, result)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level or "info", args.log_format or "auto")
+    serve(
+        args.host,
+        args.port,
+        args.dataset,
+        latency=args.latency,
+        rate_limit_per_second=args.rate_limit,
+    )
+    return 0
+
+
+def demo_settings(base_url: str, **overrides: object) -> tuple[Settings, list[Account]]:
+    """Settings for the simulator's demo accounts at ``base_url``."""
+    settings = load_settings(
+        None,
+        accounts=[
+            {"name": name, "appkey": appkey, "access_token": SecretStr(token), "base_url": base_url}
+            for name, appkey, token in DEMO_ACCOUNTS
+        ],
+        client={"rate_limit_per_second": 50, "max_concurrency": 8},
+        **overrides,
+    )
+    return settings, settings.resolved_accounts()
+
+
+async def _serve(
+    settings: Settings,
+    accounts: Sequence[Account],
+    *,
+    banner: Callable[[str], None] | None = None,
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT."""
+    daemon = Daemon(settings, accounts)
+    host, port = parse_listen(settings.listen)
+    app = create_app(daemon.registry, daemon.store, alive=lambda: daemon.alive)
+    try:
+        runner, bound = await start_server(app, host, port)
+    except OSError as exc:
+        await daemon.stop()
+        raise ConfigError([f"listen: cannot listen on {settings.listen}: {exc.strerror}"]) from None
+    daemon.start()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    base = f"http://{shown}:{bound}"
+    log.info("server.listening", url=base, metrics=f"{base}/metrics")
+    if banner is not None:
+        banner(base)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("daemon.stopping")
+        await daemon.stop()
+        await runner.cleanup()
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    accounts = settings.resolved_accounts()
+    configure_logging(settings.log_level, settings.log_format, scrubber=_scrubber(accounts))
+    return asyncio.run(_serve(settings, accounts))
+
+
+def _demo_banner(sim_url: str) -> Callable[[str], None]:
+    def show(base: str) -> None:
+        names = ", ".join(name for name, _, _ in DEMO_ACCOUNTS)
+        sys.stderr.write(
+            "\n"
+            "  ivh-monitor demo is running (Ctrl-C to stop)\n"
+            f"  simulated IVH gateway : {sim_url}  (accounts: {names})\n"
+            f"  metrics               : {base}/metrics\n"
+            f"  health / readiness    : {base}/healthz  {base}/readyz\n"
+            f"  status page           : {base}/\n"
+            "  try: curl -s " + base + "/metrics | grep ivh_asset_expiry\n\n"
+        )
+
+    return show
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.report:
+        configure_logging(args.log_level or "info", args.log_format or "auto")
+
+        async def serve_demo() -> int:
+            async with run_simulator(default_dataset(datetime.now(UTC))) as sim:
+                settings, accounts = demo_settings(
+                    sim.url, listen=args.listen, schedule=DEMO_SCHEDULE
+                )
+                return await _serve(settings, accounts, banner=_demo_banner(sim.url))
+
+        return asyncio.run(serve_demo())
+
+    async def run() -> ReportResult:
+        async with run_simulator(default_dataset(datetime.now(UTC))) as sim:
+            settings, accounts = demo_settings(sim.url)
+            sys.stderr.write(f"demo: simulator of the IVH asset API at {sim.url}\n")
+            return await collect_all(settings, accounts, show_progress=sys.stderr.isatty())
+
+    configure_logging("critical", "auto")
+    settings, _ = demo_settings("http://127.0.0.1")
+    args.critical_days = None
+    return _print_report(args, settings, asyncio.run(run()))
+
+
+DEMO_LISTEN = "127.0.0.1:9877"
+#: short intervals so the demo shows changes within a minute or two
+DEMO_SCHEDULE = {
+    "services_seconds": 30,
+    "timbres_seconds": 60,
+    "images_seconds": 60,
+    "actions_seconds": 300,
+    "jitter_seconds": 2,
+}
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "check-config": _cmd_check_config,
+    "report": _cmd_report,
+    "simulate": _cmd_simulate,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as exc:
+        sys.stderr.write(f"ivh-monitor: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,420 @@
+"""The signed, paginating, rate-limited IVH client (REFERENCE.md §1–§4).
+
+One long-lived :class:`IVHClient` per account. It signs every call, wraps the
+payload in the ``{Header, Payload}`` envelope, turns every failure into a typed
+:mod:`monitor.errors` exception, retries only what can succeed on retry, walks
+list endpoints to the end, and parses records with :mod:`monitor.models` so
+that no raw dict leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, TypeVar
+
+import httpx
+import stamina
+import structlog
+from aiolimiter import AsyncLimiter
+
+from monitor import __version__
+from monitor.config import Account, ClientConfig
+from monitor.endpoints import DEFAULT_PATHS, alternate_path
+from monitor.errors import (
+    APIError,
+    AuthError,
+    HTTPStatusError,
+    ParseError,
+    TransportError,
+    UpstreamError,
+)
+from monitor.models import (
+    Action,
+    Anchor,
+    ImageAsset,
+    RecordProblem,
+    ServiceAsset,
+    SmallSampleImage,
+    TimbreAsset,
+    _Vendor,
+    parse_records,
+)
+from monitor.signing import signed_query
+
+__all__ = ["CallObserver", "IVHClient", "Listing"]
+
+log = structlog.get_logger("monitor.client")
+
+M = TypeVar("M", bound=_Vendor)
+
+#: (endpoint, outcome, seconds) for every attempt; outcomes form a bounded set
+CallObserver = Callable[[str, str, float], None]
+
+_SIGNATURE_WINDOW_SECONDS = 300.0  # REFERENCE.md §1
+_MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Listing(Generic[M]):
+    """Every record of a (paginated) list, plus what could not be read."""
+
+    records: list[M] = field(default_factory=list)
+    problems: list[RecordProblem] = field(default_factory=list)
+    pages: int = 0
+    total: int = 0
+    truncated: bool = False
+
+
+def _outcome(exc: UpstreamError) -> str:
+    if isinstance(exc, AuthError):
+        return "auth_error"
+    if isinstance(exc, APIError):
+        return "rate_limited" if exc.rate_limited else "api_error"
+    if isinstance(exc, HTTPStatusError):
+        return "rate_limited" if exc.status == 429 else "http_error"
+    if isinstance(exc, TransportError):
+        return "transport_error"
+    return "parse_error"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class IVHClient:
+    """Async client for one account.
+
+    ``transport`` lets tests and benchmarks pass an ``httpx.MockTransport`` or a
+    tuned transport; ``clock`` (Unix seconds) signs requests and measures skew.
+    """
+
+    def __init__(
+        self,
+        account: Account,
+        config: ClientConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        observer: CallObserver | None = None,
+    ) -> None:
+        self.account = account
+        self._config = config
+        self._clock = clock
+        self._observer = observer
+        self._paths: dict[str, str] = {**DEFAULT_PATHS, **config.endpoints}
+        self._fixed_paths = frozenset(config.endpoints)  # configured paths are never swapped
+        self._semaphore = asyncio.Semaphore(config.max_concurrency)
+        rate = config.rate_limit_per_second
+        # aiolimiter allows a burst of max_rate per period; for rates under 1/s
+        # the period stretches instead.
+        self._limiter = AsyncLimiter(rate, 1.0) if rate >= 1 else AsyncLimiter(1, 1.0 / rate)
+        self._http = httpx.AsyncClient(
+            base_url=account.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(config.timeout_seconds),
+            limits=httpx.Limits(max_connections=config.max_concurrency),
+            headers={
+                "Content-Type": "application/json;charset=utf-8",
+                "User-Agent": f"ivh-monitor/{__version__}",
+            },
+        )
+        #: seconds our clock is ahead of the gateway's, from the last ``Date`` header
+        self.clock_skew_seconds: float | None = None
+
+    async def __aenter__(self) -> IVHClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return f"IVHClient(account={self.account.name!r}, base_url={self.account.base_url!r})"
+
+    # -- one call ---------------------------------------------------------------
+
+    async def call(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Call an endpoint, retrying transient failures; return its ``Payload``."""
+        cfg = self._config
+        attempt = 0
+        async for retrying in stamina.retry_context(
+            on=self._retry_hook,
+            attempts=cfg.retries + 1,
+            timeout=cfg.retry_budget_seconds,
+            wait_initial=cfg.backoff_initial_seconds,
+            wait_max=cfg.backoff_max_seconds,
+            wait_jitter=cfg.backoff_initial_seconds,
+        ):
+            with retrying:
+                attempt += 1
+                try:
+                    return await self._call_once(endpoint, payload)
+                except UpstreamError as exc:
+                    will_retry = exc.retryable and attempt <= cfg.retries
+                    log.warning(
+                        "api.call_failed",
+                        attempt=attempt,
+                        will_retry=will_retry,
+                        **exc.log_fields(),
+                    )
+                    raise
+        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+    @staticmethod
+    def _retry_hook(exc: Exception) -> bool | float:
+        if not isinstance(exc, UpstreamError) or not exc.retryable:
+            return False
+        if isinstance(exc, HTTPStatusError) and exc.retry_after is not None:
+            return min(exc.retry_after, 60.0)
+        return True
+
+    async def _call_once(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        path = self._paths[endpoint]
+        try:
+            return await self._post(endpoint, path, payload)
+        except HTTPStatusError as exc:
+            alt = alternate_path(path)
+            if exc.status != 404 or alt is None or endpoint in self._fixed_paths:
+                raise
+        # REFERENCE.md §4: the two documents disagree on the spelling; try the
+        # other one once and keep whichever answers.
+        result = await self._post(endpoint, alt, payload)
+        self._paths[endpoint] = alt
+        log.info("api.path_fallback", account=self.account.name, endpoint=endpoint, path=alt)
+        return result
+
+    async def _post(self, endpoint: str, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        body = json.dumps({"Header": {}, "Payload": dict(payload)}, ensure_ascii=False)
+        async with self._semaphore:
+            await self._limiter.acquire()
+            started = time.perf_counter()
+            outcome = "success"
+            try:
+                return await self._exchange(endpoint, path, body)
+            except UpstreamError as exc:
+                outcome = _outcome(exc)
+                raise
+            finally:
+                if self._observer is not None:
+                    self._observer(endpoint, outcome, time.perf_counter() - started)
+
+    async def _exchange(self, endpoint: str, path: str, body: str) -> dict[str, Any]:
+        acct = self.account
+        now = self._clock()
+        query = signed_query(acct.appkey, acct.access_token.get_secret_value(), int(now))
+        ctx = {"account": acct.name, "endpoint": endpoint}
+        try:
+            async with self._http.stream(
+                "POST", f"{path}?{query}", content=body.encode("utf-8")
+            ) as response:
+                raw = await self._read_bounded(response, endpoint)
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"timed out ({type(exc).__name__})", **ctx) from None
+        except httpx.TransportError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}", **ctx) from None
+        self._note_skew(response.headers.get("date"), now)
+
+        envelope = _decode(raw)
+        header = envelope.get("Header") if isinstance(envelope, dict) else None
+        request_id = _request_id(header)
+        if response.status_code >= 300:
+            message = _message(header) or response.reason_phrase or "HTTP error"
+            raise HTTPStatusError(
+                f"HTTP {response.status_code}: {message}",
+                status=response.status_code,
+                request_id=request_id,
+                retry_after=_retry_after(response.headers.get("retry-after")),
+                **ctx,
+            )
+        if not isinstance(header, dict):
+            ctype = response.headers.get("content-type", "none")
+            raise ParseError(
+                f"response is not the documented {{Header, Payload}} envelope"
+                f" (content-type {ctype}, {len(raw)} bytes)",
+                **ctx,
+            )
+        code = _code(header.get("Code"))
+        if code is None:
+            raise ParseError("Header.Code missing or not a number", request_id=request_id, **ctx)
+        if code != 0:
+            message = _message(header) or "no message"
+            if code == 100005 or message.startswith("AuthFailure"):
+                skew = self.clock_skew_seconds
+                raise AuthError(
+                    message,
+                    code=code,
+                    request_id=request_id,
+                    clock_skew_seconds=(
+                        skew if skew is not None and abs(skew) > _SIGNATURE_WINDOW_SECONDS else None
+                    ),
+                    **ctx,
+                )
+            raise APIError(message, code=code, request_id=request_id, **ctx)
+        result = envelope.get("Payload")
+        if result is None:
+            return {}
+        if not isinstance(result, dict):
+            raise ParseError("Payload is not an object", request_id=request_id, **ctx)
+        return result
+
+    async def _read_bounded(self, response: httpx.Response, endpoint: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > _MAX_BODY_BYTES:
+                raise ParseError(
+                    f"response larger than {_MAX_BODY_BYTES // (1024 * 1024)} MiB; refused",
+                    account=self.account.name,
+                    endpoint=endpoint,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _note_skew(self, date_header: str | None, sent_at: float) -> None:
+        if not date_header:
+            return
+        try:
+            server = parsedate_to_datetime(date_header).timestamp()
+        except (TypeError, ValueError):
+            return
+        self.clock_skew_seconds = sent_at - server
+
+    # -- lists ------------------------------------------------------------------
+
+    async def walk(
+        self,
+        endpoint: str,
+        list_field: str,
+        model: type[M],
+        payload: Mapping[str, Any] | None = None,
+    ) -> Listing[M]:
+        """Fetch every page of a list endpoint (REFERENCE.md §3).
+
+        Pages after the first are fetched a window at a time (as many as may be
+        in flight), stopping at ``Total`` or at the first short page, and never
+        beyond ``max_pages`` whatever ``Total`` claims.
+        """
+        size = self._config.page_size
+        base = dict(payload or {})
+        listing: Listing[M] = Listing()
+
+        async def page(index: int) -> tuple[int, int]:
+            got = await self.call(endpoint, {**base, "PageIndex": index, "PageSize": size})
+            raw = got.get(list_field)
+            records, problems = parse_records(raw, model, offset=(index - 1) * size)
+            listing.records.extend(records)
+            listing.problems.extend(problems)
+            listing.pages += 1
+            count = len(raw) if isinstance(raw, list) else (1 if raw else 0)
+            return count, _int(got.get("Total"))
+
+        count, total = await page(1)
+        listing.total = total
+        index = 1
+        while count >= size and index * size < total:
+            if index >= self._config.max_pages:
+                listing.truncated = True
+                break
+            last = min(
+                index + self._config.max_concurrency,
+                math.ceil(total / size),
+                self._config.max_pages,
+            )
+            window = range(index + 1, last + 1)
+            results = await asyncio.gather(*(page(i) for i in window))
+            index = window[-1]
+            count = min(c for c, _ in results)
+            total = max(results[-1][1], 0)  # Total may change between pages (§3)
+            listing.total = total
+        return listing
+
+    # -- the six endpoints --------------------------------------------------------
+
+    async def service_assets(self) -> Listing[ServiceAsset]:
+        return await self.walk("getserviceasset", "ServiceAssetInfos", ServiceAsset)
+
+    async def timbres(self) -> Listing[TimbreAsset]:
+        return await self.walk("describetimbre", "TimbreAssets", TimbreAsset)
+
+    async def anchors(self, type_code: str) -> Listing[Anchor]:
+        return await self.walk(
+            "getanchor", "Virtualmans", Anchor, {"VirtualmanTypeCode": type_code}
+        )
+
+    async def images(self, type_code: str) -> Listing[ImageAsset]:
+        return await self.walk(
+            "getimagebyanchor", "Virtualmans", ImageAsset, {"VirtualmanTypeCode": type_code}
+        )
+
+    async def small_sample_images(self) -> Listing[SmallSampleImage]:
+        return await self.walk("describesmallsampleimage", "Virtualmans", SmallSampleImage)
+
+    async def actions(self, virtualman_key: str) -> Listing[Action]:
+        got = await self.call("getaction", {"VirtualmanKey": virtualman_key})
+        records, problems = parse_records(got.get("Actions"), Action)
+        return Listing(records=records, problems=problems, pages=1, total=len(records))
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return 0
+    return 0
+
+
+def _code(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _request_id(header: object) -> str | None:
+    if isinstance(header, dict):
+        rid = header.get("RequestID") or header.get("RequestId")
+        if isinstance(rid, str) and rid:
+            return rid[:128]
+    return None
+
+
+def _message(header: object) -> str | None:
+    if isinstance(header, dict):
+        msg = header.get("Message")
+        if isinstance(msg, str) and msg:
+            return msg[:500]
+    return None

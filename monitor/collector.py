@@ -1,0 +1,291 @@
+"""Prometheus exposition: a custom collector over the current snapshot.
+
+Every scrape reads ``store.current`` once and yields fresh metric families,
+so an asset that vanished upstream vanishes here, and a scrape never waits on
+(or calls) the gateway. Sample output::
+
+    # TYPE ivh_asset_expiry_timestamp_seconds gauge
+    ivh_asset_expiry_timestamp_seconds{account="live",asset="female_1",kind="timbre"} 1.75e+09
+    # TYPE ivh_service_remaining_seconds gauge
+    ivh_service_remaining_seconds{account="live",asset="BroadcastHour-20261210180000",
+        category="hours",service_type="BroadcastHour"} 54000.0
+    # TYPE ivh_collection_success gauge
+    ivh_collection_success{account="live",family="services"} 1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor import __version__
+from monitor.config import ScheduleConfig
+from monitor.endpoints import ENDPOINT_NAMES
+from monitor.snapshot import SnapshotStore
+
+__all__ = ["AssetCollector", "DaemonMetrics"]
+
+_FAMILY_OF_KIND = {"service": "services", "timbre": "timbres", "image": "images"}
+
+
+def _every(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+class AssetCollector(Collector):
+    """Yields the asset, service, usage and collection-health metrics."""
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        schedule: ScheduleConfig,
+        *,
+        clock: Callable[[], datetime],
+        account_labels: Mapping[str, Mapping[str, str]] | None = None,
+        expose_relative_metrics: bool = False,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._relative = expose_relative_metrics
+        self._account_labels = {k: dict(v) for k, v in (account_labels or {}).items()}
+        self._cached = {
+            kind: (
+                f" Cached; refreshed every {_every(schedule.interval(family))} by the {family} job."
+            )
+            for kind, family in {**_FAMILY_OF_KIND, "action": "actions"}.items()
+        }
+
+    def describe(self) -> Iterator[Metric]:
+        # Registering must not trigger a collection; names are checked on scrape.
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:  # noqa: PLR0912, PLR0915 - one flat pass over the snapshot
+        snap = self._store.current
+        now = self._clock()
+        svc, tim, img, act = (self._cached[k] for k in ("service", "timbre", "image", "action"))
+        any_ = " Cached; refreshed by the job of the asset's family."
+
+        info = GaugeMetricFamily(
+            "ivh_asset_info",
+            "Metadata of an asset (always 1)." + any_,
+            labels=["account", "kind", "asset", "name", "type", "purchase_type"],
+        )
+        expiry = GaugeMetricFamily(
+            "ivh_asset_expiry_timestamp_seconds",
+            "When the asset expires (Unix time); absent when it never expires." + any_,
+            labels=["account", "kind", "asset"],
+        )
+        expires_in = GaugeMetricFamily(
+            "ivh_asset_expires_in_seconds",
+            "Seconds until the asset expires, computed at scrape time (negative once expired).",
+            labels=["account", "kind", "asset"],
+        )
+        svc_labels = ["account", "asset", "service_type", "category"]
+        ordered = GaugeMetricFamily(
+            "ivh_service_ordered_seconds",
+            "Hours bought in the package, in seconds." + svc,
+            labels=svc_labels,
+        )
+        remaining = GaugeMetricFamily(
+            "ivh_service_remaining_seconds",
+            "Hours left in the package, in seconds." + svc,
+            labels=svc_labels,
+        )
+        quota_limit = GaugeMetricFamily(
+            "ivh_service_quota_limit",
+            "Customisation quota bought (count)." + svc,
+            labels=svc_labels,
+        )
+        quota_remaining = GaugeMetricFamily(
+            "ivh_service_quota_remaining",
+            "Customisation quota left (count)." + svc,
+            labels=svc_labels,
+        )
+        concurrency = GaugeMetricFamily(
+            "ivh_service_concurrency_limit",
+            "Concurrent sessions allowed." + svc,
+            labels=svc_labels,
+        )
+        audio_seconds = CounterMetricFamily(
+            "ivh_timbre_audio_seconds",
+            "Audio produced with the voice, mirrored from upstream (seconds)." + tim,
+            labels=["account", "asset"],
+        )
+        audio_requests = CounterMetricFamily(
+            "ivh_timbre_audio_requests",
+            "Audio requests made with the voice, mirrored from upstream." + tim,
+            labels=["account", "asset"],
+        )
+        video_seconds = CounterMetricFamily(
+            "ivh_image_video_seconds",
+            "Video produced with the image, mirrored from upstream (seconds)." + img,
+            labels=["account", "asset"],
+        )
+        videos = CounterMetricFamily(
+            "ivh_image_videos",
+            "Videos produced with the image, mirrored from upstream." + img,
+            labels=["account", "asset"],
+        )
+        actions = GaugeMetricFamily(
+            "ivh_image_actions",
+            "Actions available to a 3D image." + act,
+            labels=["account", "asset"],
+        )
+        for a in snap.assets(now):
+            info.add_metric([a.account, a.kind, a.id, a.name, a.type, a.purchase_type or ""], 1.0)
+            if a.expires_at is not None:
+                expiry.add_metric([a.account, a.kind, a.id], a.expires_at.timestamp())
+                if self._relative:
+                    expires_in.add_metric(
+                        [a.account, a.kind, a.id], (a.expires_at - now).total_seconds()
+                    )
+            if a.kind == "service":
+                labels = [a.account, a.id, a.type, a.category or "unknown"]
+                for family, value in (
+                    (ordered, a.ordered_seconds),
+                    (remaining, a.remaining_seconds),
+                    (quota_limit, a.quota_limit),
+                    (quota_remaining, a.quota_remaining),
+                    (concurrency, a.concurrency),
+                ):
+                    if value is not None:
+                        family.add_metric(labels, float(value))
+            elif a.kind == "timbre":
+                if a.audio_seconds is not None:
+                    audio_seconds.add_metric([a.account, a.id], a.audio_seconds)
+                if a.audio_requests is not None:
+                    audio_requests.add_metric([a.account, a.id], float(a.audio_requests))
+            else:
+                if a.video_seconds is not None:
+                    video_seconds.add_metric([a.account, a.id], a.video_seconds)
+                if a.videos is not None:
+                    videos.add_metric([a.account, a.id], float(a.videos))
+                if a.actions is not None:
+                    actions.add_metric([a.account, a.id], float(a.actions))
+        yield info
+        yield expiry
+        if self._relative:
+            yield expires_in
+        yield from (ordered, remaining, quota_limit, quota_remaining, concurrency)
+        yield from (audio_seconds, audio_requests, video_seconds, videos, actions)
+
+        anchor_info = GaugeMetricFamily(
+            "ivh_anchor_info",
+            "An anchor: a group of images, with no expiry of its own (always 1)." + img,
+            labels=["account", "anchor", "name", "type"],
+        )
+        anchor_images = GaugeMetricFamily(
+            "ivh_anchor_images", "Images of the anchor." + img, labels=["account", "anchor"]
+        )
+        for anchor in snap.anchors(now):
+            anchor_info.add_metric([anchor.account, anchor.code, anchor.name, anchor.type], 1.0)
+            anchor_images.add_metric([anchor.account, anchor.code], float(len(anchor.image_ids)))
+        yield anchor_info
+        yield anchor_images
+
+        yield from self._health(now)
+        yield from self._accounts(snap.accounts)
+
+    def _health(self, now: datetime) -> Iterator[Metric]:
+        snap = self._store.current
+        labels = ["account", "family"]
+        success = GaugeMetricFamily(
+            "ivh_collection_success",
+            "Whether the last collection of the family succeeded (1) or failed (0); before"
+            " the first attempt the series is absent.",
+            labels=labels,
+        )
+        last_success = GaugeMetricFamily(
+            "ivh_collection_last_success_timestamp_seconds",
+            "When the family was last collected successfully (Unix time).",
+            labels=labels,
+        )
+        duration = GaugeMetricFamily(
+            "ivh_collection_duration_seconds",
+            "How long the last collection of the family took.",
+            labels=labels,
+        )
+        stale = GaugeMetricFamily(
+            "ivh_collection_stale",
+            "1 while the family's data is kept from an earlier success because the last"
+            " attempt failed; dropped once older than stale_after.",
+            labels=labels,
+        )
+        skipped = GaugeMetricFamily(
+            "ivh_collection_skipped_records",
+            "Records the last successful collection could not read and skipped.",
+            labels=labels,
+        )
+        for state in snap.states():
+            key = [state.account, state.family]
+            if state.attempted:
+                success.add_metric(key, 1.0 if state.success else 0.0)
+                duration.add_metric(key, state.duration_seconds)
+                stale.add_metric(key, 1.0 if state.stale() else 0.0)
+            if state.last_success is not None:
+                last_success.add_metric(key, state.last_success.timestamp())
+                skipped.add_metric(key, float(state.skipped_records))
+        yield from (success, last_success, duration, stale, skipped)
+
+    def _accounts(self, accounts: tuple[str, ...]) -> Iterator[Metric]:
+        keys = sorted({k for labels in self._account_labels.values() for k in labels})
+        account_info = GaugeMetricFamily(
+            "ivh_account_info",
+            "A watched account with its labels from config (always 1); join on account.",
+            labels=["account", *keys],
+        )
+        for account in accounts:
+            extra = self._account_labels.get(account, {})
+            account_info.add_metric([account, *(extra.get(k, "") for k in keys)], 1.0)
+        yield account_info
+
+
+class DaemonMetrics:
+    """The daemon's own work: API calls and collection errors, on a given registry."""
+
+    _OUTCOMES = ("success",)
+
+    def __init__(self, registry: CollectorRegistry, accounts: list[str]) -> None:
+        self.api_requests = Counter(
+            "ivh_api_requests",
+            "Calls to the IVH gateway, by outcome (success, transport_error, http_error,"
+            " api_error, rate_limited, auth_error, parse_error); retries count each attempt.",
+            ["account", "endpoint", "outcome"],
+            registry=registry,
+        )
+        self.api_duration = Histogram(
+            "ivh_api_request_duration_seconds",
+            "Latency of calls to the IVH gateway.",
+            ["endpoint"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.collection_errors = Counter(
+            "ivh_collection_errors",
+            "Collections of a family that failed.",
+            ["account", "family"],
+            registry=registry,
+        )
+        build = Info("ivh_build", "Version of ivh-monitor.", registry=registry)
+        build.info({"version": __version__})
+        for account in accounts:
+            for endpoint in ENDPOINT_NAMES:
+                for outcome in self._OUTCOMES:
+                    self.api_requests.labels(account, endpoint, outcome)
+        for endpoint in ENDPOINT_NAMES:
+            self.api_duration.labels(endpoint)
+
+    def observer(self, account: str) -> Callable[[str, str, float], None]:
+        def observe(endpoint: str, outcome: str, seconds: float) -> None:
+            self.api_requests.labels(account, endpoint, outcome).inc()
+            self.api_duration.labels(endpoint).observe(seconds)
+
+        return observe

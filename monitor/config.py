@@ -1,0 +1,379 @@
+"""Configuration: one pydantic-settings model tree, validated completely before start.
+
+Sources, highest priority first: ``IVH_MONITOR_*`` environment variables
+(nested fields with ``__``, e.g. ``IVH_MONITOR_CLIENT__TIMEOUT_SECONDS``), then
+the YAML file given by ``--config`` or ``IVH_MONITOR_CONFIG``, then defaults.
+For the common single-account case ``IVH_MONITOR_APPKEY`` and
+``IVH_MONITOR_ACCESS_TOKEN`` (or ``IVH_MONITOR_ACCESS_TOKEN_FILE``) define one
+account with no file at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from monitor.endpoints import ENDPOINT_NAMES
+from monitor.errors import ConfigError
+
+__all__ = [
+    "Account",
+    "AccountConfig",
+    "ClientConfig",
+    "ScheduleConfig",
+    "Settings",
+    "load_settings",
+    "parse_listen",
+]
+
+DEFAULT_BASE_URL = "https://gw.tvs.qq.com"
+#: The exporter port range 9100-9999 is fully allocated; 9877 is ours by default.
+DEFAULT_LISTEN = "0.0.0.0:9877"
+VIRTUALMAN_TYPE_CODES = (
+    "real_man_2d",
+    "real_man_3d",
+    "half_realistic_3d",
+    "cartoon_3d",
+    "small_sample_2d",
+    "small_sample_general_2d",
+    "small_sample_4k_2d",
+    "small_sample_photo_2d",
+    "small_sample_lite_2d",
+)
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$"
+_LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+
+def _check_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL such as https://gw.tvs.qq.com")
+    if parts.query or parts.username or parts.password:
+        raise ValueError("must not carry a query string or credentials")
+    return value.rstrip("/")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
+        ) from None
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountConfig(_Strict):
+    """One IVH account (an AppKey and its AccessToken)."""
+
+    name: str = Field(pattern=_NAME_PATTERN, description="label value for this account")
+    appkey: str = Field(min_length=1)
+    access_token: SecretStr | None = None
+    access_token_file: Path | None = None
+    base_url: str | None = Field(None, description="defaults to the top-level base_url")
+    timezone: str | None = Field(None, description="zone of the API's dates for this account")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="extra labels on ivh_account_info (team, owner…)"
+    )
+
+    _check_url = field_validator("base_url")(
+        classmethod(lambda cls, v: None if v is None else _check_base_url(v))
+    )
+    _check_tz = field_validator("timezone")(
+        classmethod(lambda cls, v: None if v is None else _check_zone(v))
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not re.match(_LABEL_PATTERN, k) or k.startswith("__")]
+        if bad:
+            raise ValueError(f"invalid Prometheus label names: {', '.join(sorted(bad))}")
+        if "account" in value:
+            raise ValueError("'account' is reserved; it is the account's name")
+        return value
+
+
+class ClientConfig(_Strict):
+    """How the monitor talks to the gateway."""
+
+    timeout_seconds: float = Field(10.0, gt=0, description="per request, connect to last byte")
+    retries: int = Field(3, ge=0, le=10, description="retries of a transient failure")
+    backoff_initial_seconds: float = Field(0.5, ge=0)
+    backoff_max_seconds: float = Field(10.0, ge=0)
+    retry_budget_seconds: float = Field(60.0, gt=0, description="give up retrying after this")
+    rate_limit_per_second: float = Field(5.0, gt=0, description="requests per second per account")
+    max_concurrency: int = Field(4, ge=1, le=64, description="requests in flight per account")
+    page_size: int = Field(100, ge=1, le=100, description="the gateway allows at most 100")
+    max_pages: int = Field(500, ge=1, description="bound on pages walked per list (absurd Totals)")
+    endpoints: dict[str, str] = Field(
+        default_factory=dict, description="override an endpoint's path, e.g. getaction: /v2/…"
+    )
+    virtualman_type_codes: list[str] = Field(
+        default_factory=lambda: list(VIRTUALMAN_TYPE_CODES),
+        description="avatar type codes walked for anchors and images",
+    )
+
+    @field_validator("endpoints")
+    @classmethod
+    def _check_endpoints(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(ENDPOINT_NAMES))
+        if unknown:
+            raise ValueError(
+                f"unknown endpoint {', '.join(unknown)}; known: {', '.join(ENDPOINT_NAMES)}"
+            )
+        bad = [k for k, v in value.items() if not v.startswith("/")]
+        if bad:
+            raise ValueError(f"paths must start with '/': {', '.join(bad)}")
+        return value
+
+
+class ScheduleConfig(_Strict):
+    """How often each asset family is refreshed (seconds)."""
+
+    services_seconds: float = Field(300.0, ge=1, description="hour packages, quotas, concurrency")
+    timbres_seconds: float = Field(1800.0, ge=1, description="voices")
+    images_seconds: float = Field(1800.0, ge=1, description="images and anchors")
+    actions_seconds: float = Field(86400.0, ge=1, description="actions of 3D images")
+    jitter_seconds: float = Field(
+        15.0, ge=0, description="random delay per run so many accounts don't fire at once"
+    )
+
+    def interval(self, family: str) -> float:
+        value: float = getattr(self, f"{family}_seconds")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account ready to use: token resolved, defaults applied."""
+
+    name: str
+    appkey: str
+    access_token: SecretStr = field(repr=False)
+    base_url: str
+    zone: ZoneInfo
+    labels: dict[str, str]
+
+
+class Settings(BaseSettings):
+    """Everything ivh-monitor can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IVH_MONITOR_",
+        env_nested_delimiter="__",
+        env_ignore_empty=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+    accounts: list[AccountConfig] = Field(default_factory=list)
+    # The single-account shortcut (environment variables, no file needed).
+    account_name: str = Field("default", pattern=_NAME_PATTERN)
+    appkey: str | None = None
+    access_token: SecretStr | None = None
+    access_token_file: Path | None = None
+    base_url: str = DEFAULT_BASE_URL
+    timezone: str = Field("Asia/Shanghai", description="zone of the API's dates (§5)")
+
+    client: ClientConfig = Field(default_factory=ClientConfig)
+    critical_days: float = Field(7.0, ge=0, description="report: exit 1 within this many days")
+    warning_days: float = Field(30.0, ge=0)
+
+    # The daemon (ivh-monitor run).
+    listen: str = Field(DEFAULT_LISTEN, description="host:port of /metrics, /healthz, /readyz")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    stale_after_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="keep a failing family's last good data this long (at least two intervals)",
+    )
+    expose_relative_metrics: bool = Field(
+        False, description="also export ivh_asset_expires_in_seconds (computed at scrape time)"
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    _check_url = field_validator("base_url")(classmethod(lambda cls, v: _check_base_url(v)))
+    _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = settings_cls.model_config.get("yaml_file")
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    def resolved_accounts(self) -> list[Account]:
+        """The accounts to watch, tokens read; raises ``ConfigError`` naming each problem."""
+        problems: list[str] = []
+        configs = list(self.accounts)
+        if self.appkey or self.access_token or self.access_token_file:
+            if not self.appkey:
+                problems.append(
+                    "appkey: missing; set IVH_MONITOR_APPKEY next to IVH_MONITOR_ACCESS_TOKEN"
+                )
+            else:
+                configs = [c for c in configs if c.name != self.account_name]
+                configs.append(
+                    AccountConfig(
+                        name=self.account_name,
+                        appkey=self.appkey,
+                        access_token=self.access_token,
+                        access_token_file=self.access_token_file,
+                    )
+                )
+        if not configs and not problems:
+            problems.append(
+                "accounts: none configured; set IVH_MONITOR_APPKEY and IVH_MONITOR_ACCESS_TOKEN,"
+                " or list accounts in a config file (--config or IVH_MONITOR_CONFIG)"
+            )
+        seen: set[str] = set()
+        resolved: list[Account] = []
+        for i, cfg in enumerate(configs):
+            where = f"accounts[{i}] ({cfg.name})"
+            if cfg.name in seen:
+                problems.append(f"{where}.name: duplicate account name; names must be unique")
+            seen.add(cfg.name)
+            token = _read_token(cfg, where, problems)
+            if token is None:
+                continue
+            resolved.append(
+                Account(
+                    name=cfg.name,
+                    appkey=cfg.appkey,
+                    access_token=token,
+                    base_url=cfg.base_url or self.base_url,
+                    zone=ZoneInfo(cfg.timezone or self.timezone),
+                    labels=dict(cfg.labels),
+                )
+            )
+        if problems:
+            raise ConfigError(problems)
+        return resolved
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration as plain data, secrets masked."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        for acc in data["accounts"]:
+            if acc.get("access_token") is not None:
+                acc["access_token"] = "**********"  # noqa: S105 - the mask, not a token
+        return data
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``host:port``, ``:port`` (all interfaces) or ``[v6]:port``."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("must be host:port, e.g. 0.0.0.0:9877 or 127.0.0.1:9877")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an exporter listens on all
+
+
+def _read_token(cfg: AccountConfig, where: str, problems: list[str]) -> SecretStr | None:
+    if cfg.access_token is not None and cfg.access_token_file is not None:
+        problems.append(f"{where}: set access_token or access_token_file, not both")
+        return None
+    if cfg.access_token_file is not None:
+        try:
+            text = cfg.access_token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            problems.append(
+                f"{where}.access_token_file: cannot read {cfg.access_token_file}: {exc.strerror}"
+            )
+            return None
+        if not text:
+            problems.append(f"{where}.access_token_file: {cfg.access_token_file} is empty")
+            return None
+        return SecretStr(text)
+    if cfg.access_token is None or not cfg.access_token.get_secret_value():
+        problems.append(
+            f"{where}.access_token: missing; set access_token or access_token_file"
+            " (IVH_MONITOR_ACCESS_TOKEN / IVH_MONITOR_ACCESS_TOKEN_FILE for the single account)"
+        )
+        return None
+    return cfg.access_token
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "config"
+
+
+def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load and validate everything; raise ``ConfigError`` listing each bad field.
+
+    Messages name the field and never echo its value (it may be a secret).
+    """
+    path = config_path or os.environ.get("IVH_MONITOR_CONFIG") or None
+    cls: type[Settings] = Settings
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(
+                [f"config file {path}: not found (from --config or IVH_MONITOR_CONFIG)"]
+            )
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError([f"config file {path}: not valid YAML{where}"]) from None
+        if content is not None and not isinstance(content, dict):
+            raise ConfigError([f"config file {path}: expected a mapping of settings at the top"])
+        cls = type(
+            "Settings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": path}}
+        )
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                f"{_loc(err['loc'])}: {err['msg']}"
+                + (
+                    " (unknown setting: check its spelling)"
+                    if err["type"] == "extra_forbidden"
+                    else ""
+                )
+                for err in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from None

@@ -1,0 +1,177 @@
+"""The long-running daemon: scheduled collection into the snapshot.
+
+One APScheduler job per account and family, each on its own interval, first
+run at start (spread by jitter), never overlapping itself, misfires
+coalesced. A job never lets an exception escape into the scheduler: it logs,
+marks its family failed and keeps the last good data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry
+
+from monitor.client import IVHClient
+from monitor.collect import FAMILIES, Family, FamilyResult, collect_family
+from monitor.collector import AssetCollector, DaemonMetrics
+from monitor.config import Account, Settings
+from monitor.derive import is_3d
+from monitor.errors import UpstreamError
+from monitor.snapshot import FamilyState, SnapshotStore
+
+__all__ = ["Daemon"]
+
+log = structlog.get_logger("monitor.daemon")
+
+#: how long the first actions run waits for the first images run
+_ACTIONS_WAIT_SECONDS = 600.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _JobCrashedError(UpstreamError):
+    kind = "internal"
+
+
+class Daemon:
+    """Owns the clients, the snapshot store, the scheduler and the registry."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: Sequence[Account],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.accounts = list(accounts)
+        self.clock = clock
+        names = [a.name for a in self.accounts]
+        schedule = settings.schedule
+        self.store = SnapshotStore(
+            names, {f: schedule.interval(f) for f in FAMILIES}, settings.stale_after_seconds
+        )
+        self.registry = CollectorRegistry()
+        self.metrics = DaemonMetrics(self.registry, names)
+        self.registry.register(
+            AssetCollector(
+                self.store,
+                schedule,
+                clock=clock,
+                account_labels={a.name: a.labels for a in self.accounts},
+                expose_relative_metrics=settings.expose_relative_metrics,
+            )
+        )
+        self.clients = {
+            a.name: IVHClient(
+                a, settings.client, transport=transport, observer=self.metrics.observer(a.name)
+            )
+            for a in self.accounts
+        }
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[object]] = set()
+        self._images_done: dict[str, asyncio.Event] = {}
+
+    # -- jobs -------------------------------------------------------------------
+
+    async def run_family(self, account: str, family: Family) -> FamilyState:
+        """Collect one family of one account into the snapshot (a job's body)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            result = await self._collect(account, family)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+        state = self.store.apply(result, self.clock())
+        if not result.ok:
+            self.metrics.collection_errors.labels(account, family).inc()
+        if family == "images":
+            self._event(account).set()
+        return state
+
+    async def _collect(self, account: str, family: Family) -> FamilyResult:
+        client = self.clients[account]
+        try:
+            if family == "actions":
+                keys = await self._3d_images(account)
+                return await collect_family(client, "actions", image_keys=keys)
+            return await collect_family(
+                client, family, type_codes=self.settings.client.virtualman_type_codes
+            )
+        except Exception as exc:
+            log.exception("collect.crashed", account=account, family=family)
+            error = _JobCrashedError(
+                f"{type(exc).__name__} in collection", account=account, endpoint=family
+            )
+            return FamilyResult(account, family, error=error)
+
+    async def _3d_images(self, account: str) -> list[str]:
+        event = self._event(account)
+        if not event.is_set():
+            # the first actions run needs the first images run's keys
+            try:
+                await asyncio.wait_for(event.wait(), _ACTIONS_WAIT_SECONDS)
+            except TimeoutError:
+                return []
+        state = self.store.current.families[(account, "images")]
+        return sorted(a.id for a in state.assets if is_3d(a.type))
+
+    def _event(self, account: str) -> asyncio.Event:
+        return self._images_done.setdefault(account, asyncio.Event())
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Schedule every job (first runs now, spread over the jitter) and start."""
+        schedule = self.settings.schedule
+        now = self.clock()
+        for account in self.accounts:
+            for family in FAMILIES:
+                interval = schedule.interval(family)
+                jitter = min(schedule.jitter_seconds, interval / 2)
+                self.scheduler.add_job(
+                    self.run_family,
+                    IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC),
+                    args=(account.name, family),
+                    id=f"{account.name}/{family}",
+                    name=f"collect {family} of {account.name}",
+                    next_run_time=now + timedelta(seconds=random.uniform(0, jitter)),
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(max(interval, 1)),
+                )
+        self.scheduler.start()
+        log.info(
+            "daemon.started",
+            accounts=len(self.accounts),
+            jobs=len(self.accounts) * len(FAMILIES),
+            intervals={f: schedule.interval(f) for f in FAMILIES},
+        )
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.scheduler.running)
+
+    async def stop(self) -> None:
+        """Stop scheduling, cancel collections in flight, close the clients."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        await asyncio.gather(*(c.aclose() for c in self.clients.values()))
+        log.info("daemon.stopped", cancelled=len(running))

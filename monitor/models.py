@@ -1,0 +1,261 @@
+"""pydantic models of the vendor's JSON, parsed at the edge (REFERENCE.md §2, §4).
+
+The models are lenient exactly where the vendor is sloppy (REFERENCE.md §6):
+numbers may arrive as strings, type-specific details as arrays, documented
+"required" fields may be missing, field names may carry the PDF's stray space,
+and unknown fields are ignored. They are strict where a wrong value would
+mislead: a record without its key, or with a date we cannot read, is rejected
+*on its own* by :func:`parse_records` and reported, never its page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+__all__ = [
+    "Action",
+    "Anchor",
+    "Detail",
+    "ImageAsset",
+    "RecordProblem",
+    "ServiceAsset",
+    "SmallSampleImage",
+    "TimbreAsset",
+    "parse_records",
+]
+
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d")
+
+
+def _vendor_date(value: object) -> datetime | None:
+    """``yyyy-MM-dd HH:mm:ss`` without zone (§5); empty or absent means none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        # pydantic turns ValueError (not TypeError) into a validation error
+        raise ValueError(  # noqa: TRY004
+            f"expected a 'yyyy-MM-dd HH:mm:ss' string, got {type(value).__name__}"
+        )
+    text = value.strip()
+    if not text:
+        return None
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)  # noqa: DTZ007 - the zone is applied in derive
+        except ValueError:
+            continue
+    raise ValueError(f"unreadable date {text[:40]!r}, expected 'yyyy-MM-dd HH:mm:ss'")
+
+
+def _one_object(value: object) -> object:
+    """§4.1: the tables document details as arrays, the example shows objects."""
+    if isinstance(value, list):
+        objects = [v for v in value if isinstance(v, dict)]
+        return objects[0] if objects else None
+    return value
+
+
+def _string_list(value: object) -> object:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return value
+
+
+VendorDate = Annotated[datetime | None, BeforeValidator(_vendor_date)]
+StrList = Annotated[list[str], BeforeValidator(_string_list)]
+
+
+class _Vendor(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Detail(_Vendor):
+    """Any ``…InfoDetail``: every figure optional, whatever the category (§4.1 slip)."""
+
+    order_ms: int | None = Field(None, alias="OrderMilliseconds", ge=0)
+    remain_ms: int | None = Field(
+        None,
+        validation_alias=AliasChoices("RemainMilliseconds", "RemainMillisecond s"),
+    )
+    customization_num: int | None = Field(None, alias="CustomizationNum")
+    remain_num: int | None = Field(None, alias="RemainNum")
+    concurrency: int | None = Field(None, alias="Concurrency")
+
+
+OptionalDetail = Annotated[Detail | None, BeforeValidator(_one_object)]
+
+
+class ServiceAsset(_Vendor):
+    """ServiceAssetInfo (getserviceasset, §4.1)."""
+
+    service_type: str = Field(alias="ServiceType", min_length=1)
+    expire_date: VendorDate = Field(None, alias="ExpireDate")
+    hours: OptionalDetail = Field(None, alias="UniversalHourInfoDetail")
+    quota: OptionalDetail = Field(None, alias="UniversalAssetInfoDetail")
+    concurrency: OptionalDetail = Field(None, alias="UniversalConcurrencyInfoDetail")
+    #: type-specific details (``BroadcastHourInfoDetail`` …), keyed by field name
+    specific: dict[str, Detail] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_specific(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        specific = {}
+        for key, value in data.items():
+            if (
+                isinstance(key, str)
+                and key.endswith("InfoDetail")
+                and not key.startswith("Universal")
+            ):
+                obj = _one_object(value)
+                if isinstance(obj, dict):
+                    specific[key] = obj
+        return {**data, "specific": specific}
+
+    def details(self) -> Iterable[Detail]:
+        """Universal details first, then the type-specific ones (§4.1: read universal)."""
+        for detail in (self.hours, self.quota, self.concurrency):
+            if detail is not None:
+                yield detail
+        yield from self.specific.values()
+
+
+class TimbreAsset(_Vendor):
+    """TimbreAssetDetail (describetimbre, §4.2)."""
+
+    key: str = Field(alias="TimbreKey", min_length=1)
+    name: str = Field("", alias="TimbreName")
+    description: str = Field("", alias="TimbreDesc")
+    expire_date: VendorDate = Field(None, alias="ExpireDate")
+    audio_ms: int | None = Field(None, alias="AudioDuration", ge=0)
+    audio_num: int | None = Field(None, alias="AudioNum", ge=0)
+    purchase_type: str = Field("", alias="PurchaseType")
+    timbre_type: str = Field("", alias="TimbreType")
+    gender: int | None = Field(None, alias="TimbreGender")
+    languages: StrList = Field(default_factory=list, alias="TimbreLanguages")
+    emotional_categories: StrList = Field(default_factory=list, alias="EmotionalCategories")
+    virtualman_type_codes: StrList = Field(default_factory=list, alias="SupportVirtualmanTypeCodes")
+
+
+class Anchor(_Vendor):
+    """Virtualman (getanchor, §4.3): a group of images; it has no expiry."""
+
+    code: str = Field(alias="AnchorCode", min_length=1)
+    name: str = Field("", alias="AnchorName")
+    virtualman_type: str = Field("", alias="VirtualmanType")
+    virtualman_type_code: str = Field(
+        "", validation_alias=AliasChoices("VirtualmanTypeCode", "VirtualmanType Code")
+    )
+    purchase_type: str = Field("", alias="PurchaseType")
+    tag: str = Field("", alias="Tag")
+
+
+class _ImageBase(_Vendor):
+    key: str = Field(alias="VirtualmanKey", min_length=1)
+    anchor_code: str = Field("", alias="AnchorCode")
+    anchor_name: str = Field("", alias="AnchorName")
+    clothes_name: str = Field("", alias="ClothesName")
+    pose_name: str = Field("", alias="PoseName")
+    resolution: str = Field("", alias="Resolution")
+    expire_date: VendorDate = Field(None, alias="ExpireDate")
+    video_ms: int | None = Field(None, alias="VideoDuration", ge=0)
+    video_num: int | None = Field(None, alias="VideoNum", ge=0)
+    background_changeable: bool | None = Field(None, alias="BackgroundChangeable")
+
+    @property
+    def display_name(self) -> str:
+        parts = [p for p in (self.anchor_name, self.clothes_name, self.pose_name) if p]
+        # AnchorName often already holds clothes and pose ("微澜-粉短裙套装-全身站姿")
+        if len(parts) > 1 and all(p in parts[0] for p in parts[1:]):
+            return parts[0]
+        return " / ".join(parts) or self.key
+
+
+class ImageAsset(_ImageBase):
+    """ImageAssetDetail (getimagebyanchor, §4.4)."""
+
+    virtualman_type: str = Field("", alias="VirtualmanType")
+    virtualman_type_code: str = Field(
+        "", validation_alias=AliasChoices("VirtualmanTypeCode", "VirtualmanType Code")
+    )
+    purchase_type: str = Field("", alias="PurchaseType")
+    origin_zoom: float | None = Field(None, alias="OriginZoom")
+
+
+class SmallSampleImage(_ImageBase):
+    """SmallSampleImage (describesmallsampleimage, §4.5)."""
+
+    #: epoch milliseconds: unambiguous, preferred over ``ExpireDate`` (§4.5)
+    expire_time_ms: int | None = Field(None, alias="ExpireTime")
+    effective_time_ms: int | None = Field(None, alias="EffectiveTime")
+
+
+class Action(_Vendor):
+    """Action of a 3D image (getaction, §4.6)."""
+
+    code: str = Field(alias="ActionCode", min_length=1)
+    name: str = Field("", alias="ActionName")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordProblem:
+    """One record that could not be read; the rest of its page was kept."""
+
+    index: int
+    key: str | None
+    reason: str
+
+
+M = TypeVar("M", bound=_Vendor)
+
+_KEY_FIELDS = ("VirtualmanKey", "TimbreKey", "AnchorCode", "ServiceType", "ActionCode")
+
+
+def _summarise(exc: ValidationError) -> str:
+    # Field locations and messages only: never echo the input values back.
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}"
+        for err in exc.errors(include_url=False, include_input=False)
+    )
+
+
+def parse_records(
+    raw: object, model: type[M], *, offset: int = 0
+) -> tuple[list[M], list[RecordProblem]]:
+    """Validate each record of a page on its own (REFERENCE.md §6)."""
+    if raw is None:
+        return [], []
+    items: Sequence[object]
+    if isinstance(raw, list):
+        items = raw
+    elif isinstance(raw, dict):  # a single record where a list belongs
+        items = [raw]
+    else:
+        return [], [RecordProblem(offset, None, f"expected a list, got {type(raw).__name__}")]
+    good: list[M] = []
+    problems: list[RecordProblem] = []
+    for i, item in enumerate(items):
+        key: str | None = None
+        if isinstance(item, dict):
+            key = next((str(item[k])[:64] for k in _KEY_FIELDS if item.get(k)), None)
+        try:
+            good.append(model.model_validate(item))
+        except ValidationError as exc:
+            problems.append(RecordProblem(offset + i, key, _summarise(exc)))
+    return good, problems

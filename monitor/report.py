@@ -1,0 +1,230 @@
+"""``ivh-monitor report``: one collection of every account, as a table or JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from monitor.client import IVHClient
+from monitor.collect import FAMILIES, FamilyResult, collect_account
+from monitor.config import Account, Settings
+from monitor.domain import Asset
+
+__all__ = [
+    "ReportResult",
+    "asset_record",
+    "collect_all",
+    "exit_status",
+    "render_json",
+    "render_table",
+]
+
+EXIT_OK, EXIT_CRITICAL, EXIT_FAILED = 0, 1, 2
+_HOUR = 3600.0
+_DAY = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    now: datetime
+    accounts: tuple[Account, ...]
+    families: tuple[FamilyResult, ...]
+
+    @property
+    def assets(self) -> list[Asset]:
+        return [a for f in self.families for a in f.assets]
+
+    @property
+    def failures(self) -> list[FamilyResult]:
+        return [f for f in self.families if not f.ok]
+
+
+async def collect_all(
+    settings: Settings,
+    accounts: Sequence[Account],
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    show_progress: bool = False,
+) -> ReportResult:
+    """Collect every family of every account once, accounts concurrently."""
+    clients = [IVHClient(a, settings.client, transport=transport) for a in accounts]
+    progress = Progress(console=Console(stderr=True), transient=True, disable=not show_progress)
+    try:
+        with progress:
+            task = progress.add_task("collecting", total=len(accounts) * len(FAMILIES))
+
+            def done(result: FamilyResult) -> None:
+                progress.advance(task)
+                progress.update(task, description=f"{result.account}: {result.family}")
+
+            per_account = await asyncio.gather(
+                *(
+                    collect_account(c, settings.client.virtualman_type_codes, on_family_done=done)
+                    for c in clients
+                )
+            )
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    return ReportResult(now(), tuple(accounts), tuple(r for rs in per_account for r in rs))
+
+
+def _sort_key(asset: Asset, now: datetime) -> tuple[bool, float, str, str, str]:
+    left = asset.expires_in_seconds(now)
+    return (left is None, left or 0.0, asset.account, asset.kind, asset.id)
+
+
+def asset_record(asset: Asset, now: datetime) -> dict[str, Any]:
+    """The JSON shape of one asset (also the shape of the daemon's ``/api/assets``)."""
+    left = asset.expires_in_seconds(now)
+    return {
+        "account": asset.account,
+        "kind": asset.kind,
+        "id": asset.id,
+        "type": asset.type,
+        "category": asset.category,
+        "name": asset.name,
+        "expires_at": asset.expires_at.isoformat() if asset.expires_at else None,
+        "expires_in_seconds": None if left is None else round(left, 3),
+        "remaining_seconds": asset.remaining_seconds,
+        "ordered_seconds": asset.ordered_seconds,
+        "quota_remaining": asset.quota_remaining,
+        "quota_limit": asset.quota_limit,
+        "concurrency": asset.concurrency,
+        "purchase_type": asset.purchase_type,
+        "anchor": asset.anchor,
+        "audio_seconds": asset.audio_seconds,
+        "audio_requests": asset.audio_requests,
+        "video_seconds": asset.video_seconds,
+        "videos": asset.videos,
+        "actions": asset.actions,
+    }
+
+
+def sorted_assets(result: ReportResult) -> list[Asset]:
+    return sorted(result.assets, key=lambda a: _sort_key(a, result.now))
+
+
+def render_json(result: ReportResult, out: TextIO) -> None:
+    records = [asset_record(a, result.now) for a in sorted_assets(result)]
+    json.dump(records, out, ensure_ascii=False, indent=2)
+    out.write("\n")
+
+
+def _left(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    ago = seconds < 0
+    s = abs(seconds)
+    text = f"{int(s // _DAY)}d {int(s % _DAY // _HOUR)}h" if s >= _DAY else f"{s / _HOUR:.1f}h"
+    return f"expired {text} ago" if ago else text
+
+
+def _figures(asset: Asset) -> str:
+    if asset.remaining_seconds is not None:
+        text = f"{asset.remaining_seconds / _HOUR:,.1f} h left"
+        if asset.ordered_seconds:
+            pct = 100 * asset.remaining_seconds / asset.ordered_seconds
+            text += f" of {asset.ordered_seconds / _HOUR:,.0f} h ({pct:.0f}%)"
+        return text
+    if asset.quota_limit is not None or asset.quota_remaining is not None:
+        return f"{asset.quota_remaining} of {asset.quota_limit} left"
+    if asset.concurrency is not None:
+        return f"{asset.concurrency} concurrent"
+    if asset.kind == "timbre" and asset.audio_seconds is not None:
+        return f"{asset.audio_seconds / _HOUR:,.2f} h audio"
+    if asset.kind == "image" and asset.video_seconds is not None:
+        return f"{asset.video_seconds / _HOUR:,.2f} h video"
+    return ""
+
+
+def render_table(result: ReportResult, console: Console, settings: Settings) -> None:
+    zones = {a.name: a.zone for a in result.accounts}
+    table = Table(title=f"IVH assets at {result.now.astimezone():%Y-%m-%d %H:%M %Z}")
+    for column in ("account", "kind", "type", "name", "expires", "left", "figures"):
+        table.add_column(column, overflow="fold")
+    critical, warning = settings.critical_days * _DAY, settings.warning_days * _DAY
+    for asset in sorted_assets(result):
+        left = asset.expires_in_seconds(result.now)
+        style = ""
+        if left is not None:
+            style = "red" if left < critical else ("yellow" if left < warning else "")
+        expires = (
+            asset.expires_at.astimezone(zones.get(asset.account)).strftime("%Y-%m-%d %H:%M %Z")
+            if asset.expires_at
+            else "-"
+        )
+        table.add_row(
+            asset.account,
+            asset.kind,
+            asset.type + (f" ({asset.category})" if asset.category else ""),
+            asset.name,
+            expires,
+            _left(left),
+            _figures(asset),
+            style=style,
+        )
+    console.print(table)
+
+
+def print_problems(result: ReportResult, err: TextIO) -> None:
+    """Failures and skipped records go to stderr with the account and endpoint."""
+    for family in result.families:
+        for p in family.problems:
+            key = f" ({p.key})" if p.key else ""
+            err.write(
+                f"warning: {family.account}: {p.endpoint}: skipped record #{p.index}{key}:"
+                f" {p.reason}\n"
+            )
+        if family.truncated:
+            err.write(
+                f"warning: {family.account}: {family.family}: list truncated at client.max_pages\n"
+            )
+        if family.error is not None:
+            err.write(f"error: {family.family}: {family.error}\n")
+
+
+def exit_status(result: ReportResult, critical_days: float) -> int:
+    """2 when a collection failed, else 1 when an asset is within the critical
+    threshold (or expired), else 0."""
+    if result.failures:
+        return EXIT_FAILED
+    limit = critical_days * _DAY
+    for asset in result.assets:
+        left = asset.expires_in_seconds(result.now)
+        if left is not None and left < limit:
+            return EXIT_CRITICAL
+    return EXIT_OK
+
+
+def run_report(
+    settings: Settings,
+    accounts: Sequence[Account],
+    *,
+    fmt: str = "table",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    result = asyncio.run(
+        collect_all(settings, accounts, transport=transport, show_progress=err.isatty())
+    )
+    if fmt == "json":
+        render_json(result, out)
+    else:
+        console = Console(file=out, width=None if out.isatty() else 200)
+        render_table(result, console, settings)
+    print_problems(result, err)
+    return exit_status(result, settings.critical_days)

@@ -1,0 +1,90 @@
+"""The daemon's HTTP endpoints: ``/metrics``, ``/healthz``, ``/readyz`` and ``/``.
+
+A scrape renders the current snapshot (off the event loop, so a big one never
+stalls collection) and never calls the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import html
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from monitor import __version__
+from monitor.snapshot import SnapshotStore
+
+__all__ = ["create_app", "start_server"]
+
+_GZIP_MIN_BYTES = 1024
+
+
+def create_app(
+    registry: CollectorRegistry,
+    store: SnapshotStore,
+    *,
+    alive: Callable[[], bool],
+) -> web.Application:
+    async def metrics(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body = await asyncio.to_thread(encoder, registry)
+        headers = {"Content-Type": content_type}
+        if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > _GZIP_MIN_BYTES:
+            body = await asyncio.to_thread(gzip.compress, body, 6)
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
+    async def healthz(_: web.Request) -> web.Response:
+        if alive():
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="scheduler not running\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        pending = [f"{s.account}/{s.family}" for s in store.current.states() if not s.attempted]
+        if not pending:
+            return web.Response(text="ready\n")
+        return web.Response(
+            status=503, text="waiting for first collection of: " + ", ".join(pending) + "\n"
+        )
+
+    async def index(_: web.Request) -> web.Response:
+        rows = "".join(
+            f"<tr><td>{html.escape(s.account)}</td><td>{s.family}</td>"
+            f"<td>{'ok' if s.success else ('pending' if not s.attempted else 'failing')}</td>"
+            f"<td>{len(s.assets)}</td></tr>"
+            for s in store.current.states()
+        )
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>ivh-monitor</title>"
+            "</head><body><h1>ivh-monitor</h1>"
+            f"<p>version {__version__}</p><ul>"
+            "<li><a href='metrics'>/metrics</a></li>"
+            "<li><a href='healthz'>/healthz</a></li>"
+            "<li><a href='readyz'>/readyz</a></li></ul>"
+            "<table border='1'><tr><th>account</th><th>family</th><th>status</th>"
+            f"<th>assets</th></tr>{rows}</table></body></html>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/", index)
+    return app
+
+
+async def start_server(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving; return the runner (to clean up) and the bound port."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, int(bound)

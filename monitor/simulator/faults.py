@@ -1,0 +1,174 @@
+"""On-demand fault injection for the simulator.
+
+A :class:`Fault` says what goes wrong (``kind``) and for which requests
+(``account``, ``endpoint``, ``page``), how often (``times``, ``probability``).
+The :class:`FaultRegistry` hands the server the faults that match a request;
+a request consumes every fault it matches (``times`` counts down even when an
+earlier fault, e.g. an HTTP error, makes a later one moot).
+
+Kinds:
+
+==================== ==========================================================
+``latency``          add ``seconds`` before answering (adds to other latency)
+``http_error``       HTTP ``status`` (e.g. 500/502/503/404) with an HTML body
+``api_error``        envelope with ``Header.Code = code`` and ``message``
+                     (HTTP 200 unless ``status`` is given)
+``rate_limit``       code 100012 ``RequestLimitExceeded`` with HTTP 200, or
+                     HTTP 429 (same envelope, ``Retry-After``) when ``status=429``
+``malformed_record`` corrupt record ``record`` (index in the page, clamped) of a
+                     successful page: ``corruption`` is ``wrong_type`` (first int
+                     becomes ``"n/a"``), ``not_object`` or ``bad_date``
+``hang``             never answer until the client gives up or the server stops
+``garbage_body``     HTTP 200 with an HTML error page instead of JSON
+``wrong_content_type`` the normal JSON body, sent as ``text/html``
+==================== ==========================================================
+
+Clock skew is not a fault: give the server a skewed ``clock`` or set its
+offset through ``PUT /_sim/clock``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import random
+import threading
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["ActiveFault", "Fault", "FaultKind", "FaultRegistry"]
+
+FaultKind = Literal[
+    "latency",
+    "http_error",
+    "api_error",
+    "rate_limit",
+    "malformed_record",
+    "hang",
+    "garbage_body",
+    "wrong_content_type",
+]
+Corruption = Literal["wrong_type", "not_object", "bad_date"]
+
+TERMINAL_KINDS = frozenset({"hang", "http_error", "api_error", "rate_limit", "garbage_body"})
+
+
+class Fault(BaseModel):
+    """One fault specification (also the JSON accepted by ``POST /_sim/faults``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: FaultKind
+    account: str | None = None
+    """Account name or appkey; None matches every request."""
+    endpoint: str | None = None
+    """Short endpoint name, e.g. ``getserviceasset``; None matches all six."""
+    page: int | None = Field(default=None, ge=1)
+    """Requested PageIndex; a fault with a page never matches ``getaction``."""
+    times: int | None = Field(default=None, ge=1)
+    """Apply this many times, then expire; None = until cleared."""
+    probability: float | None = Field(default=None, gt=0.0, le=1.0)
+    seconds: float = Field(default=0.0, ge=0.0)
+    status: int | None = Field(default=None, ge=400, le=599)
+    code: int | None = None
+    message: str | None = None
+    corruption: Corruption = "wrong_type"
+    record: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.kind == "http_error" and self.status is None:
+            raise ValueError("http_error needs a status (e.g. 502)")
+        if self.kind == "rate_limit" and self.status not in (None, 429):
+            raise ValueError("rate_limit takes no status or status=429")
+        if self.kind == "api_error" and self.code == 0:
+            raise ValueError("api_error needs a non-zero code")
+        if self.kind == "latency" and self.seconds <= 0:
+            raise ValueError("latency needs seconds > 0")
+        return self
+
+    def matches(self, accounts: Collection[str], endpoint: str, page: int | None) -> bool:
+        if self.account is not None and self.account not in accounts:
+            return False
+        if self.endpoint is not None and self.endpoint != endpoint:
+            return False
+        return self.page is None or self.page == page
+
+
+@dataclass(frozen=True)
+class ActiveFault:
+    """A registered fault with its id and how often it is still to apply."""
+
+    id: int
+    fault: Fault
+    remaining: int | None
+    hits: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "remaining": self.remaining,
+            "hits": self.hits,
+            **self.fault.model_dump(exclude_defaults=True),
+        }
+
+
+class FaultRegistry:
+    """Registered faults, safe to use from the server's loop and other threads."""
+
+    def __init__(self, faults: Iterable[Fault] = (), *, seed: int | None = None) -> None:
+        # One lock for both: a request's check-and-decrement of ``times`` must be atomic.
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._next_id = 1
+        self._entries: dict[int, ActiveFault] = {}
+        for fault in faults:
+            self.add(fault)
+
+    def add(self, fault: Fault | Mapping[str, Any]) -> int:
+        """Register a fault (a :class:`Fault` or its JSON form); return its id."""
+        parsed = fault if isinstance(fault, Fault) else Fault.model_validate(fault)
+        with self._lock:
+            fault_id = self._next_id
+            self._next_id += 1
+            self._entries[fault_id] = ActiveFault(fault_id, parsed, parsed.times, 0)
+            return fault_id
+
+    def remove(self, fault_id: int) -> bool:
+        with self._lock:
+            return self._entries.pop(fault_id, None) is not None
+
+    def clear(self) -> int:
+        """Remove every fault; return how many there were."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            return count
+
+    def take(
+        self, accounts: Collection[str], endpoint: str, page: int | None
+    ) -> builtins.list[Fault]:
+        """The faults this request triggers, in registration order; counts them down."""
+        taken: builtins.list[Fault] = []
+        with self._lock:
+            for fault_id, entry in builtins.list(self._entries.items()):
+                fault = entry.fault
+                if not fault.matches(accounts, endpoint, page):
+                    continue
+                if fault.probability is not None and self._rng.random() >= fault.probability:
+                    continue
+                taken.append(fault)
+                remaining = None if entry.remaining is None else entry.remaining - 1
+                if remaining == 0:
+                    del self._entries[fault_id]
+                else:
+                    self._entries[fault_id] = ActiveFault(
+                        fault_id, fault, remaining, entry.hits + 1
+                    )
+        return taken
+
+    def list(self) -> builtins.list[ActiveFault]:
+        with self._lock:
+            return builtins.list(self._entries.values())

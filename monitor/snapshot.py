@@ -1,0 +1,160 @@
+"""The immutable snapshot that scrapes (and later alerts) read.
+
+Each job hands its :class:`~monitor.collect.FamilyResult` to
+:meth:`SnapshotStore.apply`, which builds a new :class:`Snapshot` and swaps it
+in with one assignment: a reader takes ``store.current`` once and sees one
+consistent state, never a half-updated mix.
+
+A family whose collection fails keeps its last good data, marked stale, until
+it is older than ``stale_after`` (and at least two of its intervals); then it
+is dropped rather than shown as current. Absent data is absent: never zero,
+never "expired".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+
+from monitor.collect import FAMILIES, Family, FamilyResult
+from monitor.domain import Anchor, Asset
+
+__all__ = ["FamilyState", "Snapshot", "SnapshotStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyState:
+    account: str
+    family: Family
+    interval_seconds: float
+    assets: tuple[Asset, ...] = ()
+    anchors: tuple[Anchor, ...] = ()
+    actions: Mapping[str, int] = field(default_factory=dict)
+    #: end of the last successful collection; ``None`` before the first
+    last_success: datetime | None = None
+    last_attempt: datetime | None = None
+    #: whether the last attempt succeeded
+    success: bool = False
+    duration_seconds: float = 0.0
+    skipped_records: int = 0
+    #: kind of the last error (transport, http_status, api, auth, parse)
+    error: str | None = None
+
+    @property
+    def attempted(self) -> bool:
+        return self.last_attempt is not None
+
+    def age_seconds(self, now: datetime) -> float | None:
+        return None if self.last_success is None else (now - self.last_success).total_seconds()
+
+    def stale(self) -> bool:
+        """Data is kept from an earlier success while the latest attempt failed."""
+        return self.last_success is not None and not self.success
+
+    def usable(self, now: datetime, stale_after: float) -> bool:
+        """Whether this family's data may still be shown."""
+        age = self.age_seconds(now)
+        if age is None:
+            return False
+        return self.success or age <= max(stale_after, 2 * self.interval_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything known at one moment; never mutated."""
+
+    families: Mapping[tuple[str, Family], FamilyState]
+    accounts: tuple[str, ...]
+    stale_after: float
+
+    def states(self) -> Iterable[FamilyState]:
+        return self.families.values()
+
+    def assets(self, now: datetime) -> list[Asset]:
+        """Assets of every family whose data is usable at ``now``, actions attached."""
+        result: list[Asset] = []
+        for account in self.accounts:
+            actions_state = self.families.get((account, "actions"))
+            actions: Mapping[str, int] = {}
+            if actions_state is not None and actions_state.usable(now, self.stale_after):
+                actions = actions_state.actions
+            for family in ("services", "timbres", "images"):
+                state = self.families.get((account, family))
+                if state is None or not state.usable(now, self.stale_after):
+                    continue
+                if family == "images" and actions:
+                    result.extend(
+                        replace(a, actions=actions[a.id]) if a.id in actions else a
+                        for a in state.assets
+                    )
+                else:
+                    result.extend(state.assets)
+        return result
+
+    def anchors(self, now: datetime) -> list[Anchor]:
+        return [
+            anchor
+            for account in self.accounts
+            if (state := self.families.get((account, "images"))) is not None
+            and state.usable(now, self.stale_after)
+            for anchor in state.anchors
+        ]
+
+    def ready(self) -> bool:
+        """Every family of every account has finished its first attempt."""
+        return all(state.attempted for state in self.families.values())
+
+
+class SnapshotStore:
+    """Holds the current snapshot; the only writer is :meth:`apply`.
+
+    Jobs run on one event loop, so applies never interleave; readers on other
+    threads (a scrape rendered off-loop) just read ``current``, one reference.
+    """
+
+    def __init__(
+        self,
+        accounts: Iterable[str],
+        intervals: Mapping[Family, float],
+        stale_after: float,
+    ) -> None:
+        names = tuple(accounts)
+        families = {
+            (account, family): FamilyState(account, family, intervals[family])
+            for account in names
+            for family in FAMILIES
+        }
+        self.current = Snapshot(MappingProxyType(families), names, stale_after)
+
+    def apply(self, result: FamilyResult, at: datetime) -> FamilyState:
+        snap = self.current
+        key = (result.account, result.family)
+        previous = snap.families[key]
+        if result.ok:
+            state = replace(
+                previous,
+                assets=result.assets,
+                anchors=result.anchors,
+                actions=MappingProxyType(dict(result.actions)),
+                last_success=at,
+                last_attempt=at,
+                success=True,
+                duration_seconds=result.duration_seconds,
+                skipped_records=len(result.problems),
+                error=None,
+            )
+        else:
+            # keep the last good data; only the health fields change
+            state = replace(
+                previous,
+                last_attempt=at,
+                success=False,
+                duration_seconds=result.duration_seconds,
+                error=result.error.kind if result.error is not None else "error",
+            )
+        families = dict(snap.families)
+        families[key] = state
+        self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
+        return state
