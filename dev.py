@@ -37,7 +37,16 @@ def _ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("dev.py: installing ivh-monitor and its test tools ...", file=sys.stderr, flush=True)
     subprocess.run(
-        [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", ".[test]"],
+        [
+            str(PY),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            ".[test]",
+        ],
         cwd=ROOT,
         check=True,
     )

@@ -73,7 +73,7 @@ async def make_client(
     clients: list[IVHClient] = []
 
     def make(name: str = "t1", token: str = TEST_TOKEN, **config: object) -> IVHClient:
-        client = IVHClient(account_for(sim, name, token), ClientConfig(**{**FAST, **config}))  # type: ignore[arg-type]
+        client = IVHClient(account_for(sim, name, token), ClientConfig(**{**FAST, **config}))
         clients.append(client)
         return client
 

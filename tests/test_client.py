@@ -32,7 +32,7 @@ async def test_pagination_to_the_end_at_page_size_100(
     assert sorted(r.key for r in listing.records) == [f"v{i:04d}" for i in range(count)]
     assert (listing.pages, listing.total, listing.problems) == (pages, count, [])
     sent = [e for e in sim.requests.entries() if e.endpoint == "describetimbre"]
-    assert sorted(e.page_index for e in sent) == list(range(1, pages + 1))
+    assert sorted(e.page_index or 0 for e in sent) == list(range(1, pages + 1))
     assert {e.page_size for e in sent} == {100}
 
 
@@ -267,7 +267,7 @@ async def test_falls_back_to_the_other_path_spelling_once_and_remembers(
     )
     client = IVHClient(
         account, ClientConfig(**FAST), transport=httpx.MockTransport(one_spelling_gateway)
-    )  # type: ignore[arg-type]
+    )
     try:
         await client.service_assets()
         await client.service_assets()
@@ -294,7 +294,7 @@ async def test_observer_sees_every_attempt(sim: RunningSimulator) -> None:
     seen: list[tuple[str, str]] = []
     client = IVHClient(
         account_for(sim),
-        ClientConfig(**FAST),  # type: ignore[arg-type]
+        ClientConfig(**FAST),
         observer=lambda endpoint, outcome, _: seen.append((endpoint, outcome)),
     )
     async with client:

@@ -1,5 +1,6 @@
 """Normalisation into assets: categories, ids, zones, merging images."""
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from tests.conftest import vendor_example
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _services(raw: list[dict[str, object]]) -> list[ServiceAsset]:
+def _services(raw: Sequence[Mapping[str, object]]) -> list[ServiceAsset]:
     records, problems = parse_records(raw, ServiceAsset)
     assert problems == []
     return records
@@ -68,7 +69,7 @@ def test_figures_fall_back_to_type_specific_detail() -> None:
 
 
 def test_package_ids_are_stable_and_unique() -> None:
-    raw = [
+    raw: list[dict[str, object]] = [
         {
             "ServiceType": "BroadcastHour",
             "ExpireDate": "2026-12-01 00:00:00",

@@ -66,7 +66,7 @@ async def _post(
     prefix: str = ONE_S,
     query: str | None = None,
     body: Any = None,
-    timeout: float = 5.0,
+    wait_s: float = 5.0,
 ) -> httpx.Response:
     _, appkey, token = account
     q = query if query is not None else _query(appkey, token, ts)
@@ -75,7 +75,7 @@ async def _post(
         f"{sim.url}{prefix}/{endpoint}?{q}",
         content=content.encode(),
         headers={"Content-Type": "application/json;charset=utf-8"},
-        timeout=timeout,
+        timeout=wait_s,
     )
 
 
@@ -465,12 +465,14 @@ async def test_fault_hang_times_out_and_does_not_block_shutdown(
     async with run_simulator(default_dataset(NOW), clock=NOW.timestamp) as sim:
         sim.faults.add(Fault(kind="hang", times=1))
         with pytest.raises(httpx.ReadTimeout):
-            await _post(client, sim, "getserviceasset", timeout=0.3)
+            await _post(client, sim, "getserviceasset", wait_s=0.3)
         _ok(await _post(client, sim, "getserviceasset"))
         # A second hang still pending when the server shuts down.
         sim.faults.add(Fault(kind="hang"))
-        pending = asyncio.create_task(_post(client, sim, "getserviceasset", timeout=30))
-        while sim.requests.count() < 3:
+        pending = asyncio.create_task(_post(client, sim, "getserviceasset", wait_s=30))
+        for _ in range(500):  # until the server has logged the hung request
+            if sim.requests.count() == 3:
+                break
             await asyncio.sleep(0.01)
         assert [e.outcome for e in sim.requests.entries()] == ["hang", "ok", "hang"]
     with pytest.raises(httpx.TransportError):

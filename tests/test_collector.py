@@ -1,0 +1,168 @@
+"""Snapshot + collector semantics on a fresh registry, with an injected clock."""
+
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.collect import FamilyResult
+from monitor.collector import AssetCollector
+from monitor.config import ScheduleConfig
+from monitor.domain import Asset
+from monitor.errors import TransportError
+from monitor.snapshot import SnapshotStore
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+INTERVALS = {"services": 300.0, "timbres": 1800.0, "images": 1800.0, "actions": 86400.0}
+
+
+def _hours(asset_id: str, remaining: float, expires: datetime | None) -> Asset:
+    return Asset(
+        account="a",
+        kind="service",
+        id=asset_id,
+        type="BroadcastHour",
+        name="broadcast hours",
+        expires_at=expires,
+        category="hours",
+        ordered_seconds=360000.0,
+        remaining_seconds=remaining,
+    )
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _setup(
+    relative: bool = False, stale_after: float = 3600
+) -> tuple[SnapshotStore, Clock, CollectorRegistry]:
+    store = SnapshotStore(["a"], INTERVALS, stale_after)  # type: ignore[arg-type]
+    clock = Clock(T0)
+    registry = CollectorRegistry()
+    registry.register(
+        AssetCollector(
+            store,
+            ScheduleConfig(),
+            clock=clock,
+            account_labels={"a": {"team": "live"}},
+            expose_relative_metrics=relative,
+        )
+    )
+    return store, clock, registry
+
+
+def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def _value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    for (n, lbls), v in _samples(registry).items():
+        if n == name and all(dict(lbls).get(k) == val for k, val in labels.items()):
+            return v
+    return None
+
+
+def test_no_snapshot_yet_is_not_zero_and_not_expired() -> None:
+    _, _, registry = _setup()
+    samples = _samples(registry)
+    assert not [k for k in samples if k[0].startswith(("ivh_service_", "ivh_asset_"))]
+    assert _value(registry, "ivh_collection_success", family="services") is None
+    assert _value(registry, "ivh_account_info", account="a", team="live") == 1
+
+
+def test_values_then_failure_keeps_last_good_data_marked_stale() -> None:
+    store, clock, registry = _setup()
+    expires = T0 + timedelta(days=10)
+    store.apply(FamilyResult("a", "services", assets=(_hours("p1", 7200.0, expires),)), T0)
+    assert _value(registry, "ivh_service_remaining_seconds", asset="p1") == 7200.0
+    assert _value(registry, "ivh_asset_expiry_timestamp_seconds", asset="p1") == expires.timestamp()
+    assert _value(registry, "ivh_collection_success", family="services") == 1
+    assert _value(registry, "ivh_collection_stale", family="services") == 0
+
+    clock.now = T0 + timedelta(minutes=5)
+    error = TransportError("timed out", account="a", endpoint="getserviceasset")
+    store.apply(FamilyResult("a", "services", error=error), clock.now)
+    assert _value(registry, "ivh_service_remaining_seconds", asset="p1") == 7200.0
+    assert _value(registry, "ivh_collection_success", family="services") == 0
+    assert _value(registry, "ivh_collection_stale", family="services") == 1
+    assert (
+        _value(registry, "ivh_collection_last_success_timestamp_seconds", family="services")
+        == T0.timestamp()
+    )
+
+    # past stale_after the old figures are dropped, not shown as current (nor as zero)
+    clock.now = T0 + timedelta(hours=2)
+    assert _value(registry, "ivh_service_remaining_seconds", asset="p1") is None
+    assert _value(registry, "ivh_asset_expiry_timestamp_seconds", asset="p1") is None
+    assert _value(registry, "ivh_collection_success", family="services") == 0
+
+
+def test_asset_removed_upstream_disappears() -> None:
+    store, _, registry = _setup()
+    store.apply(
+        FamilyResult("a", "services", assets=(_hours("p1", 1.0, None), _hours("p2", 2.0, None))), T0
+    )
+    assert _value(registry, "ivh_service_remaining_seconds", asset="p2") == 2.0
+    store.apply(FamilyResult("a", "services", assets=(_hours("p1", 1.0, None),)), T0)
+    assert _value(registry, "ivh_service_remaining_seconds", asset="p2") is None
+    assert _value(registry, "ivh_asset_info", asset="p2") is None
+    assert _value(registry, "ivh_asset_info", asset="p1") == 1
+
+
+def test_never_expiring_asset_has_no_expiry_series() -> None:
+    store, _, registry = _setup(relative=True)
+    store.apply(FamilyResult("a", "services", assets=(_hours("p1", 1.0, None),)), T0)
+    assert _value(registry, "ivh_asset_info", asset="p1") == 1
+    assert _value(registry, "ivh_asset_expiry_timestamp_seconds", asset="p1") is None
+    assert _value(registry, "ivh_asset_expires_in_seconds", asset="p1") is None
+
+
+def test_expires_in_moves_with_the_clock_and_only_when_enabled() -> None:
+    expires = T0 + timedelta(days=3)
+    for relative in (False, True):
+        store, clock, registry = _setup(relative=relative)
+        store.apply(FamilyResult("a", "services", assets=(_hours("p1", 1.0, expires),)), T0)
+        first = _value(registry, "ivh_asset_expires_in_seconds", asset="p1")
+        clock.now = T0 + timedelta(days=4)
+        later = _value(registry, "ivh_asset_expires_in_seconds", asset="p1")
+        # the timestamp is constant; only the relative value travels with the clock
+        assert (
+            _value(registry, "ivh_asset_expiry_timestamp_seconds", asset="p1")
+            == expires.timestamp()
+        )
+        if relative:
+            assert (first, later) == (3 * 86400.0, -86400.0)
+        else:
+            assert first is later is None
+
+
+def test_help_says_data_is_cached_and_how_often() -> None:
+    _, _, registry = _setup()
+    text = generate_latest(registry).decode()
+    help_line = (
+        "# HELP ivh_service_remaining_seconds Hours left in the package, in seconds."
+        " Cached; refreshed every 5 min by the services job."
+    )
+    assert help_line in text
+    assert "refreshed every 30 min by the timbres job" in text
+    assert "refreshed every 24 h by the actions job" in text
+
+
+def test_ready_only_after_every_family_attempted() -> None:
+    store, _, _ = _setup()
+    for family in ("services", "timbres", "images"):
+        store.apply(FamilyResult("a", family), T0)
+        assert not store.current.ready()
+    error = TransportError("x", account="a", endpoint="getaction")
+    store.apply(FamilyResult("a", "actions", error=error), T0)
+    assert store.current.ready()  # a failed first attempt still counts: metrics show it

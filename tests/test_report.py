@@ -1,0 +1,173 @@
+"""``report`` against the simulator: figures checked against the dataset's raw records."""
+
+import io
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from monitor.cli import demo_settings
+from monitor.report import ReportResult, collect_all, exit_status, print_problems, render_json
+from monitor.simulator import Dataset, Fault, RunningSimulator, default_dataset, run_simulator
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def _beijing_iso(text: str | None) -> str | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=BEIJING).isoformat()
+
+
+async def _report(sim: RunningSimulator) -> tuple[ReportResult, list[dict[str, Any]]]:
+    settings, accounts = demo_settings(sim.url)
+    result = await collect_all(settings, accounts)
+    out = io.StringIO()
+    render_json(result, out)
+    return result, json.loads(out.getvalue())
+
+
+@pytest.fixture
+def dataset() -> Dataset:
+    return default_dataset(datetime.now(UTC))
+
+
+async def test_services_match_the_raw_dataset(dataset: Dataset) -> None:
+    async with run_simulator(dataset) as sim:
+        _, rows = await _report(sim)
+    for account in dataset.accounts:
+        expected: Counter[tuple[object, ...]] = Counter()
+        for raw in account.services:
+            hours = raw.get("UniversalHourInfoDetail")
+            quota = raw.get("UniversalAssetInfoDetail")
+            conc = raw.get("UniversalConcurrencyInfoDetail")
+            expected[
+                (
+                    raw["ServiceType"],
+                    _beijing_iso(raw.get("ExpireDate")),
+                    hours["RemainMilliseconds"] / 1000 if hours else None,
+                    hours["OrderMilliseconds"] / 1000 if hours else None,
+                    quota["RemainNum"] if quota else None,
+                    quota["CustomizationNum"] if quota else None,
+                    conc["Concurrency"] if conc else None,
+                )
+            ] += 1
+        got = Counter(
+            (
+                r["type"],
+                r["expires_at"],
+                r["remaining_seconds"],
+                r["ordered_seconds"],
+                r["quota_remaining"],
+                r["quota_limit"],
+                r["concurrency"],
+            )
+            for r in rows
+            if r["account"] == account.name and r["kind"] == "service"
+        )
+        assert got == expected, account.name
+
+
+async def test_voices_and_images_match_the_raw_dataset(dataset: Dataset) -> None:
+    async with run_simulator(dataset) as sim:
+        _, rows = await _report(sim)
+    for account in dataset.accounts:
+        voices = {
+            r["id"]: r for r in rows if r["account"] == account.name and r["kind"] == "timbre"
+        }
+        assert set(voices) == {t["TimbreKey"] for t in account.timbres}
+        for raw in account.timbres:
+            row = voices[raw["TimbreKey"]]
+            assert row["expires_at"] == _beijing_iso(raw.get("ExpireDate"))
+            assert row["expires_in_seconds"] is None or raw.get("ExpireDate")
+            assert row["type"] == raw["TimbreType"]
+        images = {r["id"] for r in rows if r["account"] == account.name and r["kind"] == "image"}
+        keys = {i["VirtualmanKey"] for i in account.images}
+        keys |= {i["VirtualmanKey"] for i in account.small_sample_images}
+        assert images == keys  # one record per VirtualmanKey, whichever endpoints list it
+
+
+async def test_rows_sorted_by_time_to_expiry_never_last(dataset: Dataset) -> None:
+    async with run_simulator(dataset) as sim:
+        _, rows = await _report(sim)
+    lefts = [r["expires_in_seconds"] for r in rows]
+    dated = [x for x in lefts if x is not None]
+    assert dated == sorted(dated)
+    assert lefts[: len(dated)] == dated
+    assert None in lefts  # the default dataset has never-expiring voices
+
+
+async def test_unknown_future_service_type_is_classified(dataset: Dataset) -> None:
+    known = {
+        json_type["code"]
+        for json_type in json.loads(
+            __import__("importlib.resources")
+            .resources.files("monitor.data")
+            .joinpath("enums.json")
+            .read_text("utf-8")
+        )["service_types"]
+    }
+    unknown = [
+        raw
+        for account in dataset.accounts
+        for raw in account.services
+        if raw["ServiceType"] not in known
+    ]
+    assert unknown, "the default dataset should hold a future service type"
+    async with run_simulator(dataset) as sim:
+        _, rows = await _report(sim)
+    for raw in unknown:
+        [row] = [r for r in rows if r["type"] == raw["ServiceType"]]
+        assert row["category"] == "hours"
+        assert (
+            row["remaining_seconds"] == raw["UniversalHourInfoDetail"]["RemainMilliseconds"] / 1000
+        )
+
+
+async def test_exit_status_critical_when_an_asset_expires_within_7_days(dataset: Dataset) -> None:
+    async with run_simulator(dataset) as sim:
+        result, rows = await _report(sim)
+    soonest = min(r["expires_in_seconds"] for r in rows if r["expires_in_seconds"] is not None)
+    assert soonest < 7 * 86400
+    assert exit_status(result, 7) == 1
+    assert exit_status(result, critical_days=-100000) == 0
+
+
+async def test_exit_status_2_and_stderr_names_account_and_endpoint(dataset: Dataset) -> None:
+    async with run_simulator(dataset) as sim:
+        sim.faults.add(
+            Fault(
+                kind="api_error",
+                account="lanjing-studio",
+                endpoint="describetimbre",
+                code=100005,
+                message="AuthFailure.Unauthorized:操作未授权",
+            )
+        )
+        result, rows = await _report(sim)
+    assert exit_status(result, 7) == 2
+    err = io.StringIO()
+    print_problems(result, err)
+    assert "lanjing-studio: describetimbre: code 100005: AuthFailure.Unauthorized" in err.getvalue()
+    assert "RequestID" in err.getvalue()
+    # the other accounts and families are still reported
+    assert {r["account"] for r in rows} >= {"xinghe-live", "lanjing-studio", "horizon-sg"}
+    assert not [r for r in rows if r["account"] == "lanjing-studio" and r["kind"] == "timbre"]
+
+
+async def test_malformed_record_is_a_warning_not_a_failure(dataset: Dataset) -> None:
+    async with run_simulator(dataset) as sim:
+        sim.faults.add(
+            Fault(
+                kind="malformed_record", account="xinghe-live", endpoint="getserviceasset", times=1
+            )
+        )
+        result, rows = await _report(sim)
+    assert not result.failures
+    err = io.StringIO()
+    print_problems(result, err)
+    assert err.getvalue().startswith("warning: xinghe-live: getserviceasset: skipped record #0")
+    services = [r for r in rows if r["account"] == "xinghe-live" and r["kind"] == "service"]
+    assert len(services) == len(dataset.account("xinghe-live").services) - 1
