@@ -1,0 +1,1 @@
+"""Alerts: rules → lifecycle state → outbox → channels."""

@@ -1,0 +1,100 @@
+"""The alert and notification records shared by rules, the outbox and channels.
+
+An :class:`Alert` is one (rule, account, kind, asset) at one moment, with the
+facts a message needs already rendered into ``annotations`` (``summary``,
+``description``, ``action``) in the configured language. A
+:class:`Notification` is what one channel is asked to deliver: one or more
+alerts raised in the same cycle (chat channels send them as one message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+__all__ = [
+    "Alert",
+    "DeliveryOutcome",
+    "DeliveryResult",
+    "Notification",
+    "NotificationReason",
+    "Severity",
+    "alert_fingerprint",
+]
+
+Severity = Literal["info", "warning", "critical"]
+Status = Literal["firing", "resolved"]
+#: why a notification was made
+NotificationReason = Literal["firing", "escalated", "repeat", "resolved", "test"]
+#: how a channel classifies a receiver's answer
+DeliveryOutcome = Literal["delivered", "retry", "permanent", "too_long"]
+
+SEVERITY_ORDER: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+
+def alert_fingerprint(rule: str, account: str, kind: str, asset: str) -> str:
+    """Stable 16-hex id of an alert's identity (like Alertmanager's fingerprint)."""
+    raw = "\x1f".join((rule, account, kind, asset)).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert instance.
+
+    ``labels`` identify the alert and never carry changing values (Alertmanager
+    semantics): ``alertname``, ``severity``, ``rule``, ``account``, ``kind``,
+    ``asset`` and, where known, ``service_type``/``type``. Changing values
+    (days left, hours) live in ``annotations`` and ``values``.
+    """
+
+    rule: str
+    account: str
+    kind: str  # service / timbre / image / account
+    asset: str  # asset id, or "" for an account-level alert
+    severity: Severity
+    status: Status
+    starts_at: datetime
+    ends_at: datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    #: summary, description, action (what to do); rendered in the configured language
+    annotations: dict[str, str] = field(default_factory=dict)
+    #: renewed / topped_up / gone / recovered / threshold_changed, for resolved alerts
+    resolve_reason: str | None = None
+    #: raw figures for templates: days_left, remaining_hours, ordered_hours, ...
+    values: dict[str, float | str | None] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return alert_fingerprint(self.rule, self.account, self.kind, self.asset)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """What one channel must deliver; ``id`` is the idempotency key across retries."""
+
+    id: str
+    channel: str
+    reason: NotificationReason
+    created_at: datetime
+    alerts: tuple[Alert, ...]
+    language: Literal["en", "zh"] = "en"
+
+    @property
+    def status(self) -> Status:
+        """``firing`` if any alert fires (Alertmanager's group status)."""
+        return "firing" if any(a.status == "firing" for a in self.alerts) else "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """A channel's verdict on one attempt."""
+
+    outcome: DeliveryOutcome
+    detail: str = ""
+    #: seconds the receiver asked us to wait (Retry-After, rate-limit codes)
+    retry_after: float | None = None
+    #: HTTP status or the service's errcode, for logs and metrics
+    code: int | None = None
