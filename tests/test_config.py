@@ -171,3 +171,14 @@ def test_check_config_fails_with_usage_status(
     path = _write(tmp_path, "client: {retries: -1}\n")
     assert main(["--config", str(path), "check-config"]) == 64
     assert "client.retries" in capsys.readouterr().err
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "config" / "example.yaml"
+    secrets = tmp_path / "token"
+    secrets.write_text("t0ken")
+    text = example.read_text("utf-8").replace("/etc/ivh-monitor/secrets/live-commerce", str(secrets))
+    settings = load_settings(_write(tmp_path, text))
+    names = [a.name for a in settings.resolved_accounts()]
+    assert names == ["live-commerce", "studio-sg"]
+    assert settings.listen == "0.0.0.0:9877"
