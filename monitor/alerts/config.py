@@ -1,0 +1,236 @@
+"""Alert settings: rules, their thresholds, per-asset overrides.
+
+Thresholds resolve per asset: the rule's defaults, then every override whose
+``match`` fits the asset (account, kind, service type and asset id as globs),
+later overrides winning. The same resolution feeds the in-process alerts and
+the exported ``ivh_alert_threshold_*`` metrics that Prometheus rules use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "AlertsConfig",
+    "DeliveryConfig",
+    "Override",
+    "RuleThresholds",
+    "RulesConfig",
+]
+
+RuleName = Literal[
+    "expiring",
+    "expired",
+    "hours_low",
+    "hours_depleting",
+    "unused_at_expiry",
+    "quota_exhausted",
+    "collection_failing",
+]
+RULE_NAMES: tuple[str, ...] = RuleName.__args__  # type: ignore[attr-defined]
+AlertSeverity = Literal["info", "warning", "critical"]
+_DAY = 86400.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExpiringRule(_Strict):
+    enabled: bool = True
+    warning_days: float = Field(30.0, ge=0)
+    critical_days: float = Field(7.0, ge=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> ExpiringRule:
+        if self.critical_days > self.warning_days:
+            raise ValueError("critical_days must not exceed warning_days")
+        return self
+
+
+class ExpiredRule(_Strict):
+    enabled: bool = True
+    severity: AlertSeverity = "critical"
+    #: stop alerting on an asset expired longer ago than this (0 = never stop)
+    forget_after_days: float = Field(30.0, ge=0)
+
+
+class HoursLowRule(_Strict):
+    enabled: bool = True
+    warning_ratio: float = Field(0.20, ge=0, le=1)
+    critical_ratio: float = Field(0.05, ge=0, le=1)
+    #: absolute floors, in hours; when set they apply as well as the ratios
+    warning_hours: float | None = Field(None, ge=0)
+    critical_hours: float | None = Field(None, ge=0)
+
+
+class HoursDepletingRule(_Strict):
+    enabled: bool = True
+    severity: AlertSeverity = "warning"
+    horizon_days: float = Field(7.0, gt=0)
+    #: also fire when the package runs dry before it expires
+    before_expiry: bool = True
+    #: burn rate over this much recent history
+    window_days: float = Field(7.0, gt=0)
+    #: need at least this much history before forecasting
+    min_history_hours: float = Field(6.0, ge=0)
+
+
+class UnusedAtExpiryRule(_Strict):
+    enabled: bool = True
+    severity: AlertSeverity = "warning"
+    ratio: float = Field(0.10, ge=0, le=1)
+    within_days: float = Field(14.0, gt=0)
+
+
+class QuotaExhaustedRule(_Strict):
+    enabled: bool = False
+    severity: AlertSeverity = "warning"
+
+
+class CollectionFailingRule(_Strict):
+    enabled: bool = True
+    severity: AlertSeverity = "warning"
+
+
+class RulesConfig(_Strict):
+    expiring: ExpiringRule = Field(default_factory=ExpiringRule)
+    expired: ExpiredRule = Field(default_factory=ExpiredRule)
+    hours_low: HoursLowRule = Field(default_factory=HoursLowRule)
+    hours_depleting: HoursDepletingRule = Field(default_factory=HoursDepletingRule)
+    unused_at_expiry: UnusedAtExpiryRule = Field(default_factory=UnusedAtExpiryRule)
+    quota_exhausted: QuotaExhaustedRule = Field(default_factory=QuotaExhaustedRule)
+    collection_failing: CollectionFailingRule = Field(default_factory=CollectionFailingRule)
+
+
+class Match(_Strict):
+    """Globs (``fnmatch``) an asset must all fit; an absent field fits anything."""
+
+    account: str | None = None
+    kind: Literal["service", "timbre", "image"] | None = None
+    service_type: str | None = None
+    asset: str | None = None
+
+
+class Override(_Strict):
+    """Different thresholds for matching assets, e.g. a 60-day warning for images."""
+
+    match: Match = Field(default_factory=Match)
+    rule: RuleName
+    enabled: bool | None = None
+    warning_days: float | None = Field(None, ge=0)
+    critical_days: float | None = Field(None, ge=0)
+    warning_ratio: float | None = Field(None, ge=0, le=1)
+    critical_ratio: float | None = Field(None, ge=0, le=1)
+    warning_hours: float | None = Field(None, ge=0)
+    critical_hours: float | None = Field(None, ge=0)
+    severity: AlertSeverity | None = None
+
+
+class DeliveryConfig(_Strict):
+    """Retries of the outbox: exponential backoff with jitter, then dead letter."""
+
+    max_attempts: int = Field(20, ge=1)
+    backoff_initial_seconds: float = Field(10.0, gt=0)
+    backoff_max_seconds: float = Field(3600.0, gt=0)
+    #: delivered and dead notifications are kept this long for `alerts list`
+    keep_days: float = Field(14.0, gt=0)
+
+
+class AlertsConfig(_Strict):
+    language: Literal["en", "zh"] = "en"
+    repeat_interval_seconds: float = Field(86400.0, gt=0)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    overrides: list[Override] = Field(default_factory=list)
+    #: message templates per rule: {rule: {summary: "...", description: "..."}}
+    #: (``string.Template`` with $account, $name, $type, $kind, $expires_at,
+    #: $days_left, $remaining_hours, $ordered_hours, $percent_left, $depletion_at)
+    templates: dict[RuleName, dict[Literal["summary", "description", "action"], str]] = Field(
+        default_factory=dict
+    )
+    #: channel settings, validated by monitor.alerts.channels (each needs name and type)
+    channels: list[dict[str, Any]] = Field(default_factory=list)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    #: usage history kept for burn rates
+    history_days: float = Field(30.0, gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleThresholds:
+    """A rule's effective settings for one asset."""
+
+    enabled: bool
+    warning_days: float | None = None
+    critical_days: float | None = None
+    warning_ratio: float | None = None
+    critical_ratio: float | None = None
+    warning_hours: float | None = None
+    critical_hours: float | None = None
+    severity: str | None = None
+    #: whether any override changed this asset's values
+    overridden: bool = False
+
+    def seconds(self, severity: str) -> float | None:
+        days = self.critical_days if severity == "critical" else self.warning_days
+        return None if days is None else days * _DAY
+
+
+def _base(rules: RulesConfig, rule: str) -> RuleThresholds:
+    cfg: Any = getattr(rules, rule)
+    fields = {
+        f: getattr(cfg, f)
+        for f in RuleThresholds.__dataclass_fields__
+        if f not in ("overridden",) and hasattr(cfg, f)
+    }
+    return RuleThresholds(**fields)
+
+
+def _fits(match: Match, account: str, kind: str, service_type: str | None, asset: str) -> bool:
+    checks = (
+        (match.account, account),
+        (match.kind, kind),
+        (match.service_type, service_type or ""),
+        (match.asset, asset),
+    )
+    return all(pattern is None or fnmatchcase(value, pattern) for pattern, value in checks)
+
+
+def thresholds_for(
+    config: AlertsConfig,
+    rule: str,
+    *,
+    account: str,
+    kind: str,
+    asset: str,
+    service_type: str | None = None,
+) -> RuleThresholds:
+    """Effective thresholds of ``rule`` for one asset (``asset=""`` for the kind-wide ones)."""
+    current = _base(config.rules, rule)
+    for override in config.overrides:
+        if override.rule != rule:
+            continue
+        if not _fits(override.match, account, kind, service_type, asset):
+            continue
+        changes = {
+            f: getattr(override, f)
+            for f in RuleThresholds.__dataclass_fields__
+            if f != "overridden" and getattr(override, f, None) is not None
+        }
+        current = RuleThresholds(**{**_asdict(current), **changes, "overridden": True})
+    return current
+
+
+def _asdict(t: RuleThresholds) -> dict[str, Any]:
+    return {f: getattr(t, f) for f in RuleThresholds.__dataclass_fields__}
+
+
+def asset_specific_overrides(config: AlertsConfig, rule: str) -> bool:
+    """Whether any override of ``rule`` names particular assets or service types."""
+    return any(
+        o.rule == rule and (o.match.asset is not None or o.match.service_type is not None)
+        for o in config.overrides
+    )

@@ -1,0 +1,194 @@
+"""Alert texts in English or Chinese: what, how much, by when, and what to do (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from string import Template
+from typing import Any
+
+__all__ = ["render"]
+
+_KIND = {
+    "en": {
+        "service": "service package",
+        "timbre": "voice",
+        "image": "avatar image",
+        "account": "account",
+    },
+    "zh": {"service": "服务包", "timbre": "音色", "image": "形象", "account": "账号"},
+}
+
+# (summary, description, action) per rule and language; string.Template fields.
+_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "expiring": {
+        "en": (
+            '$kind_name "$name" of $account expires in $days_left days',
+            '$kind_name "$name" ($type, $asset) of account $account expires on'
+            " $expires_at ($days_left days left).$figures",
+            "Renew it in the IVH console before $expires_at, or it stops working.",
+        ),
+        "zh": (
+            "账号 $account 的$kind_name「$name」将在 $days_left 天后到期",
+            "账号 $account 的$kind_name「$name」（$type，$asset）将于 $expires_at 到期，"
+            "剩余 $days_left 天。$figures",
+            "请在 $expires_at 前到数智人控制台续费，否则将无法使用。",
+        ),
+    },
+    "expired": {
+        "en": (
+            '$kind_name "$name" of $account has expired',
+            '$kind_name "$name" ($type, $asset) of account $account expired on'
+            " $expires_at ($days_ago days ago).$figures",
+            "Renew or replace it in the IVH console; streams and videos using it fail.",
+        ),
+        "zh": (
+            "账号 $account 的$kind_name「$name」已过期",
+            "账号 $account 的$kind_name「$name」（$type，$asset）已于 $expires_at 过期"
+            "（$days_ago 天前）。$figures",
+            "请到数智人控制台续费或更换；使用它的直播和视频任务会失败。",
+        ),
+    },
+    "hours_low": {
+        "en": (
+            'Hour package "$name" of $account is down to $remaining_hours h ($percent_left%)',
+            "$name ($type) of account $account has $remaining_hours of $ordered_hours hours"
+            " left ($percent_left%); it expires on $expires_at.",
+            "Buy more hours before it runs out; live streams stop when it does.",
+        ),
+        "zh": (
+            "账号 $account 的小时包「$name」仅剩 $remaining_hours 小时（$percent_left%）",
+            "账号 $account 的 $name（$type）剩余 $remaining_hours / $ordered_hours 小时"
+            "（$percent_left%），$expires_at 到期。",
+            "请在用完前加购时长；时长耗尽后直播会中断。",
+        ),
+    },
+    "hours_depleting": {
+        "en": (
+            'Hour package "$name" of $account runs dry around $depletion_at',
+            "At the recent rate of $rate_hours_per_day h/day, $name ($type) of account"
+            " $account uses up its $remaining_hours h left around $depletion_at"
+            " (expires $expires_at).",
+            "Buy more hours or reduce usage before $depletion_at.",
+        ),
+        "zh": (
+            "账号 $account 的小时包「$name」预计在 $depletion_at 前后耗尽",
+            "按近期每天 $rate_hours_per_day 小时的用量，账号 $account 的 $name（$type）"
+            "剩余的 $remaining_hours 小时预计在 $depletion_at 前后耗尽（$expires_at 到期）。",
+            "请在 $depletion_at 前加购时长或降低用量。",
+        ),
+    },
+    "unused_at_expiry": {
+        "en": (
+            'Hour package "$name" of $account will expire with $unused_hours h unused',
+            "At the recent rate of $rate_hours_per_day h/day, $name ($type) of account"
+            " $account still has $unused_hours of $ordered_hours hours left when it"
+            " expires on $expires_at ($days_left days).",
+            "Use it or lose it: schedule more work on it before $expires_at.",
+        ),
+        "zh": (
+            "账号 $account 的小时包「$name」到期时预计仍有 $unused_hours 小时未用",
+            "按近期每天 $rate_hours_per_day 小时的用量，账号 $account 的 $name（$type）"
+            "于 $expires_at 到期（剩 $days_left 天）时"
+            "仍将剩余 $unused_hours / $ordered_hours 小时。",
+            "过期作废：请在 $expires_at 前安排使用。",
+        ),
+    },
+    "quota_exhausted": {
+        "en": (
+            'Quota "$name" of $account is used up',
+            "$name ($type) of account $account has 0 of $quota_limit left; it expires on"
+            " $expires_at.",
+            "Buy more quota before the next customisation.",
+        ),
+        "zh": (
+            "账号 $account 的配额「$name」已用完",
+            "账号 $account 的 $name（$type）剩余 0 / $quota_limit，$expires_at 到期。",
+            "下次定制前请加购配额。",
+        ),
+    },
+    "collection_failing": {
+        "en": (
+            "ivh-monitor cannot collect account $account",
+            "Collecting $families of account $account has failed since $since; the"
+            " figures shown are stale or missing. Last error: $error.",
+            "Check the account's AppKey/AccessToken, the clock (NTP) and the gateway;"
+            " see the monitor's api.call_failed log events.",
+        ),
+        "zh": (
+            "ivh-monitor 无法采集账号 $account",
+            "账号 $account 的 $families 采集自 $since 起一直失败，数据已过时或缺失。"
+            "最近错误：$error。",
+            "请检查该账号的 AppKey/AccessToken、系统时钟（NTP）和网关；"
+            "详见监控的 api.call_failed 日志。",
+        ),
+    },
+}
+
+_NEVER = {"en": "never", "zh": "永不"}
+
+
+def _fmt_time(value: Any, zone: tzinfo) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    return str(value)
+
+
+def _hours(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds / 3600:,.1f}"
+
+
+def render(
+    rule: str,
+    language: str,
+    facts: Mapping[str, Any],
+    zone: tzinfo,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """``summary``, ``description`` and ``action`` for one alert.
+
+    ``facts`` carries raw values (datetimes, seconds); they are formatted here,
+    dates in the account's zone. ``overrides`` replace any of the three texts.
+    """
+    lang = "zh" if language == "zh" else "en"
+    summary, description, action = _TEXTS[rule][lang]
+    texts = {"summary": summary, "description": description, "action": action}
+    texts.update(overrides or {})
+    kind = str(facts.get("kind", ""))
+    fields: dict[str, str] = {
+        "account": str(facts.get("account", "")),
+        "asset": str(facts.get("asset", "")),
+        "name": str(facts.get("name", "")),
+        "type": str(facts.get("type", "")),
+        "kind": kind,
+        "kind_name": _KIND[lang].get(kind, kind),
+        "expires_at": _fmt_time(facts.get("expires_at"), zone)
+        if facts.get("expires_at") is not None
+        else _NEVER[lang],
+        "days_left": f"{facts['days_left']:.1f}" if facts.get("days_left") is not None else "?",
+        "days_ago": f"{-facts['days_left']:.1f}" if facts.get("days_left") is not None else "?",
+        "remaining_hours": _hours(facts.get("remaining_seconds")),
+        "ordered_hours": _hours(facts.get("ordered_seconds")),
+        "unused_hours": _hours(facts.get("unused_seconds")),
+        "percent_left": f"{facts['ratio_left'] * 100:.1f}"
+        if facts.get("ratio_left") is not None
+        else "?",
+        "depletion_at": _fmt_time(facts.get("depletion_at"), zone)
+        if facts.get("depletion_at") is not None
+        else "?",
+        "rate_hours_per_day": f"{facts['rate'] * 86400 / 3600:,.2f}"
+        if facts.get("rate") is not None
+        else "?",
+        "quota_limit": str(facts.get("quota_limit", "?")),
+        "families": ", ".join(facts.get("families", ())),
+        "since": _fmt_time(facts.get("since"), zone) if facts.get("since") else "?",
+        "error": str(facts.get("error") or "?"),
+        "figures": "",
+    }
+    if facts.get("remaining_seconds") is not None and facts.get("ordered_seconds"):
+        fields["figures"] = (
+            f" {fields['remaining_hours']} / {fields['ordered_hours']} h left."
+            if lang == "en"
+            else f"剩余 {fields['remaining_hours']} / {fields['ordered_hours']} 小时。"
+        )
+    return {key: Template(text).safe_substitute(fields) for key, text in texts.items()}

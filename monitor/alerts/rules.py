@@ -1,0 +1,238 @@
+"""The alert rules, evaluated over one account's fresh data (pure).
+
+Only families whose last collection succeeded are looked at: stale or absent
+data neither fires nor resolves an alert (the lifecycle leaves alerts of
+unevaluated scopes alone). ``collection_failing`` is the monitor watching
+itself and is always evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from monitor.alerts.burn import Forecast
+from monitor.alerts.config import AlertsConfig, RuleThresholds, thresholds_for
+from monitor.domain import Asset
+from monitor.snapshot import Snapshot
+
+__all__ = ["Evaluation", "Finding", "evaluate_account"]
+
+_DAY = 86400.0
+_KIND_OF_FAMILY = {"services": "service", "timbres": "timbre", "images": "image"}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    account: str
+    kind: str
+    asset: str
+    severity: str
+    #: raw values for messages and for telling later why it resolved
+    facts: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    account: str
+    findings: tuple[Finding, ...]
+    #: kinds (service/timbre/image, plus "account") whose data was fresh
+    scopes: frozenset[str]
+    #: the fresh assets by (kind, id), to tell "renewed" from "gone"
+    assets: Mapping[tuple[str, str], Asset]
+
+
+def _facts(asset: Asset, now: datetime) -> dict[str, Any]:
+    left = asset.expires_in_seconds(now)
+    ratio = None
+    if asset.remaining_seconds is not None and asset.ordered_seconds:
+        ratio = asset.remaining_seconds / asset.ordered_seconds
+    return {
+        "account": asset.account,
+        "kind": asset.kind,
+        "asset": asset.id,
+        "name": asset.name,
+        "type": asset.type,
+        "expires_at": asset.expires_at,
+        "days_left": None if left is None else left / _DAY,
+        "remaining_seconds": asset.remaining_seconds,
+        "ordered_seconds": asset.ordered_seconds,
+        "ratio_left": ratio,
+        "quota_limit": asset.quota_limit,
+        "quota_remaining": asset.quota_remaining,
+    }
+
+
+def _labels(asset: Asset) -> dict[str, str]:
+    labels = {"type": asset.type}
+    if asset.kind == "service":
+        labels["service_type"] = asset.type
+        labels["category"] = asset.category or "unknown"
+    return labels
+
+
+def _below(value: float | None, limit: float | None) -> bool:
+    return value is not None and limit is not None and value < limit
+
+
+class _Asset:
+    """Collects the findings of one asset."""
+
+    def __init__(self, asset: Asset, now: datetime, config: AlertsConfig) -> None:
+        self.asset = asset
+        self.now = now
+        self.config = config
+        self.findings: list[Finding] = []
+        self.left = asset.expires_in_seconds(now)
+        self.expired = self.left is not None and self.left < 0
+
+    def rule(self, name: str) -> RuleThresholds:
+        a = self.asset
+        return thresholds_for(
+            self.config,
+            name,
+            account=a.account,
+            kind=a.kind,
+            asset=a.id,
+            service_type=a.type if a.kind == "service" else None,
+        )
+
+    def add(self, name: str, severity: str, **extra: Any) -> None:
+        a = self.asset
+        facts = {**_facts(a, self.now), **extra}
+        self.findings.append(Finding(name, a.account, a.kind, a.id, severity, facts, _labels(a)))
+
+    def expiry(self) -> None:
+        if self.left is None:
+            return
+        expiring = self.rule("expiring")
+        if expiring.enabled and not self.expired:
+            if _below(self.left, expiring.seconds("critical")):
+                self.add("expiring", "critical")
+            elif _below(self.left, expiring.seconds("warning")):
+                self.add("expiring", "warning")
+        gone = self.rule("expired")
+        forget = self.config.rules.expired.forget_after_days * _DAY
+        if gone.enabled and self.expired and (forget == 0 or -self.left <= forget):
+            self.add("expired", gone.severity or "critical")
+
+    def hours_low(self) -> None:
+        a, low = self.asset, self.rule("hours_low")
+        remaining = a.remaining_seconds
+        if not low.enabled or remaining is None:
+            return
+        ratio = remaining / a.ordered_seconds if a.ordered_seconds else None
+        hours = remaining / 3600
+        if _below(ratio, low.critical_ratio) or _below(hours, low.critical_hours):
+            self.add("hours_low", "critical")
+        elif _below(ratio, low.warning_ratio) or _below(hours, low.warning_hours):
+            self.add("hours_low", "warning")
+
+    def forecasts(self, forecast: Forecast | None) -> None:
+        a = self.asset
+        if forecast is None or not a.remaining_seconds:
+            return
+        depleting, cfg = self.rule("hours_depleting"), self.config.rules.hours_depleting
+        at = forecast.depletion_at
+        if depleting.enabled and at is not None:
+            soon = (at - self.now).total_seconds() <= cfg.horizon_days * _DAY
+            early = cfg.before_expiry and a.expires_at is not None and at < a.expires_at
+            if soon or early:
+                self.add(
+                    "hours_depleting",
+                    depleting.severity or "warning",
+                    depletion_at=at,
+                    rate=forecast.rate,
+                )
+        unused, ucfg = self.rule("unused_at_expiry"), self.config.rules.unused_at_expiry
+        if (
+            unused.enabled
+            and self.left is not None
+            and self.left <= ucfg.within_days * _DAY
+            and forecast.unused_at_expiry is not None
+            and a.ordered_seconds
+            and forecast.unused_at_expiry > ucfg.ratio * a.ordered_seconds
+        ):
+            self.add(
+                "unused_at_expiry",
+                unused.severity or "warning",
+                unused_seconds=forecast.unused_at_expiry,
+                rate=forecast.rate,
+            )
+
+    def quota(self) -> None:
+        a, quota = self.asset, self.rule("quota_exhausted")
+        if quota.enabled and a.quota_remaining == 0 and (a.quota_limit or 0) > 0:
+            self.add("quota_exhausted", quota.severity or "warning")
+
+
+def _asset_findings(
+    asset: Asset, now: datetime, config: AlertsConfig, forecast: Forecast | None
+) -> list[Finding]:
+    check = _Asset(asset, now, config)
+    check.expiry()
+    # an expired package's figures no longer matter: its expiry alert says it all
+    if asset.kind == "service" and not check.expired:
+        if asset.category == "hours":
+            check.hours_low()
+            check.forecasts(forecast)
+        elif asset.category == "quota":
+            check.quota()
+    return check.findings
+
+
+def evaluate_account(
+    snapshot: Snapshot,
+    account: str,
+    now: datetime,
+    config: AlertsConfig,
+    forecasts: Mapping[str, Forecast],
+    *,
+    started_at: datetime,
+) -> Evaluation:
+    """Every rule over one account; ``forecasts`` by asset id."""
+    findings: list[Finding] = []
+    scopes: set[str] = {"account"}
+    assets: dict[tuple[str, str], Asset] = {}
+    for family, kind in _KIND_OF_FAMILY.items():
+        state = snapshot.families.get((account, family))  # type: ignore[arg-type]
+        if state is None or not state.success:
+            continue  # stale or absent: neither fire nor resolve
+        scopes.add(kind)
+        for asset in state.assets:
+            assets[(kind, asset.id)] = asset
+            findings.extend(_asset_findings(asset, now, config, forecasts.get(asset.id)))
+
+    failing = config.rules.collection_failing
+    if failing.enabled:
+        bad = [
+            s
+            for f in ("services", "timbres", "images", "actions")
+            if (s := snapshot.families.get((account, f))) is not None
+            and s.attempted
+            and not s.success
+        ]
+        if bad:
+            since = min(s.last_success or started_at for s in bad)
+            if (now - since).total_seconds() >= snapshot.stale_after:
+                findings.append(
+                    Finding(
+                        "collection_failing",
+                        account,
+                        "account",
+                        "",
+                        failing.severity,
+                        {
+                            "account": account,
+                            "kind": "account",
+                            "families": [s.family for s in bad],
+                            "since": since,
+                            "error": ", ".join(sorted({s.error or "error" for s in bad})),
+                        },
+                    )
+                )
+    return Evaluation(account, tuple(findings), frozenset(scopes), assets)
