@@ -10,16 +10,18 @@ import asyncio
 import json
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
-from pydantic import SecretStr
 from rich.console import Console
 
 from monitor import __version__
+from monitor.alerts.cli import list_alerts, send_test
 from monitor.config import Account, Settings, load_settings, parse_listen
 from monitor.daemon import Daemon
+from monitor.demo import DEMO_SCHEDULE, burn_hours, demo_settings, run_sink
 from monitor.errors import ConfigError
 from monitor.log import SecretScrubber, configure_logging
 from monitor.report import (
@@ -69,7 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     sim.add_argument("--rate-limit", type=float, help="requests per second per appkey")
 
-    sub.add_parser("run", help="run the daemon: scheduled collection, /metrics")
+    sub.add_parser("run", help="run the daemon: scheduled collection, /metrics, alerts")
+
+    alerts = sub.add_parser("alerts", help="the daemon's alerts: list them, test the channels")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    listing = alerts_sub.add_parser("list", help="current alerts and pending notifications")
+    listing.add_argument("--format", choices=["table", "json"], default="table")
+    test = alerts_sub.add_parser("test", help="send a test message to each channel")
+    test.add_argument("--channel", help="only this channel")
 
     demo = sub.add_parser(
         "demo", help="run the daemon against the embedded simulator's demo accounts"
@@ -152,18 +161,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_settings(base_url: str, **overrides: object) -> tuple[Settings, list[Account]]:
-    """Settings for the simulator's demo accounts at ``base_url``."""
-    settings = load_settings(
-        None,
-        accounts=[
-            {"name": name, "appkey": appkey, "access_token": SecretStr(token), "base_url": base_url}
-            for name, appkey, token in DEMO_ACCOUNTS
-        ],
-        client={"rate_limit_per_second": 50, "max_concurrency": 8},
-        **overrides,
-    )
-    return settings, settings.resolved_accounts()
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging("warning", settings.log_format)
+    if args.alerts_command == "test":
+        return asyncio.run(send_test(settings, args.channel, sys.stdout))
+    return list_alerts(settings, sys.stdout, fmt=args.format)
 
 
 async def _serve(
@@ -207,7 +210,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(settings, accounts))
 
 
-def _demo_banner(sim_url: str) -> Callable[[str], None]:
+def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
     def show(base: str) -> None:
         names = ", ".join(name for name, _, _ in DEMO_ACCOUNTS)
         sys.stderr.write(
@@ -217,6 +220,7 @@ def _demo_banner(sim_url: str) -> Callable[[str], None]:
             f"  metrics               : {base}/metrics\n"
             f"  health / readiness    : {base}/healthz  {base}/readyz\n"
             f"  status page           : {base}/\n"
+            f"  alerts go to          : {sink_url}  (printed below as [alert sink] lines)\n"
             "  try: curl -s " + base + "/metrics | grep ivh_asset_expiry\n\n"
         )
 
@@ -224,42 +228,52 @@ def _demo_banner(sim_url: str) -> Callable[[str], None]:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    if not args.report:
-        configure_logging(args.log_level or "info", args.log_format or "auto")
+    if args.report:
+        configure_logging("critical", "auto")
 
-        async def serve_demo() -> int:
+        async def report() -> ReportResult:
             async with run_simulator(default_dataset(datetime.now(UTC))) as sim:
+                settings, accounts = demo_settings(sim.url)
+                sys.stderr.write(f"demo: simulator of the IVH asset API at {sim.url}\n")
+                return await collect_all(settings, accounts, show_progress=sys.stderr.isatty())
+
+        settings, _ = demo_settings("http://127.0.0.1")
+        args.critical_days = None
+        return _print_report(args, settings, asyncio.run(report()))
+
+    configure_logging(args.log_level or "info", args.log_format or "auto")
+
+    async def serve_demo() -> int:
+        with tempfile.TemporaryDirectory(prefix="ivh-monitor-demo-") as state:
+            async with (
+                run_simulator(default_dataset(datetime.now(UTC))) as sim,
+                run_sink() as (sink_url, _),
+            ):
+                burner = asyncio.create_task(burn_hours(sim.dataset))
                 settings, accounts = demo_settings(
-                    sim.url, listen=args.listen, schedule=DEMO_SCHEDULE
+                    sim.url,
+                    listen=args.listen,
+                    schedule=DEMO_SCHEDULE,
+                    state_dir=state,
+                    alerts={
+                        "channels": [{"name": "demo-sink", "type": "webhook", "url": sink_url}],
+                        # forecasts after minutes of demo history, not hours
+                        "rules": {"hours_depleting": {"min_history_hours": 0.01}},
+                    },
                 )
-                return await _serve(settings, accounts, banner=_demo_banner(sim.url))
+                try:
+                    return await _serve(settings, accounts, banner=_demo_banner(sim.url, sink_url))
+                finally:
+                    burner.cancel()
 
-        return asyncio.run(serve_demo())
-
-    async def run() -> ReportResult:
-        async with run_simulator(default_dataset(datetime.now(UTC))) as sim:
-            settings, accounts = demo_settings(sim.url)
-            sys.stderr.write(f"demo: simulator of the IVH asset API at {sim.url}\n")
-            return await collect_all(settings, accounts, show_progress=sys.stderr.isatty())
-
-    configure_logging("critical", "auto")
-    settings, _ = demo_settings("http://127.0.0.1")
-    args.critical_days = None
-    return _print_report(args, settings, asyncio.run(run()))
+    return asyncio.run(serve_demo())
 
 
 DEMO_LISTEN = "127.0.0.1:9877"
-#: short intervals so the demo shows changes within a minute or two
-DEMO_SCHEDULE = {
-    "services_seconds": 30,
-    "timbres_seconds": 60,
-    "images_seconds": 60,
-    "actions_seconds": 300,
-    "jitter_seconds": 2,
-}
 
 _COMMANDS = {
     "run": _cmd_run,
+    "alerts": _cmd_alerts,
     "check-config": _cmd_check_config,
     "report": _cmd_report,
     "simulate": _cmd_simulate,
@@ -269,6 +283,8 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # The daemon's own counters need no *_created series: they only add noise.
+    disable_created_metrics()
     try:
         return _COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -15,7 +15,7 @@ so an asset that vanished upstream vanishes here, and a scrape never waits on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
@@ -23,11 +23,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.alerts.config import (
+    RULE_NAMES,
+    RuleThresholds,
+    asset_specific_overrides,
+    thresholds_for,
+)
+from monitor.alerts.dispatch import Dispatcher
+from monitor.alerts.engine import AlertEngine
 from monitor.config import ScheduleConfig
+from monitor.domain import Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.snapshot import SnapshotStore
 
-__all__ = ["AssetCollector", "DaemonMetrics"]
+__all__ = ["AlertCollector", "AssetCollector", "DaemonMetrics"]
 
 _FAMILY_OF_KIND = {"service": "services", "timbre": "timbres", "image": "images"}
 
@@ -253,7 +262,9 @@ class DaemonMetrics:
 
     _OUTCOMES = ("success",)
 
-    def __init__(self, registry: CollectorRegistry, accounts: list[str]) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, accounts: list[str], channels: Sequence[str] = ()
+    ) -> None:
         self.api_requests = Counter(
             "ivh_api_requests",
             "Calls to the IVH gateway, by outcome (success, transport_error, http_error,"
@@ -274,6 +285,13 @@ class DaemonMetrics:
             ["account", "family"],
             registry=registry,
         )
+        self.notifications = Counter(
+            "ivh_notifications",
+            "Notification delivery attempts by outcome: delivered, retry (will be retried),"
+            " permanent (refused for good), dead (given up: dead-lettered).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
         build = Info("ivh_build", "Version of ivh-monitor.", registry=registry)
         build.info({"version": __version__})
         for account in accounts:
@@ -282,6 +300,9 @@ class DaemonMetrics:
                     self.api_requests.labels(account, endpoint, outcome)
         for endpoint in ENDPOINT_NAMES:
             self.api_duration.labels(endpoint)
+        for channel in channels:
+            for outcome in ("delivered", "retry", "permanent", "dead"):
+                self.notifications.labels(channel, outcome)
 
     def observer(self, account: str) -> Callable[[str, str, float], None]:
         def observe(endpoint: str, outcome: str, seconds: float) -> None:
@@ -289,3 +310,134 @@ class DaemonMetrics:
             self.api_duration.labels(endpoint).observe(seconds)
 
         return observe
+
+
+class AlertCollector(Collector):
+    """Alert state, effective thresholds and hour-package forecasts."""
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        engine: AlertEngine,
+        dispatcher: Dispatcher,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._dispatcher = dispatcher
+        self._clock = clock
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._store.current
+        assets = snap.assets(self._clock())
+        yield from self._state()
+        yield from self._thresholds(snap.accounts, assets)
+        yield from self._forecasts(assets)
+
+    def _state(self) -> Iterator[Metric]:
+        firing = GaugeMetricFamily(
+            "ivh_alerts_firing",
+            "Alerts firing now in ivh-monitor's own alerting, by rule and severity.",
+            labels=["rule", "severity"],
+        )
+        counts = dict.fromkeys(((r, s) for r in RULE_NAMES for s in ("warning", "critical")), 0)
+        for alert in self._engine.firing.values():
+            key = (alert.rule, alert.severity)
+            counts[key] = counts.get(key, 0) + 1
+        for (rule, severity), n in sorted(counts.items()):
+            firing.add_metric([rule, severity], float(n))
+        yield firing
+        yield GaugeMetricFamily(
+            "ivh_notification_queue_depth",
+            "Notifications waiting in the outbox for delivery (including retries).",
+            value=float(self._dispatcher.queue_depth),
+        )
+
+    def _thresholds(self, accounts: Sequence[str], assets: Sequence[Asset]) -> Iterator[Metric]:
+        config = self._engine.config
+        labels = ["account", "kind", "asset", "rule", "severity"]
+        seconds = GaugeMetricFamily(
+            "ivh_alert_threshold_seconds",
+            "Effective expiry thresholds of the 'expiring' rule (asset=\"\" for the account"
+            " and kind as a whole; a series per asset where an override differs). Prometheus"
+            " rules compare ivh_asset_expiry_timestamp_seconds - time() against it.",
+            labels=labels,
+        )
+        ratio = GaugeMetricFamily(
+            "ivh_alert_threshold_ratio",
+            "Effective 'hours_low' thresholds: remaining / ordered below which it fires.",
+            labels=labels,
+        )
+
+        def emit(rule: str, account: str, kind: str, asset: str, t: RuleThresholds) -> None:
+            if not t.enabled:
+                return
+            for sev in ("warning", "critical"):
+                if rule == "expiring" and (value := t.seconds(sev)) is not None:
+                    seconds.add_metric([account, kind, asset, rule, sev], value)
+                limit = t.critical_ratio if sev == "critical" else t.warning_ratio
+                if rule == "hours_low" and limit is not None:
+                    ratio.add_metric([account, kind, asset, rule, sev], limit)
+
+        wide: dict[tuple[str, str, str], RuleThresholds] = {}
+        for account in accounts:
+            for kind in ("service", "timbre", "image"):
+                for rule in ("expiring", "hours_low"):
+                    if rule == "hours_low" and kind != "service":
+                        continue
+                    t = thresholds_for(config, rule, account=account, kind=kind, asset="")
+                    wide[(rule, account, kind)] = t
+                    emit(rule, account, kind, "", t)
+        rules = [r for r in ("expiring", "hours_low") if asset_specific_overrides(config, r)]
+        for a in assets if rules else ():
+            for rule in rules:
+                if rule == "hours_low" and a.category != "hours":
+                    continue
+                mine = thresholds_for(
+                    config,
+                    rule,
+                    account=a.account,
+                    kind=a.kind,
+                    asset=a.id,
+                    service_type=a.type if a.kind == "service" else None,
+                )
+                if mine != wide.get((rule, a.account, a.kind)):
+                    emit(rule, a.account, a.kind, a.id, mine)
+        yield seconds
+        yield ratio
+
+    def _forecasts(self, assets: Sequence[Asset]) -> Iterator[Metric]:
+        labels = ["account", "asset", "service_type", "category"]
+        every = " Recomputed after each services collection from the usage history."
+        usage = GaugeMetricFamily(
+            "ivh_service_usage_rate",
+            "Recent burn rate of an hour package: seconds used per second." + every,
+            labels=labels,
+        )
+        depletion = GaugeMetricFamily(
+            "ivh_service_depletion_timestamp_seconds",
+            "When the package runs dry at the recent burn rate (Unix time); absent while"
+            " it is not being used." + every,
+            labels=labels,
+        )
+        unused = GaugeMetricFamily(
+            "ivh_service_unused_at_expiry_seconds",
+            "Seconds of the package still unused when it expires, at the recent burn rate." + every,
+            labels=labels,
+        )
+        forecasts = self._engine.forecasts
+        for a in assets:
+            fc = forecasts.get((a.account, a.id)) if a.kind == "service" else None
+            if fc is None:
+                continue
+            key = [a.account, a.id, a.type, a.category or "unknown"]
+            usage.add_metric(key, fc.rate)
+            if fc.depletion_at is not None:
+                depletion.add_metric(key, fc.depletion_at.timestamp())
+            if fc.unused_at_expiry is not None:
+                unused.add_metric(key, fc.unused_at_expiry)
+        yield from (usage, depletion, unused)

@@ -19,7 +19,15 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +35,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from monitor.alerts.channels.config import ChannelConfig
+from monitor.alerts.config import AlertsConfig
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.errors import ConfigError
 
@@ -210,6 +220,17 @@ class Settings(BaseSettings):
         False, description="also export ivh_asset_expires_in_seconds (computed at scrape time)"
     )
 
+    # Alerts (rules, channels, state).
+    state_dir: Path | None = Field(
+        None,
+        description="SQLite state: alert states, outbox, usage history"
+        " (default: $XDG_STATE_HOME/ivh-monitor or ~/.local/state/ivh-monitor)",
+    )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    alert_webhook_url: SecretStr | None = Field(
+        None, description="shortcut: one Alertmanager-format webhook channel named 'webhook'"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -290,6 +311,25 @@ class Settings(BaseSettings):
             raise ConfigError(problems)
         return resolved
 
+    def effective_state_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "ivh-monitor"
+
+    def effective_alerts(self) -> AlertsConfig:
+        """``alerts`` plus the channel that ``IVH_MONITOR_ALERT_WEBHOOK_URL`` sets up."""
+        if self.alert_webhook_url is None:
+            return self.alerts
+        if any(c.name == "webhook" for c in self.alerts.channels):
+            raise ConfigError(
+                ["alert_webhook_url: a channel named 'webhook' exists already; rename it"]
+            )
+        channel = _WEBHOOK_ADAPTER.validate_python(
+            {"name": "webhook", "type": "webhook", "url": self.alert_webhook_url}
+        )
+        return self.alerts.model_copy(update={"channels": [*self.alerts.channels, channel]})
+
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, secrets masked."""
         data: dict[str, Any] = self.model_dump(mode="json")
@@ -305,6 +345,9 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError("must be host:port, e.g. 0.0.0.0:9877 or 127.0.0.1:9877")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an exporter listens on all
+
+
+_WEBHOOK_ADAPTER: TypeAdapter[ChannelConfig] = TypeAdapter(ChannelConfig)
 
 
 def _read_token(cfg: AccountConfig, where: str, problems: list[str]) -> SecretStr | None:

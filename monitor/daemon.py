@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -19,12 +20,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
+from monitor.alerts.channels import build_channel
+from monitor.alerts.channels.base import Channel
+from monitor.alerts.dispatch import Dispatcher
+from monitor.alerts.engine import AlertEngine
+from monitor.alerts.store import StateStore
 from monitor.client import IVHClient
 from monitor.collect import FAMILIES, Family, FamilyResult, collect_family
-from monitor.collector import AssetCollector, DaemonMetrics
+from monitor.collector import AlertCollector, AssetCollector, DaemonMetrics
 from monitor.config import Account, Settings
 from monitor.derive import is_3d
-from monitor.errors import UpstreamError
+from monitor.errors import ConfigError, UpstreamError
 from monitor.snapshot import FamilyState, SnapshotStore
 
 __all__ = ["Daemon"]
@@ -52,6 +58,7 @@ class Daemon:
         accounts: Sequence[Account],
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        channel_transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.settings = settings
@@ -63,7 +70,8 @@ class Daemon:
             names, {f: schedule.interval(f) for f in FAMILIES}, settings.stale_after_seconds
         )
         self.registry = CollectorRegistry()
-        self.metrics = DaemonMetrics(self.registry, names)
+        alerts = settings.effective_alerts()
+        self.metrics = DaemonMetrics(self.registry, names, [c.name for c in alerts.channels])
         self.registry.register(
             AssetCollector(
                 self.store,
@@ -79,6 +87,45 @@ class Daemon:
             )
             for a in self.accounts
         }
+        state_path = settings.effective_state_dir() / "state.sqlite3"
+        try:
+            self.state = StateStore(state_path)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                [
+                    f"state_dir: cannot open {state_path}: {exc}; set IVH_MONITOR_STATE_DIR to a"
+                    " writable directory (a volume in containers)"
+                ]
+            ) from None
+        self.channels: list[Channel] = [
+            build_channel(c, transport=channel_transport) for c in alerts.channels
+        ]
+        self.dispatcher = Dispatcher(
+            self.state,
+            {c.name: c for c in self.channels},
+            alerts.delivery,
+            clock=clock,
+            on_outcome=lambda channel, outcome: self.metrics.notifications.labels(
+                channel, outcome
+            ).inc(),
+        )
+        self.engine = AlertEngine(
+            alerts,
+            self.state,
+            self.channels,
+            zones={a.name: a.zone for a in self.accounts},
+            started_at=clock(),
+            on_enqueue=self.dispatcher.wake,
+            resend_intervals={
+                c.name: c.resend_interval_seconds
+                for c in alerts.channels
+                if c.type == "alertmanager"
+            },
+        )
+        self.registry.register(
+            AlertCollector(self.store, self.engine, self.dispatcher, clock=clock)
+        )
+        self._dispatch_task: asyncio.Task[None] | None = None
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[object]] = set()
         self._images_done: dict[str, asyncio.Event] = {}
@@ -95,12 +142,38 @@ class Daemon:
         finally:
             if task is not None:
                 self._running.discard(task)
-        state = self.store.apply(result, self.clock())
+        now = self.clock()
+        state = self.store.apply(result, now)
         if not result.ok:
             self.metrics.collection_errors.labels(account, family).inc()
         if family == "images":
             self._event(account).set()
+        self._alerts(account, family, result, now)
         return state
+
+    def _alerts(self, account: str, family: Family, result: FamilyResult, now: datetime) -> None:
+        """Evaluate the account's rules after each of its collections."""
+        try:
+            if family == "services" and result.ok:
+                self.engine.record_usage(account, result.assets, now)
+            self.engine.evaluate(self.store.current, account, now)
+        except Exception:
+            log.exception("alert.evaluation_failed", account=account, family=family)
+
+    async def housekeeping(self) -> None:
+        """Bound the state store: old usage history, finished notifications, resolved alerts.
+
+        A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
+        the SQLite connection belongs to the event loop's thread.
+        """
+        now = self.clock()
+        alerts = self.engine.config
+        try:
+            self.state.prune_usage(now - timedelta(days=alerts.history_days))
+            self.state.prune_outbox(now - timedelta(days=alerts.delivery.keep_days))
+            self.state.forget_resolved(now - timedelta(days=1))
+        except sqlite3.Error:
+            log.exception("state.housekeeping_failed")
 
     async def _collect(self, account: str, family: Family) -> FamilyResult:
         client = self.clients[account]
@@ -153,7 +226,18 @@ class Daemon:
                     coalesce=True,
                     misfire_grace_time=int(max(interval, 1)),
                 )
+        self.scheduler.add_job(
+            self.housekeeping,
+            IntervalTrigger(hours=1, timezone=UTC),
+            id="housekeeping",
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+        )
         self.scheduler.start()
+        self._dispatch_task = asyncio.get_running_loop().create_task(
+            self.dispatcher.run(), name="alert-dispatcher"
+        )
         log.info(
             "daemon.started",
             accounts=len(self.accounts),
@@ -173,5 +257,13 @@ class Daemon:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        self.dispatcher.stop()
+        if self._dispatch_task is not None:
+            try:
+                await asyncio.wait_for(self._dispatch_task, 5)
+            except TimeoutError:
+                log.warning("alert.dispatcher_stop_timeout")
         await asyncio.gather(*(c.aclose() for c in self.clients.values()))
+        await asyncio.gather(*(c.aclose() for c in self.channels))
+        self.state.close()
         log.info("daemon.stopped", cancelled=len(running))

@@ -102,6 +102,7 @@ async def daemon(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[Daemon]
         },
         "client": {"retries": 0, "rate_limit_per_second": 500, "timeout_seconds": 2},
         "log_level": "debug",
+        "state_dir": str(tmp_path / "state"),
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config), "utf-8")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from monitor.cli import demo_settings
+from monitor.demo import demo_settings
 from monitor.report import ReportResult, collect_all, exit_status, print_problems, render_json
 from monitor.simulator import Dataset, Fault, RunningSimulator, default_dataset, run_simulator
 

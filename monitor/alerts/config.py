@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from monitor.alerts.channels.config import ChannelConfig
+
 __all__ = [
     "AlertsConfig",
     "DeliveryConfig",
@@ -152,11 +154,19 @@ class AlertsConfig(_Strict):
     templates: dict[RuleName, dict[Literal["summary", "description", "action"], str]] = Field(
         default_factory=dict
     )
-    #: channel settings, validated by monitor.alerts.channels (each needs name and type)
-    channels: list[dict[str, Any]] = Field(default_factory=list)
+    #: where notifications go (webhook, alertmanager, wecom, dingtalk, feishu, slack)
+    channels: list[ChannelConfig] = Field(default_factory=list)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     #: usage history kept for burn rates
     history_days: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> AlertsConfig:
+        names = [c.name for c in self.channels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate channel names: {', '.join(dupes)}")
+        return self
 
 
 @dataclass(frozen=True, slots=True)

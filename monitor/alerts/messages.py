@@ -192,3 +192,48 @@ def render(
             else f"剩余 {fields['remaining_hours']} / {fields['ordered_hours']} 小时。"
         )
     return {key: Template(text).safe_substitute(fields) for key, text in texts.items()}
+
+
+_RESOLVED = {
+    "en": {
+        "renewed": "renewed: now expires {expires}",
+        "topped_up": "topped up: {hours} h left",
+        "gone": "no longer listed by the IVH API",
+        "recovered": "back within thresholds",
+    },
+    "zh": {
+        "renewed": "已续期：新到期时间 {expires}",
+        "topped_up": "已加购：剩余 {hours} 小时",
+        "gone": "数智人接口已不再返回该资产",
+        "recovered": "已恢复到阈值以内",
+    },
+}
+
+
+def render_resolved(
+    alert: Any,
+    *,
+    reason: str,
+    asset: Any,
+    language: str,
+    zone: tzinfo,
+    now: datetime,
+) -> dict[str, str]:
+    """Texts of a resolved alert, with the asset's current (not stale) figures."""
+    lang = "zh" if language == "zh" else "en"
+    expires = (
+        _fmt_time(asset.expires_at, zone)
+        if asset is not None and asset.expires_at is not None
+        else _NEVER[lang]
+    )
+    hours = _hours(asset.remaining_seconds if asset is not None else None)
+    why = _RESOLVED[lang].get(reason, reason).format(expires=expires, hours=hours)
+    head = "已恢复" if lang == "zh" else "Resolved"
+    summary = f"[{head}] {alert.annotations.get('summary', alert.rule)} — {why}"
+    when = _fmt_time(now, zone)
+    description = (
+        f"{alert.annotations.get('description', '')} 已于 {when} 恢复：{why}。"
+        if lang == "zh"
+        else f"{alert.annotations.get('description', '')} Resolved at {when}: {why}."
+    )
+    return {"summary": summary, "description": description.strip(), "action": ""}

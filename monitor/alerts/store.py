@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
     last_error TEXT,
-    finished_at REAL
+    finished_at REAL,
+    coalesce_key TEXT,                  -- a newer pending entry with the same key replaces it
+    delivered_parts TEXT NOT NULL DEFAULT '[]'  -- parts of a split message already accepted
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt_at);
 CREATE TABLE IF NOT EXISTS usage (
@@ -151,6 +153,7 @@ class OutboxEntry:
     next_attempt_at: datetime
     last_error: str | None
     finished_at: datetime | None
+    delivered_parts: tuple[str, ...] = ()
 
 
 class StateStore:
@@ -254,10 +257,22 @@ class StateStore:
     # -- outbox ---------------------------------------------------------------------
 
     @staticmethod
-    def enqueue(db: sqlite3.Connection, notification: Notification, at: datetime) -> None:
+    def enqueue(
+        db: sqlite3.Connection,
+        notification: Notification,
+        at: datetime,
+        *,
+        coalesce_key: str | None = None,
+    ) -> None:
+        """Queue a notification; with ``coalesce_key`` it replaces a pending one with the
+        same key (an Alertmanager full-state push supersedes the previous one)."""
+        if coalesce_key is not None:
+            db.execute(
+                "DELETE FROM outbox WHERE coalesce_key = ? AND state = 'pending'", (coalesce_key,)
+            )
         db.execute(
             "INSERT INTO outbox (id, channel, reason, created_at, notification, state, attempts,"
-            " next_attempt_at) VALUES (?,?,?,?,?, 'pending', 0, ?)",
+            " next_attempt_at, coalesce_key) VALUES (?,?,?,?,?, 'pending', 0, ?, ?)",
             (
                 notification.id,
                 notification.channel,
@@ -265,17 +280,9 @@ class StateStore:
                 _ts(notification.created_at),
                 notification_to_json(notification),
                 _ts(at),
+                coalesce_key,
             ),
         )
-
-    @staticmethod
-    def supersede(db: sqlite3.Connection, channel: str, reason: str) -> int:
-        """Drop pending notifications a newer one replaces (Alertmanager full-state pushes)."""
-        cur = db.execute(
-            "DELETE FROM outbox WHERE channel = ? AND reason = ? AND state = 'pending'",
-            (channel, reason),
-        )
-        return cur.rowcount
 
     def due(self, now: datetime, limit: int = 50) -> list[OutboxEntry]:
         return self._entries(
@@ -307,7 +314,7 @@ class StateStore:
         # ``where`` is one of this module's fixed clauses; values go in as parameters
         query = (
             "SELECT id, channel, reason, created_at, notification, state, attempts,"  # noqa: S608
-            " next_attempt_at, last_error, finished_at FROM outbox " + where
+            " next_attempt_at, last_error, finished_at, delivered_parts FROM outbox " + where
         )
         rows = self._db.execute(
             query,
@@ -325,6 +332,7 @@ class StateStore:
                 next_attempt_at=_dt(r[7]) or datetime.fromtimestamp(0, UTC),
                 last_error=r[8],
                 finished_at=_dt(r[9]),
+                delivered_parts=tuple(json.loads(r[10] or "[]")),
             )
             for r in rows
         ]
@@ -337,12 +345,19 @@ class StateStore:
                 (_ts(at), entry_id),
             )
 
-    def mark_retry(self, entry_id: str, *, next_at: datetime, error: str) -> None:
+    def mark_retry(
+        self,
+        entry_id: str,
+        *,
+        next_at: datetime,
+        error: str,
+        delivered_parts: Iterable[str] = (),
+    ) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-                " WHERE id = ?",
-                (_ts(next_at), error[:500], entry_id),
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
+                " delivered_parts = ? WHERE id = ?",
+                (_ts(next_at), error[:500], json.dumps(sorted(delivered_parts)), entry_id),
             )
 
     def mark_dead(self, entry_id: str, *, at: datetime, error: str) -> None:

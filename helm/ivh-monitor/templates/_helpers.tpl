@@ -1,0 +1,202 @@
+{{/*
+Names and labels (the usual `helm create` shapes).
+*/}}
+{{- define "ivh-monitor.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ivh-monitor.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ivh-monitor.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ivh-monitor.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ivh-monitor.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ivh-monitor.labels" -}}
+helm.sh/chart: {{ include "ivh-monitor.chart" . }}
+{{ include "ivh-monitor.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ivh-monitor
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "ivh-monitor.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ivh-monitor.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ivh-monitor.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret the chart creates for inline tokens and the webhook URL. */}}
+{{- define "ivh-monitor.secretName" -}}
+{{- include "ivh-monitor.fullname" . }}
+{{- end }}
+
+{{/* Where token files are mounted; one file per account, named after it. */}}
+{{- define "ivh-monitor.tokenDir" -}}/etc/ivh-monitor/tokens{{- end }}
+{{- define "ivh-monitor.stateDir" -}}/var/lib/ivh-monitor{{- end }}
+
+{{/* Whether the chart must create its Secret (inline tokens or webhook URL). */}}
+{{- define "ivh-monitor.createSecret" -}}
+{{- $create := false }}
+{{- range .Values.accounts }}
+{{- if .accessToken }}{{ $create = true }}{{ end }}
+{{- end }}
+{{- if and .Values.alerting.webhookUrl (not .Values.alerting.existingSecret) }}{{ $create = true }}{{ end }}
+{{- if $create }}true{{ end }}
+{{- end }}
+
+{{/*
+Where each account's token comes from: a list of {name, secret, key}. Fails on
+an account with no token source, so a broken install never reaches the cluster.
+*/}}
+{{- define "ivh-monitor.tokenSources" -}}
+{{- $root := . }}
+{{- $out := list }}
+{{- range $i, $a := .Values.accounts }}
+{{- $secret := "" }}
+{{- $key := default $a.name $a.existingSecretKey }}
+{{- if and $a.accessToken $a.existingSecret }}
+{{- fail (printf "accounts[%d] (%s): set accessToken or existingSecret, not both" $i $a.name) }}
+{{- else if $a.accessToken }}
+{{- $secret = include "ivh-monitor.secretName" $root }}
+{{- $key = printf "token-%s" $a.name }}
+{{- else if $a.existingSecret }}
+{{- $secret = $a.existingSecret }}
+{{- else if $root.Values.existingSecret }}
+{{- $secret = $root.Values.existingSecret }}
+{{- else }}
+{{- fail (printf "accounts[%d] (%s): no token; set accounts[%d].accessToken, accounts[%d].existingSecret or existingSecret" $i $a.name $i $i) }}
+{{- end }}
+{{- $out = append $out (dict "name" $a.name "secret" $secret "key" $key) }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
+
+{{/* The daemon's config file: `config`, the accounts, then `extraConfig`. */}}
+{{- define "ivh-monitor.configFile" -}}
+{{- $accounts := list }}
+{{- range .Values.accounts }}
+{{- $acc := dict "name" .name "appkey" .appkey "access_token_file" (printf "%s/%s" (include "ivh-monitor.tokenDir" $) .name) }}
+{{- with .baseUrl }}{{ $_ := set $acc "base_url" . }}{{ end }}
+{{- with .timezone }}{{ $_ := set $acc "timezone" . }}{{ end }}
+{{- with .labels }}{{ $_ := set $acc "labels" . }}{{ end }}
+{{- $accounts = append $accounts $acc }}
+{{- end }}
+{{- $cfg := deepCopy .Values.config }}
+{{- if not $cfg.client }}{{ $_ := unset $cfg "client" }}{{ end }}
+{{- $_ := set $cfg "accounts" $accounts }}
+{{- $_ := set $cfg "listen" (printf "0.0.0.0:%d" (int .Values.containerPort)) }}
+{{- $cfg = mustMergeOverwrite $cfg (deepCopy .Values.extraConfig) }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* A schedule interval (seconds) of a family, from config with the daemon's default. */}}
+{{- define "ivh-monitor.interval" -}}
+{{- $defaults := dict "services" 300 "timbres" 1800 "images" 1800 "actions" 86400 }}
+{{- $schedule := default dict .root.Values.config.schedule }}
+{{- $key := printf "%s_seconds" .family }}
+{{- if hasKey $schedule $key }}{{ get $schedule $key }}{{ else }}{{ get $defaults .family }}{{ end }}
+{{- end }}
+
+{{/* Token sources grouped by Secret: {secretName: [{name, key}, ...]} as YAML. */}}
+{{- define "ivh-monitor.groupTokens" -}}
+{{- $groups := dict }}
+{{- range .sources }}
+{{- $list := get $groups .secret | default list }}
+{{- $_ := set $groups .secret (append $list (dict "name" .name "key" .key)) }}
+{{- end }}
+{{- toYaml $groups }}
+{{- end }}
+
+{{/*
+One alerting rule of the built-in group, as a one-item YAML list.
+Input: dict root, key (under prometheusRule.rules), name, expr, summary, description.
+Severity comes from the rule's values and is not overridden by alertExtraLabels;
+alertExtraAnnotations may override the built-in annotations (runbook_url too).
+*/}}
+{{- define "ivh-monitor.alertRule" -}}
+{{- $p := .root.Values.prometheusRule }}
+{{- $cfg := get $p.rules .key }}
+{{- $rule := dict "alert" (printf "%s%s" $p.rulePrefix .name) "expr" (trim .expr) }}
+{{- with $cfg.for }}{{ $_ := set $rule "for" . }}{{ end }}
+{{- with $cfg.keepFiringFor }}{{ $_ := set $rule "keep_firing_for" . }}{{ end }}
+{{- $_ := set $rule "labels" (merge (dict "severity" $cfg.severity) (deepCopy $p.alertExtraLabels)) }}
+{{- $annotations := dict "summary" .summary "description" .description }}
+{{- if $p.runbookUrl }}
+{{- $_ := set $annotations "runbook_url" (printf "%s#%s" $p.runbookUrl (lower .name)) }}
+{{- end }}
+{{- $_ := set $rule "annotations" (mergeOverwrite $annotations (deepCopy $p.alertExtraAnnotations)) }}
+{{- toYaml (list $rule) }}
+{{- end }}
+
+{{/* Seconds in `days` days, as an integer literal for PromQL. */}}
+{{- define "ivh-monitor.daysToSeconds" -}}
+{{- printf "%.0f" (mulf . 86400) }}
+{{- end }}
+
+{{/* Expiry-threshold expression of a tier: dict root, days, matchers. */}}
+{{- define "ivh-monitor.expiryThreshold" -}}
+{{- $p := .root.Values.prometheusRule }}
+{{- $default := include "ivh-monitor.daysToSeconds" .days }}
+{{- if $p.useThresholdMetric -}}
+(
+    max by (account, kind, asset) (ivh_alert_threshold_seconds{ {{- .matchers }},asset!=""})
+  or on (account, kind, asset)
+    (
+        max by (account, kind, asset) (ivh_asset_expiry_timestamp_seconds) * 0
+      + on (account, kind) group_left ()
+        max by (account, kind) (ivh_alert_threshold_seconds{ {{- .matchers }},asset=""})
+    )
+  or on (account, kind, asset)
+    max by (account, kind, asset) (ivh_asset_expiry_timestamp_seconds) * 0 + {{ $default }}
+)
+{{- else -}}
+{{ $default }}
+{{- end }}
+{{- end }}
+
+{{/* A ratio as a percentage for alert texts: 0.05 -> 5%. */}}
+{{- define "ivh-monitor.percent" -}}
+{{- printf "%g%%" (mulf . 100) }}
+{{- end }}
+
+{{/*
+The chart's labels merged with extra ones (extra win), as YAML: no duplicate keys
+when a user label repeats a common one. Input: dict root, extra (a list of maps).
+*/}}
+{{- define "ivh-monitor.labelsWith" -}}
+{{- $labels := include "ivh-monitor.labels" .root | fromYaml }}
+{{- range .extra }}
+{{- $labels = mergeOverwrite $labels (deepCopy (default dict .)) }}
+{{- end }}
+{{- toYaml $labels }}
+{{- end }}

@@ -1,0 +1,290 @@
+"""Chat message text: headings in the notification's language, one block per alert.
+
+Pure functions (no I/O, no clock). The annotations arrive already rendered in
+the right language; only our own headings and labels are translated here.
+
+Template fields
+---------------
+A channel's ``template`` (``string.Template`` syntax, unknown ``$names`` left as
+they are) replaces the default text of each alert. Fields, all strings:
+
+``status`` (firing/resolved), ``status_label`` (FIRING / 告警, RESOLVED / 已恢复),
+``severity`` (info/warning/critical), ``severity_label`` (CRITICAL / 严重 …),
+``icon`` (🔴 🟠 🔵, ✅ when resolved), ``summary``, ``description``, ``action``,
+``rule``, ``account``, ``kind``, ``asset``, ``fingerprint``,
+``starts_at`` / ``ends_at`` (in the channel's ``timezone``, ``ends_at`` empty
+while firing), ``resolve_reason`` (renewed, topped_up …), ``resolve_reason_label``
+(translated), ``label_<name>`` for each label and ``value_<name>`` for each value
+(``${value_days_left}``).
+
+Splitting
+---------
+:func:`pack` fills messages greedily with whole alert blocks while a
+channel-supplied ``fits`` test (UTF-8 bytes of the content or of the whole
+JSON body, per service) holds; a block too long on its own is cut at line
+ends, then at character boundaries (never inside a UTF-8 sequence). Parts are
+titled ``… (2/5)``. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from monitor.alerts.model import Alert, Notification
+
+__all__ = [
+    "MARKDOWN",
+    "PLAIN",
+    "SLACK",
+    "Style",
+    "alert_fields",
+    "halve",
+    "pack",
+    "render_alert",
+    "render_title",
+]
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "firing": "FIRING",
+        "resolved": "RESOLVED",
+        "critical": "CRITICAL",
+        "warning": "WARNING",
+        "info": "INFO",
+        "action": "Action",
+        "account": "Account",
+        "asset": "Asset",
+        "since": "Since",
+        "ended": "Resolved at",
+        "reason": "Reason",
+        "test": "TEST",
+        "title": "IVH asset alerts",
+        "continued": "continued",
+    },
+    "zh": {
+        "firing": "告警",
+        "resolved": "已恢复",
+        "critical": "严重",
+        "warning": "警告",
+        "info": "提示",
+        "action": "处理建议",
+        "account": "账号",
+        "asset": "资产",
+        "since": "开始时间",
+        "ended": "恢复时间",
+        "reason": "恢复原因",
+        "test": "测试",
+        "title": "IVH 资产告警",
+        "continued": "续",
+    },
+}
+_REASONS: dict[str, tuple[str, str]] = {
+    "renewed": ("renewed", "已续费"),
+    "topped_up": ("topped up", "已充值"),
+    "gone": ("asset no longer exists", "资产已不存在"),
+    "recovered": ("recovered", "已恢复正常"),
+    "threshold_changed": ("threshold changed", "阈值已调整"),
+}
+_ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+_RESOLVED_ICON = "✅"
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """How one service spells emphasis; ``escape`` protects alert text."""
+
+    bold: Callable[[str], str]
+    escape: Callable[[str], str]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _slack_escape(text: str) -> str:
+    # Slack mrkdwn: only these three are control characters
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+MARKDOWN = Style(bold=lambda t: f"**{t}**", escape=_identity)
+SLACK = Style(bold=lambda t: f"*{t}*", escape=_slack_escape)
+PLAIN = Style(bold=_identity, escape=_identity)
+
+
+def _texts(language: str) -> dict[str, str]:
+    return _TEXTS["zh" if language == "zh" else "en"]
+
+
+def _time(value: datetime | None, zone: ZoneInfo) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # the model's datetimes are UTC when naive
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def render_title(notification: Notification, language: str) -> str:
+    """``🔴 [FIRING:2 RESOLVED:1] IVH asset alerts`` / ``🔴【告警 2 · 已恢复 1】IVH 资产告警``."""
+    t = _texts(language)
+    firing = [a for a in notification.alerts if a.status == "firing"]
+    resolved = len(notification.alerts) - len(firing)
+    icon = _RESOLVED_ICON
+    if firing:
+        worst = max(firing, key=lambda a: ("info", "warning", "critical").index(a.severity))
+        icon = _ICONS[worst.severity]
+    counts = [(t["firing"], len(firing)), (t["resolved"], resolved)]
+    test = notification.reason == "test"
+    if language == "zh":
+        inner = " · ".join(f"{label} {n}" for label, n in counts if n)
+        prefix = f"【{t['test']}】" if test else ""
+        return f"{icon} {prefix}【{inner}】{t['title']}"
+    inner = " ".join(f"{label}:{n}" for label, n in counts if n)
+    prefix = f"[{t['test']}] " if test else ""
+    return f"{icon} {prefix}[{inner}] {t['title']}"
+
+
+def alert_fields(alert: Alert, language: str, zone: ZoneInfo, style: Style) -> dict[str, str]:
+    """The template fields of one alert (see the module docstring), escaped for ``style``."""
+    t = _texts(language)
+    reason = alert.resolve_reason or ""
+    reason_label = _REASONS.get(reason, (reason, reason))[1 if language == "zh" else 0]
+    raw: dict[str, str] = {
+        "status": alert.status,
+        "status_label": t[alert.status],
+        "severity": alert.severity,
+        "severity_label": t[alert.severity],
+        "icon": _RESOLVED_ICON if alert.status == "resolved" else _ICONS[alert.severity],
+        "summary": alert.annotations.get("summary", ""),
+        "description": alert.annotations.get("description", ""),
+        "action": alert.annotations.get("action", ""),
+        "rule": alert.rule,
+        "account": alert.account,
+        "kind": alert.kind,
+        "asset": alert.asset,
+        "fingerprint": alert.fingerprint,
+        "starts_at": _time(alert.starts_at, zone),
+        "ends_at": _time(alert.ends_at, zone) if alert.status == "resolved" else "",
+        "resolve_reason": reason,
+        "resolve_reason_label": reason_label if alert.status == "resolved" else "",
+    }
+    raw |= {f"label_{k}": v for k, v in alert.labels.items()}
+    raw |= {f"value_{k}": "" if v is None else str(v) for k, v in alert.values.items()}
+    return {k: style.escape(v) for k, v in raw.items()}
+
+
+def render_alert(
+    alert: Alert,
+    language: str,
+    zone: ZoneInfo,
+    style: Style,
+    template: str | None = None,
+) -> str:
+    """One alert's block of text: the channel's template, or the default layout."""
+    f = alert_fields(alert, language, zone, style)
+    if template is not None:
+        return string.Template(template).safe_substitute(f)
+    t = _texts(language)
+    sep = "：" if language == "zh" else ": "
+    label = f["status_label"] if alert.status == "resolved" else f["severity_label"]
+    head = f"{f['icon']} {style.bold('[' + label + ']')} {f['summary'] or f['rule']}".rstrip()
+    lines = [head]
+    if alert.status == "resolved" and f["resolve_reason_label"]:
+        lines.append(f"{t['reason']}{sep}{f['resolve_reason_label']}")
+    if f["description"]:
+        lines.append(f["description"])
+    if alert.status == "firing" and f["action"]:
+        lines.append(f"{style.bold(t['action'] + sep.strip())} {f['action']}")
+    where = [f"{t['account']}{sep}{f['account']}"]
+    if f["asset"]:
+        where.append(f"{t['asset']}{sep}{f['asset']}")
+    where.append(f"{t['since']}{sep}{f['starts_at']}")
+    if f["ends_at"]:
+        where.append(f"{t['ended']}{sep}{f['ends_at']}")
+    lines.append(" · ".join(where))
+    return "\n".join(lines)
+
+
+# -- splitting ---------------------------------------------------------------------
+
+#: wide enough for any real counter, so a part measured with it fits with the real one
+_COUNTER_PROBE = " (999/999)"
+
+
+def _join(blocks: Sequence[str], sep: str) -> str:
+    return sep.join(blocks)
+
+
+def _cut(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """Cut ``text`` into pieces that each pass ``fits``: at line ends, else at characters."""
+    pieces: list[str] = []
+    current = ""
+    for raw_line in text.split("\n"):
+        line = raw_line
+        candidate = f"{current}\n{line}" if current else line
+        if fits(candidate):
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = ""
+        while line and not fits(line):
+            # binary search the longest prefix (in characters, so never a broken
+            # UTF-8 sequence) that fits
+            lo, hi = 1, len(line)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if fits(line[:mid]):
+                    lo = mid
+                else:
+                    hi = mid - 1
+            pieces.append(line[:lo])
+            line = line[lo:]
+        current = line
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def pack(
+    title: str,
+    blocks: Sequence[str],
+    fits: Callable[[str, str], bool],
+    *,
+    sep: str = "\n\n",
+) -> list[tuple[str, str]]:
+    """Group ``blocks`` into as few ``(title, body)`` messages as ``fits(title, body)`` allows.
+
+    With more than one message each title gets `` (i/n)``. Raises ``ValueError``
+    if even the title alone does not fit (a limit too small to be real).
+    """
+    probe = title + _COUNTER_PROBE
+    if not fits(probe, "x"):
+        raise ValueError("message limit too small for the title")
+    groups: list[list[str]] = []
+    current: list[str] = []
+    for block in blocks:
+        for piece in _cut(block, lambda body: fits(probe, body)):
+            if current and not fits(probe, _join([*current, piece], sep)):
+                groups.append(current)
+                current = []
+            current.append(piece)
+    if current or not groups:
+        groups.append(current)
+    if len(groups) == 1:
+        return [(title, _join(groups[0], sep))]
+    n = len(groups)
+    return [(f"{title} ({i}/{n})", _join(g, sep)) for i, g in enumerate(groups, 1)]
+
+
+def halve(
+    title: str, body: str, measure: Callable[[str, str], int], *, sep: str = "\n\n"
+) -> list[tuple[str, str]]:
+    """Re-pack a message the service refused as too long into parts about half its size."""
+    empty = measure(title + _COUNTER_PROBE, "")
+    # a little over half, so separators do not push a third part out
+    limit = empty + max((measure(title, body) - empty) * 11 // 20, 16)
+    return pack(title, body.split(sep), lambda t, b: measure(t, b) <= limit, sep=sep)

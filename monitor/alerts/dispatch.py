@@ -1,0 +1,158 @@
+"""Delivery of the outbox: at least once, with exponential backoff and jitter.
+
+A notification is in the outbox before anything is sent and leaves it (as
+``delivered``) only when its receiver accepted it. A retryable failure is
+retried with exponential backoff and jitter (or after the receiver's
+Retry-After) up to ``max_attempts``, then dead-lettered and counted; a
+permanent failure is dead-lettered at once. A split message remembers which
+parts were accepted, so a retry does not repeat them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import structlog
+
+from monitor.alerts.channels.base import Channel
+from monitor.alerts.config import DeliveryConfig
+from monitor.alerts.store import OutboxEntry, StateStore
+
+__all__ = ["Dispatcher"]
+
+log = structlog.get_logger("monitor.alerts.dispatch")
+
+#: poll the outbox at least this often, even without a wake-up
+_IDLE_SECONDS = 30.0
+
+Outcome = Callable[[str, str], None]
+
+
+def backoff(attempt: int, initial: float, maximum: float) -> float:
+    """Full-jitter exponential backoff: uniform in [base/2, base], base = initial·2^(n-1)."""
+    base = min(maximum, initial * (2 ** max(attempt - 1, 0)))
+    return random.uniform(base / 2, base)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: StateStore,
+        channels: Mapping[str, Channel],
+        config: DeliveryConfig,
+        *,
+        clock: Callable[[], datetime],
+        on_outcome: Outcome | None = None,
+    ) -> None:
+        self._store = store
+        self._channels = dict(channels)
+        self._config = config
+        self._clock = clock
+        self._on_outcome = on_outcome
+        self._wake = asyncio.Event()
+        self._stopping = False
+        #: pending notifications, for the queue-depth gauge
+        self.queue_depth = store.pending_count()
+
+    def wake(self) -> None:
+        """New work is in the outbox."""
+        self.queue_depth = self._store.pending_count()
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until stopped (a background task)."""
+        while not self._stopping:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("alert.dispatch_crashed")
+            self.queue_depth = self._store.pending_count()
+            timeout = _IDLE_SECONDS
+            nxt = self._store.next_due_at()
+            if nxt is not None:
+                timeout = min(timeout, max((nxt - self._clock()).total_seconds(), 0.05))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def deliver_due(self) -> int:
+        """Attempt every notification that is due now; return how many were attempted."""
+        count = 0
+        for entry in self._store.due(self._clock()):
+            if self._stopping:
+                break
+            await self._deliver(entry)
+            count += 1
+        self.queue_depth = self._store.pending_count()
+        return count
+
+    def _count(self, channel: str, outcome: str) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(channel, outcome)
+
+    async def _deliver(self, entry: OutboxEntry) -> None:
+        fields = {"channel": entry.channel, "notification_id": entry.id, "reason": entry.reason}
+        channel = self._channels.get(entry.channel)
+        now = self._clock()
+        if channel is None:
+            self._store.mark_dead(entry.id, at=now, error="channel no longer configured")
+            self._count(entry.channel, "dead")
+            log.warning("alert.dead_lettered", error="channel no longer configured", **fields)
+            return
+        report = await channel.send(entry.notification, delivered_parts=entry.delivered_parts)
+        result = report.result
+        now = self._clock()
+        attempt = entry.attempts + 1
+        if result.outcome == "delivered":
+            self._store.mark_delivered(entry.id, now)
+            self._count(entry.channel, "delivered")
+            log.info(
+                "alert.delivered",
+                attempt=attempt,
+                alerts=len(entry.notification.alerts),
+                parts=report.total_parts,
+                **fields,
+            )
+            return
+        detail = result.detail or result.outcome
+        if result.outcome == "retry" and attempt < self._config.max_attempts:
+            wait = backoff(
+                attempt, self._config.backoff_initial_seconds, self._config.backoff_max_seconds
+            )
+            if result.retry_after is not None:
+                wait = max(wait, result.retry_after)
+            self._store.mark_retry(
+                entry.id,
+                next_at=now + timedelta(seconds=wait),
+                error=detail,
+                delivered_parts=report.delivered_parts,
+            )
+            self._count(entry.channel, "retry")
+            log.warning(
+                "alert.delivery_failed",
+                attempt=attempt,
+                will_retry=True,
+                retry_in_s=round(wait, 1),
+                code=result.code,
+                error=detail,
+                **fields,
+            )
+            return
+        self._store.mark_dead(entry.id, at=now, error=detail)
+        self._count(entry.channel, "permanent" if result.outcome != "retry" else "dead")
+        self._count(entry.channel, "dead")
+        log.error(
+            "alert.dead_lettered",
+            attempt=attempt,
+            code=result.code,
+            error=detail,
+            **fields,
+        )

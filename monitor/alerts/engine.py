@@ -1,0 +1,413 @@
+"""The alert lifecycle: findings → alert states → notifications in the outbox.
+
+Per alert (rule, account, kind, asset): notify when it starts firing, when its
+severity rises, again every ``repeat_interval`` while it fires, and once when
+it resolves (renewed, topped up, gone upstream, or recovered). Alerts of a
+scope whose data is stale or absent are left exactly as they are.
+
+The state changes of one evaluation and the notifications they cause are
+written in one transaction (see :mod:`monitor.alerts.store`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, tzinfo
+from types import MappingProxyType
+from typing import Any
+
+import structlog
+
+from monitor.alerts.burn import Forecast, burn_rate, forecast
+from monitor.alerts.channels.base import Channel
+from monitor.alerts.config import AlertsConfig
+from monitor.alerts.messages import render, render_resolved
+from monitor.alerts.model import (
+    SEVERITY_ORDER,
+    Alert,
+    Notification,
+    NotificationReason,
+    alert_fingerprint,
+)
+from monitor.alerts.rules import Evaluation, Finding, evaluate_account
+from monitor.alerts.store import AlertRow, StateStore
+from monitor.domain import Asset
+from monitor.snapshot import Snapshot
+
+__all__ = ["AlertEngine", "CycleResult"]
+
+log = structlog.get_logger("monitor.alerts")
+
+_DAY = 86400.0
+#: Prometheus' recipe: keep re-sending a resolution to Alertmanager for a while
+_AM_RESOLVED_RESEND = timedelta(minutes=15)
+_ALERTNAMES = {
+    "expiring": "IVHAssetExpiring",
+    "expired": "IVHAssetExpired",
+    "hours_low": "IVHHoursLow",
+    "hours_depleting": "IVHHoursDepleting",
+    "unused_at_expiry": "IVHHoursUnusedAtExpiry",
+    "quota_exhausted": "IVHQuotaExhausted",
+    "collection_failing": "IVHCollectionFailing",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    fired: tuple[Alert, ...]
+    escalated: tuple[Alert, ...]
+    repeated: tuple[Alert, ...]
+    resolved: tuple[Alert, ...]
+    notifications: tuple[Notification, ...]
+
+
+@dataclass(slots=True)
+class _Changes:
+    fired: list[Alert] = field(default_factory=list)
+    escalated: list[Alert] = field(default_factory=list)
+    repeated: list[Alert] = field(default_factory=list)
+    quiet: list[tuple[Alert, AlertRow]] = field(default_factory=list)
+    resolved: list[Alert] = field(default_factory=list)
+    #: firing alerts whose data is stale or absent this cycle: kept as they are
+    frozen: list[Alert] = field(default_factory=list)
+
+    def all_firing(self) -> list[Alert]:
+        quiet = (a for a, _ in self.quiet)
+        return [*self.fired, *self.escalated, *self.repeated, *quiet, *self.frozen]
+
+
+def _json_value(value: Any) -> float | str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int | float | str) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+class AlertEngine:
+    """Evaluates one account at a time after each of its collections."""
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        store: StateStore,
+        channels: Sequence[Channel],
+        *,
+        zones: Mapping[str, tzinfo],
+        started_at: datetime,
+        on_enqueue: Callable[[], None] | None = None,
+        resend_intervals: Mapping[str, float] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.channels = list(channels)
+        self._zones = zones
+        self._started_at = started_at
+        self._on_enqueue = on_enqueue
+        #: latest forecasts by (account, asset id), read by the metrics collector
+        self.forecasts: Mapping[tuple[str, str], Forecast] = MappingProxyType({})
+        #: firing alerts by fingerprint (in memory, mirrored in the store)
+        self.firing: Mapping[str, Alert] = MappingProxyType(
+            {row.fingerprint: row.alert for row in store.alerts(status="firing")}
+        )
+        self._am_last_push: dict[tuple[str, str], datetime] = {}
+        #: Alertmanager channels: how often firing alerts are re-sent, by channel name
+        self._resend = dict(resend_intervals or {})
+
+    # -- usage history and forecasts -----------------------------------------------
+
+    def record_usage(self, account: str, assets: Sequence[Asset], at: datetime) -> None:
+        samples = [
+            (a.id, a.remaining_seconds)
+            for a in assets
+            if a.category == "hours" and a.remaining_seconds is not None
+        ]
+        if samples:
+            self.store.record_usage(account, samples, at)
+
+    def _forecasts(self, snapshot: Snapshot, account: str, now: datetime) -> dict[str, Forecast]:
+        state = snapshot.families.get((account, "services"))
+        if state is None or state.last_success is None:
+            return {}
+        cfg = self.config.rules.hours_depleting
+        window = cfg.window_days * _DAY
+        history = self.store.usage(account, now - timedelta(seconds=window))
+        out: dict[str, Forecast] = {}
+        for asset in state.assets:
+            if asset.category != "hours" or asset.remaining_seconds is None:
+                continue
+            rate = burn_rate(
+                history.get(asset.id, []),
+                now=now.timestamp(),
+                window_seconds=window,
+                min_history_seconds=cfg.min_history_hours * 3600,
+            )
+            if rate is not None:
+                out[asset.id] = forecast(rate, asset.remaining_seconds, now, asset.expires_at)
+        merged = {k: v for k, v in self.forecasts.items() if k[0] != account}
+        merged.update({(account, k): v for k, v in out.items()})
+        self.forecasts = MappingProxyType(merged)
+        return out
+
+    # -- one cycle ------------------------------------------------------------------
+
+    def evaluate(self, snapshot: Snapshot, account: str, now: datetime) -> CycleResult:
+        forecasts = self._forecasts(snapshot, account, now)
+        evaluation = evaluate_account(
+            snapshot, account, now, self.config, forecasts, started_at=self._started_at
+        )
+        return self._apply(evaluation, now)
+
+    def _alert(self, finding: Finding, started: datetime, status: str = "firing") -> Alert:
+        zone = self._zones.get(finding.account)
+        assert zone is not None  # noqa: S101 - every account has a zone
+        annotations = render(
+            finding.rule,
+            self.config.language,
+            finding.facts,
+            zone,
+            self.config.templates.get(finding.rule),  # type: ignore[call-overload]
+        )
+        labels = {
+            "alertname": _ALERTNAMES[finding.rule],
+            "severity": finding.severity,
+            "rule": finding.rule,
+            "account": finding.account,
+            "kind": finding.kind,
+            "asset": finding.asset,
+            **finding.labels,
+        }
+        values = {k: _json_value(v) for k, v in finding.facts.items()}
+        return Alert(
+            rule=finding.rule,
+            account=finding.account,
+            kind=finding.kind,
+            asset=finding.asset,
+            severity=finding.severity,  # type: ignore[arg-type]
+            status=status,  # type: ignore[arg-type]
+            starts_at=started,
+            labels=labels,
+            annotations=annotations,
+            values=values,
+        )
+
+    def _classify(self, ev: Evaluation, rows: Mapping[str, AlertRow], now: datetime) -> _Changes:
+        repeat = timedelta(seconds=self.config.repeat_interval_seconds)
+        changes = _Changes()
+        seen: set[str] = set()
+        for finding in ev.findings:
+            row = rows.get(_fp(finding))
+            alert = self._alert(finding, row.started_at if row else now)
+            seen.add(alert.fingerprint)
+            if row is None:
+                changes.fired.append(alert)
+            elif (
+                SEVERITY_ORDER[alert.severity]
+                > SEVERITY_ORDER[row.notified_severity or row.alert.severity]
+            ):
+                changes.escalated.append(alert)
+            elif row.last_notified_at is None or now - row.last_notified_at >= repeat:
+                changes.repeated.append(alert)
+            else:
+                changes.quiet.append((alert, row))
+        for fp, row in rows.items():
+            if fp in seen:
+                continue
+            if row.alert.kind not in ev.scopes:
+                changes.frozen.append(row.alert)  # its data is stale/absent: leave it alone
+                continue
+            changes.resolved.append(self._resolved(row.alert, ev, now))
+        return changes
+
+    def _apply(self, ev: Evaluation, now: datetime) -> CycleResult:
+        rows = {r.fingerprint: r for r in self.store.alerts(ev.account, status="firing")}
+        changes = self._classify(ev, rows, now)
+        fired, escalated, repeated = changes.fired, changes.escalated, changes.repeated
+        quiet, resolved = changes.quiet, changes.resolved
+        notifications = self._notifications(ev.account, now, changes)
+        with self.store.transaction() as db:
+            for alert in (*fired, *escalated, *repeated):
+                row = rows.get(alert.fingerprint)
+                self.store.upsert_alert(
+                    db,
+                    alert,
+                    started_at=row.started_at if row else now,
+                    last_notified_at=now,
+                    notified_severity=alert.severity,
+                )
+            for alert, row in quiet:
+                self.store.upsert_alert(
+                    db,
+                    alert,
+                    started_at=row.started_at,
+                    last_notified_at=row.last_notified_at,
+                    notified_severity=row.notified_severity,
+                )
+            for alert in resolved:
+                self.store.upsert_alert(
+                    db,
+                    alert,
+                    started_at=alert.starts_at,
+                    last_notified_at=now,
+                    notified_severity=alert.severity,
+                    resolved_at=now,
+                )
+            for notification, key in notifications:
+                self.store.enqueue(db, notification, now, coalesce_key=key)
+
+        firing = {k: v for k, v in self.firing.items() if v.account != ev.account}
+        firing.update({a.fingerprint: a for a in (*fired, *escalated, *repeated)})
+        firing.update({a.fingerprint: a for a, _ in quiet})
+        firing.update({a.fingerprint: a for a in changes.frozen})
+        self.firing = MappingProxyType(firing)
+        for alert in fired:
+            log.info("alert.firing", **_log_fields(alert))
+        for alert in escalated:
+            log.info("alert.escalated", **_log_fields(alert))
+        for alert in resolved:
+            log.info("alert.resolved", reason=alert.resolve_reason, **_log_fields(alert))
+        if notifications and self._on_enqueue is not None:
+            self._on_enqueue()
+        return CycleResult(
+            tuple(fired),
+            tuple(escalated),
+            tuple(repeated),
+            tuple(resolved),
+            tuple(n for n, _ in notifications),
+        )
+
+    def _resolved(self, alert: Alert, ev: Evaluation, now: datetime) -> Alert:
+        asset = ev.assets.get((alert.kind, alert.asset))
+        reason = _resolve_reason(alert, asset)
+        zone = self._zones.get(alert.account)
+        assert zone is not None  # noqa: S101
+        annotations = render_resolved(
+            alert, reason=reason, asset=asset, language=self.config.language, zone=zone, now=now
+        )
+        values = dict(alert.values)
+        if asset is not None:
+            values.update(
+                expires_at=_json_value(asset.expires_at),
+                remaining_seconds=asset.remaining_seconds,
+                quota_remaining=asset.quota_remaining,
+            )
+        return replace(
+            alert,
+            status="resolved",
+            ends_at=now,
+            resolve_reason=reason,
+            annotations=annotations,
+            values=values,
+        )
+
+    def _notifications(
+        self, account: str, now: datetime, changes: _Changes
+    ) -> list[tuple[Notification, str | None]]:
+        """One grouped notification per channel for what fired, one for what resolved."""
+        out: list[tuple[Notification, str | None]] = []
+        firing = [*changes.fired, *changes.escalated, *changes.repeated]
+        reason: NotificationReason = (
+            "firing" if changes.fired else ("escalated" if changes.escalated else "repeat")
+        )
+        changed = bool(changes.fired or changes.escalated or changes.resolved)
+        for channel in self.channels:
+            if channel.kind == "alertmanager":
+                out.extend(self._alertmanager_push(channel, account, now, changes, changed=changed))
+                continue
+            pairs: tuple[tuple[list[Alert], NotificationReason], ...] = (
+                (firing, reason),
+                (changes.resolved, "resolved"),
+            )
+            for alerts, why in pairs:
+                if not alerts:
+                    continue
+                candidate = Notification(
+                    id=str(uuid.uuid4()),
+                    channel=channel.name,
+                    reason=why,
+                    created_at=now,
+                    alerts=tuple(alerts),
+                    language=self.config.language,
+                )
+                selected = channel.select(candidate)
+                if selected is not None:
+                    out.append((selected, None))
+        return out
+
+    def _alertmanager_push(
+        self, channel: Channel, account: str, now: datetime, changes: _Changes, *, changed: bool
+    ) -> list[tuple[Notification, str | None]]:
+        """Alertmanager wants the whole state re-sent while firing (its resolve_timeout),
+        and a resolution re-sent for a while (Prometheus' recipe)."""
+        key = (channel.name, account)
+        interval = timedelta(seconds=self._resend.get(channel.name, 300.0))
+        last = self._am_last_push.get(key)
+        if not changed and last is not None and now - last < interval:
+            return []
+        self._am_last_push[key] = now
+        firing = {a.fingerprint: a for a in changes.all_firing()}
+        resolved = {a.fingerprint: a for a in changes.resolved}
+        for row in self.store.alerts(account, status="resolved"):
+            if row.resolved_at is not None and now - row.resolved_at <= _AM_RESOLVED_RESEND:
+                resolved.setdefault(row.fingerprint, row.alert)
+        if not firing and not resolved:
+            return []
+        candidate = Notification(
+            id=str(uuid.uuid4()),
+            channel=channel.name,
+            reason="repeat",
+            created_at=now,
+            alerts=(*firing.values(), *resolved.values()),
+            language=self.config.language,
+        )
+        selected = channel.select(candidate)
+        if selected is None:
+            return []
+        return [(selected, f"alertmanager:{channel.name}:{account}")]
+
+
+def _fp(finding: Finding) -> str:
+    return alert_fingerprint(finding.rule, finding.account, finding.kind, finding.asset)
+
+
+def _later(new: datetime | None, old: object) -> bool:
+    """Whether the expiry moved later (or went away: never expires now)."""
+    if new is None:
+        return True
+    return isinstance(old, str) and new > datetime.fromisoformat(old)
+
+
+def _resolve_reason(alert: Alert, asset: Asset | None) -> str:
+    """renewed / topped_up / gone / recovered: what users want to read first."""
+    if alert.rule == "collection_failing":
+        return "recovered"
+    if asset is None:
+        return "gone"
+    old = alert.values
+    before = old.get("remaining_seconds")
+    reason = "recovered"
+    if (
+        alert.rule in ("hours_low", "hours_depleting", "unused_at_expiry")
+        and isinstance(before, int | float)
+        and asset.remaining_seconds is not None
+        and asset.remaining_seconds > before
+    ) or (alert.rule == "quota_exhausted" and (asset.quota_remaining or 0) > 0):
+        reason = "topped_up"
+    elif _later(asset.expires_at, old.get("expires_at")) and alert.rule != "quota_exhausted":
+        reason = "renewed"
+    return reason
+
+
+def _log_fields(alert: Alert) -> dict[str, Any]:
+    return {
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "account": alert.account,
+        "kind": alert.kind,
+        "asset": alert.asset,
+        "fingerprint": alert.fingerprint,
+    }
