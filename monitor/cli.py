@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
+from prometheus_client import disable_created_metrics
 from rich.console import Console
 
 from monitor import __version__
@@ -284,7 +285,7 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # The daemon's own counters need no *_created series: they only add noise.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
     try:
         return _COMMANDS[args.command](args)
     except ConfigError as exc:
