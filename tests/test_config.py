@@ -177,7 +177,8 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     example = Path(__file__).parent.parent / "config" / "example.yaml"
     secrets = tmp_path / "token"
     secrets.write_text("t0ken")
-    text = example.read_text("utf-8").replace("/etc/ivh-monitor/secrets/live-commerce", str(secrets))
+    text = example.read_text("utf-8")
+    text = text.replace("/etc/ivh-monitor/secrets/live-commerce", str(secrets))
     settings = load_settings(_write(tmp_path, text))
     names = [a.name for a in settings.resolved_accounts()]
     assert names == ["live-commerce", "studio-sg"]
