@@ -1,0 +1,174 @@
+"""The rules over a snapshot (pure): tiers, overrides, stale data, the monitor itself."""
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from monitor.alerts.burn import Forecast, burn_rate, forecast
+from monitor.alerts.config import AlertsConfig, thresholds_for
+from monitor.alerts.rules import evaluate_account
+from monitor.collect import FamilyResult
+from monitor.domain import Asset
+from monitor.errors import TransportError
+from tests.alerting import T0, collected, service, snapshot_store, voice
+
+
+def _findings(
+    *assets: Asset,
+    config: AlertsConfig | None = None,
+    forecasts: Mapping[str, Forecast] | None = None,
+    now: datetime = T0,
+) -> dict[tuple[str, str], str]:
+    store = snapshot_store()
+    collected(store, T0, *assets)
+    ev = evaluate_account(
+        store.current, "acme", now, config or AlertsConfig(), forecasts or {}, started_at=T0
+    )
+    return {(f.rule, f.asset): f.severity for f in ev.findings}
+
+
+def test_expiry_tiers_and_expired() -> None:
+    found = _findings(
+        voice("in-40d", expires_in_days=40),
+        voice("in-20d", expires_in_days=20),
+        voice("in-3d", expires_in_days=3),
+        voice("gone-2d", expires_in_days=-2),
+        voice("gone-90d", expires_in_days=-90),
+        voice("never", expires_in_days=None),
+    )
+    assert found == {
+        ("expiring", "in-20d"): "warning",
+        ("expiring", "in-3d"): "critical",
+        ("expired", "gone-2d"): "critical",
+        # expired 90 days ago: past forget_after_days (30), no longer news
+    }
+
+
+def test_hours_low_by_ratio_and_absolute_floor() -> None:
+    config = AlertsConfig.model_validate({"rules": {"hours_low": {"warning_hours": 100}}})
+    found = _findings(
+        service("A-plenty", remaining_h=500, ordered_h=1000),
+        service("B-low", remaining_h=150, ordered_h=1000),  # 15 %
+        service("C-crit", remaining_h=40, ordered_h=1000),  # 4 %
+        service("D-floor", remaining_h=90, ordered_h=200),  # 45 % but under 100 h
+        service("E-expired", remaining_h=1, ordered_h=1000, expires_in_days=-1),
+        config=config,
+    )
+    assert {k: v for k, v in found.items() if k[0] == "hours_low"} == {
+        ("hours_low", "B-low"): "warning",
+        ("hours_low", "C-crit"): "critical",
+        ("hours_low", "D-floor"): "warning",
+    }
+
+
+def test_quota_exhausted_is_off_by_default() -> None:
+    quota = service(
+        "ImageAsset-1", category="quota", quota=(5, 0), remaining_h=None, ordered_h=None
+    )
+    assert ("quota_exhausted", "ImageAsset-1") not in _findings(quota)
+    config = AlertsConfig.model_validate({"rules": {"quota_exhausted": {"enabled": True}}})
+    assert _findings(quota, config=config)[("quota_exhausted", "ImageAsset-1")] == "warning"
+
+
+def test_per_asset_overrides_by_glob() -> None:
+    config = AlertsConfig.model_validate(
+        {
+            "overrides": [
+                {
+                    "match": {"kind": "timbre"},
+                    "rule": "expiring",
+                    "warning_days": 60,
+                    "critical_days": 14,
+                },
+                {"match": {"asset": "vip-*"}, "rule": "expiring", "critical_days": 45},
+                {"match": {"asset": "ignored"}, "rule": "expiring", "enabled": False},
+            ]
+        }
+    )
+    found = _findings(
+        voice("plain-50d", expires_in_days=50),
+        voice("plain-10d", expires_in_days=10),
+        voice("vip-40d", expires_in_days=40),
+        voice("ignored", expires_in_days=1),
+        service("BroadcastHour-50d", expires_in_days=50),
+        config=config,
+    )
+    assert found == {
+        ("expiring", "plain-50d"): "warning",
+        ("expiring", "plain-10d"): "critical",
+        ("expiring", "vip-40d"): "critical",
+    }
+    t = thresholds_for(config, "expiring", account="acme", kind="timbre", asset="vip-1")
+    assert (t.warning_days, t.critical_days, t.overridden) == (60, 45, True)
+
+
+def test_stale_family_is_not_evaluated() -> None:
+    store = snapshot_store()
+    collected(store, T0, voice("soon", expires_in_days=2))
+    error = TransportError("down", account="acme", endpoint="describetimbre")
+    store.apply(FamilyResult("acme", "timbres", error=error), T0 + timedelta(minutes=30))
+    ev = evaluate_account(store.current, "acme", T0, AlertsConfig(), {}, started_at=T0)
+    assert "timbre" not in ev.scopes
+    assert not [f for f in ev.findings if f.kind == "timbre"]
+
+
+def test_collection_failing_after_stale_after() -> None:
+    store = snapshot_store(stale_after=3600)
+    collected(store, T0)
+    error = TransportError("down", account="acme", endpoint="getserviceasset")
+    store.apply(FamilyResult("acme", "services", error=error), T0 + timedelta(minutes=5))
+    early = evaluate_account(
+        store.current, "acme", T0 + timedelta(minutes=30), AlertsConfig(), {}, started_at=T0
+    )
+    assert not [f for f in early.findings if f.rule == "collection_failing"]
+    late = evaluate_account(
+        store.current, "acme", T0 + timedelta(hours=2), AlertsConfig(), {}, started_at=T0
+    )
+    [failing] = [f for f in late.findings if f.rule == "collection_failing"]
+    assert failing.facts["families"] == ["services"]
+    assert failing.facts["error"] == "transport"
+
+
+def test_burn_rate_least_squares_and_top_up_restarts_the_window() -> None:
+    day = 86400.0
+    steady = [(i * 3600.0, 100_000 - i * 360.0) for i in range(25)]  # 0.1 s per s
+    assert (
+        abs(
+            (
+                burn_rate(steady, now=24 * 3600, window_seconds=7 * day, min_history_seconds=3600)
+                or 0
+            )
+            - 0.1
+        )
+        < 1e-9
+    )
+    topped = [*steady, (25 * 3600.0, 500_000.0), (26 * 3600.0, 499_640.0), (27 * 3600.0, 499_280.0)]
+    rate = burn_rate(topped, now=27 * 3600, window_seconds=7 * day, min_history_seconds=3600)
+    assert rate is not None
+    assert abs(rate - 0.1) < 1e-9
+    assert burn_rate(steady[:1], now=0, window_seconds=day, min_history_seconds=0) is None
+    assert (
+        burn_rate(steady, now=24 * 3600, window_seconds=7 * day, min_history_seconds=2 * day)
+        is None
+    )
+
+
+def test_forecast_depletion_and_unused_at_expiry() -> None:
+    fc = forecast(0.5, 3600.0, T0, T0 + timedelta(hours=4))
+    assert fc.depletion_at == T0 + timedelta(hours=2)
+    assert fc.unused_at_expiry == 0.0
+    idle = forecast(0.0, 3600.0, T0, T0 + timedelta(hours=4))
+    assert idle.depletion_at is None
+    assert idle.unused_at_expiry == 3600.0
+
+
+def test_depleting_and_unused_rules_use_the_forecast() -> None:
+    burning = service("BroadcastHour-burn", remaining_h=10, ordered_h=1000, expires_in_days=100)
+    idle = service("BroadcastHour-idle", remaining_h=900, ordered_h=1000, expires_in_days=10)
+    forecasts = {
+        "BroadcastHour-burn": forecast(10 * 3600 / (3 * 86400), 10 * 3600, T0, burning.expires_at),
+        "BroadcastHour-idle": forecast(0.0, 900 * 3600, T0, idle.expires_at),
+    }
+    found = _findings(burning, idle, forecasts=forecasts)
+    assert found[("hours_depleting", "BroadcastHour-burn")] == "warning"
+    assert found[("unused_at_expiry", "BroadcastHour-idle")] == "warning"
+    assert ("hours_depleting", "BroadcastHour-idle") not in found
