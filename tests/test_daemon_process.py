@@ -3,79 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
-import json
-import os
-import shutil
 import signal
-import socket
-import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-import pytest
 import pytest_asyncio
-import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.simulator import DEMO_ACCOUNTS, Fault, RunningSimulator, default_dataset, run_simulator
+from tests.processes import (
+    DaemonProcess,
+    Samples,
+    eventually,
+    fast_schedule,
+    require_tool,
+    start_daemon,
+    value,
+)
 
 BEIJING = timezone(timedelta(hours=8))
 ACCOUNTS = DEMO_ACCOUNTS[:2]  # xinghe-live, lanjing-studio
 LIVE = ACCOUNTS[0][0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Daemon(DaemonProcess):
+    async def wait_for(self, predicate: Callable[[Samples], bool]) -> Samples:
+        latest: Samples = {}
 
+        async def check() -> bool:
+            nonlocal latest
+            latest = await self.metrics()
+            return predicate(latest)
 
-@dataclass
-class Daemon:
-    url: str
-    process: asyncio.subprocess.Process
-    log_path: Path
-
-    async def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        async with httpx.AsyncClient() as http:
-            text = (await http.get(f"{self.url}/metrics")).text
-        return {
-            (s.name, frozenset(s.labels.items())): s.value
-            for fam in text_string_to_metric_families(text)
-            for s in fam.samples
-        }
-
-    async def wait_for(
-        self, predicate: Callable[[dict[tuple[str, frozenset[tuple[str, str]]], float]], bool]
-    ) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        for _ in range(300):
-            samples = await self.metrics()
-            if predicate(samples):
-                return samples
-            await asyncio.sleep(0.1)
-        raise AssertionError("the daemon's metrics never reached the expected state")
-
-    def log_events(self) -> list[dict[str, object]]:
-        events = []
-        for line in self.log_path.read_text("utf-8").splitlines():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                raise AssertionError(f"log line is not one JSON event: {line!r}") from None
-        return events
-
-
-def value(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float | None:
-    for (n, lbls), v in samples.items():
-        if n == name and all((k, val) in lbls for k, val in labels.items()):
-            return v
-    return None
+        await eventually(check, "the daemon's metrics reaching the expected state")
+        return latest
 
 
 @pytest_asyncio.fixture
@@ -86,61 +48,21 @@ async def sim() -> AsyncIterator[RunningSimulator]:
 
 @pytest_asyncio.fixture
 async def daemon(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[Daemon]:
-    port = _free_port()
     config = {
         "accounts": [
             {"name": name, "appkey": appkey, "access_token": token, "base_url": sim.url}
             for name, appkey, token in ACCOUNTS
         ],
-        "listen": f"127.0.0.1:{port}",
-        "schedule": {
-            "services_seconds": 1,
-            "timbres_seconds": 1,
-            "images_seconds": 1,
-            "actions_seconds": 1,
-            "jitter_seconds": 0,
-        },
+        "schedule": fast_schedule(),
         "client": {"retries": 0, "rate_limit_per_second": 500, "timeout_seconds": 2},
-        "log_level": "debug",
         "state_dir": str(tmp_path / "state"),
     }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), "utf-8")
-    log_path = tmp_path / "daemon.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IVH_MONITOR_")}
-    with log_path.open("wb") as log_file:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "monitor",
-            "--config",
-            str(path),
-            "--log-format",
-            "json",
-            "run",
-            stdout=log_file,
-            stderr=log_file,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
+    started = await start_daemon(config, tmp_path)
+    daemon = Daemon(started.url, started.process, started.log_path)
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(200):
-                if process.returncode is not None:
-                    raise AssertionError(log_path.read_text("utf-8"))
-                try:
-                    if (await http.get(f"{url}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("daemon never became ready:\n" + log_path.read_text("utf-8"))
-        yield Daemon(url, process, log_path)
+        yield daemon
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), 10)
+        await daemon.stop()
 
 
 async def test_metrics_match_the_dataset(sim: RunningSimulator, daemon: Daemon) -> None:
@@ -240,15 +162,10 @@ async def test_http_endpoints(daemon: Daemon) -> None:
         assert "/metrics" in index.text
         assert "/healthz" in index.text
         assert "/readyz" in index.text
-    assert gzip.decompress(gzip.compress(b"x")) == b"x"
 
 
 async def test_promtool_check_metrics_is_clean(daemon: Daemon) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI"):
-            pytest.fail("promtool is required in CI (Debian package prometheus)")
-        pytest.skip("promtool not installed (apt-get install prometheus)")
+    promtool = require_tool("promtool")
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"{daemon.url}/metrics")).text
     check = await asyncio.create_subprocess_exec(

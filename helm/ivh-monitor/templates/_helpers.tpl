@@ -163,24 +163,29 @@ alertExtraAnnotations may override the built-in annotations (runbook_url too).
 {{- printf "%.0f" (mulf . 86400) }}
 {{- end }}
 
-{{/* Expiry-threshold expression of a tier: dict root, days, matchers. */}}
-{{- define "ivh-monitor.expiryThreshold" -}}
-{{- $p := .root.Values.prometheusRule }}
-{{- $default := include "ivh-monitor.daysToSeconds" .days }}
-{{- if $p.useThresholdMetric -}}
+{{/*
+Threshold of one alert tier, per asset: the daemon's own per-asset value
+(asset!=""), else its per-account value (asset=""), else the chart's default.
+The daemon exports these (ivh_alert_threshold_seconds / _ratio) with its alert
+engine; without them the default applies, so the rules never depend on them.
+Input: dict root, metric, matchers, default, base (a per-asset series giving the
+keys), assetKeys, accountKeys.
+*/}}
+{{- define "ivh-monitor.threshold" -}}
+{{- if .root.Values.prometheusRule.useThresholdMetric -}}
 (
-    max by (account, kind, asset) (ivh_alert_threshold_seconds{ {{- .matchers }},asset!=""})
-  or on (account, kind, asset)
+    max by ({{ .assetKeys }}) ({{ .metric }}{ {{- .matchers }},asset!=""})
+  or on ({{ .assetKeys }})
     (
-        max by (account, kind, asset) (ivh_asset_expiry_timestamp_seconds) * 0
-      + on (account, kind) group_left ()
-        max by (account, kind) (ivh_alert_threshold_seconds{ {{- .matchers }},asset=""})
+        max by ({{ .assetKeys }}) ({{ .base }}) * 0
+      + on ({{ .accountKeys }}) group_left ()
+        max by ({{ .accountKeys }}) ({{ .metric }}{ {{- .matchers }},asset=""})
     )
-  or on (account, kind, asset)
-    max by (account, kind, asset) (ivh_asset_expiry_timestamp_seconds) * 0 + {{ $default }}
+  or on ({{ .assetKeys }})
+    max by ({{ .assetKeys }}) ({{ .base }}) * 0 + {{ .default }}
 )
 {{- else -}}
-{{ $default }}
+{{ .default }}
 {{- end }}
 {{- end }}
 
