@@ -121,6 +121,11 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         }
         for a in accounts
     ]
+    data["effective_channels"] = [
+        {"name": c.name, "type": c.type, "target": c.masked_url()}
+        for c in settings.effective_alerts().channels
+    ]
+    data["effective_state_dir"] = str(settings.effective_state_dir())
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\nconfiguration OK\n")
     return 0
