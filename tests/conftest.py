@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -19,11 +21,14 @@ def vendor_example(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def _no_ivh_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's own IVH_MONITOR_* variables."""
+def _no_ivh_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never see the developer's own IVH_MONITOR_* variables, and a test that
+    runs the CLI (which configures logging) leaves no global logging set-up behind."""
     for key in list(os.environ):
         if key.startswith("IVH_MONITOR_"):
             monkeypatch.delenv(key)
+    yield
+    structlog.reset_defaults()
 
 
 # -- the simulator over real HTTP ------------------------------------------------

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from tests.alerting import SHANGHAI, Clock, collected, snapshot_store, voice
 
 
 class _Hook(BaseHTTPRequestHandler):
-    received: list[dict[str, object]] = []  # noqa: RUF012 - shared by the test server
+    received: list[dict[str, Any]] = []  # noqa: RUF012 - shared by the test server
     status = 200
 
     def do_POST(self) -> None:
@@ -88,6 +89,7 @@ def test_alerts_list_reads_the_state_dir(
     state.close()
 
     monkeypatch.setenv("IVH_MONITOR_STATE_DIR", str(tmp_path))
+    capsys.readouterr()  # drop the engine's log lines
     assert main(["alerts", "list", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     [alert] = data["alerts"]

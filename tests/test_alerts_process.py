@@ -194,14 +194,14 @@ receivers:
 
         async def delivered() -> bool:
             return any(
-                a["labels"].get("alertname") == "IVHAssetExpiring"
+                a["labels"].get("alertname") == "IvhAssetExpiring"
                 for _, body in receiver.accepted
                 for a in body.get("alerts", [])
             )
 
         await eventually(delivered, "Alertmanager delivering the monitor's alerts", tries=600)
         alerts = [a for _, body in receiver.accepted for a in body["alerts"]]
-        expiring = next(a for a in alerts if a["labels"]["alertname"] == "IVHAssetExpiring")
+        expiring = next(a for a in alerts if a["labels"]["alertname"] == "IvhAssetExpiring")
         assert expiring["labels"]["account"] == LIVE[0]
         assert expiring["status"] == "firing"
         assert "expires" in expiring["annotations"]["summary"]

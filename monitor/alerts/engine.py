@@ -43,14 +43,15 @@ log = structlog.get_logger("monitor.alerts")
 _DAY = 86400.0
 #: Prometheus' recipe: keep re-sending a resolution to Alertmanager for a while
 _AM_RESOLVED_RESEND = timedelta(minutes=15)
+#: the same names as the Prometheus rules (config/prometheus), so both read alike
 _ALERTNAMES = {
-    "expiring": "IVHAssetExpiring",
-    "expired": "IVHAssetExpired",
-    "hours_low": "IVHHoursLow",
-    "hours_depleting": "IVHHoursDepleting",
-    "unused_at_expiry": "IVHHoursUnusedAtExpiry",
-    "quota_exhausted": "IVHQuotaExhausted",
-    "collection_failing": "IVHCollectionFailing",
+    "expiring": "IvhAssetExpiring",
+    "expired": "IvhAssetExpired",
+    "hours_low": "IvhServiceHoursLow",
+    "hours_depleting": "IvhServiceHoursDepleting",
+    "unused_at_expiry": "IvhServiceHoursUnusedAtExpiry",
+    "quota_exhausted": "IvhServiceQuotaExhausted",
+    "collection_failing": "IvhMonitorCollectionFailing",
 }
 
 
