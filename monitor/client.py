@@ -223,6 +223,9 @@ class IVHClient:
                 raw = await self._read_bounded(response, endpoint)
         except httpx.TimeoutException as exc:
             raise TransportError(f"timed out ({type(exc).__name__})", **ctx) from None
+        except httpx.DecodingError:
+            # a body that contradicts its Content-Encoding (not a TransportError in httpx)
+            raise ParseError("body does not decode as its Content-Encoding says", **ctx) from None
         except httpx.TransportError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}", **ctx) from None
         self._note_skew(response.headers.get("date"), now)
@@ -331,7 +334,7 @@ class IVHClient:
                 break
             last = min(
                 index + self._config.max_concurrency,
-                math.ceil(total / size),
+                -(-total // size),  # ceil in ints: an absurd Total overflows a float
                 self._config.max_pages,
             )
             window = range(index + 1, last + 1)
@@ -372,7 +375,7 @@ class IVHClient:
 def _decode(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         return None
 
 

@@ -356,6 +356,18 @@ class AlertCollector(Collector):
             "Notifications waiting in the outbox for delivery (including retries).",
             value=float(self._dispatcher.queue_depth),
         )
+        state = self._engine.store
+        yield GaugeMetricFamily(
+            "ivh_state_store_up",
+            "Whether the last operation on the state store (state_dir, SQLite) succeeded;"
+            " while 0, alert evaluation and delivery wait and retry.",
+            value=1.0 if state.healthy else 0.0,
+        )
+        yield CounterMetricFamily(
+            "ivh_state_store_errors",
+            "Failed operations on the state store (unwritable, full, corrupt).",
+            value=float(state.errors),
+        )
 
     def _thresholds(self, accounts: Sequence[str], assets: Sequence[Asset]) -> Iterator[Metric]:
         config = self._engine.config

@@ -32,6 +32,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -362,6 +363,10 @@ def _read_token(cfg: AccountConfig, where: str, problems: list[str]) -> SecretSt
                 f"{where}.access_token_file: cannot read {cfg.access_token_file}: {exc.strerror}"
             )
             return None
+        except ValueError as exc:  # not UTF-8, or a NUL byte in the path
+            why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "invalid path"
+            problems.append(f"{where}.access_token_file: cannot read it: {why}")
+            return None
         if not text:
             problems.append(f"{where}.access_token_file: {cfg.access_token_file} is empty")
             return None
@@ -401,13 +406,24 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise ConfigError([f"config file {path}: not valid YAML{where}"]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([f"config file {path}: not UTF-8 text"]) from None
+        except RecursionError:
+            raise ConfigError([f"config file {path}: nested too deeply"]) from None
         if content is not None and not isinstance(content, dict):
             raise ConfigError([f"config file {path}: expected a mapping of settings at the top"])
+        if content and not all(isinstance(k, str) for k in content):
+            # pydantic-settings calls .lower() on top-level names
+            raise ConfigError([f"config file {path}: setting names must be strings"])
         cls = type(
             "Settings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": path}}
         )
     try:
         return cls(**overrides)
+    except SettingsError as exc:
+        # an IVH_MONITOR_* value of a nested setting that is not JSON; the text
+        # names the field and source, never the value
+        raise ConfigError([f"{exc} (nested settings from the environment are JSON)"]) from None
     except ValidationError as exc:
         raise ConfigError(
             [

@@ -9,6 +9,7 @@ marks its family failed and keeps the last good data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from monitor.collect import FAMILIES, Family, FamilyResult, collect_family
 from monitor.collector import AlertCollector, AssetCollector, DaemonMetrics
 from monitor.config import Account, Settings
 from monitor.derive import is_3d
-from monitor.errors import ConfigError, UpstreamError
+from monitor.errors import UpstreamError
 from monitor.snapshot import FamilyState, SnapshotStore
 
 __all__ = ["Daemon"]
@@ -87,16 +88,14 @@ class Daemon:
             )
             for a in self.accounts
         }
-        state_path = settings.effective_state_dir() / "state.sqlite3"
-        try:
-            self.state = StateStore(state_path)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(
-                [
-                    f"state_dir: cannot open {state_path}: {exc}; set IVH_MONITOR_STATE_DIR to a"
-                    " writable directory (a volume in containers)"
-                ]
-            ) from None
+        # A state dir that cannot be written disables alerting, not the daemon:
+        # collection and /metrics go on, and the store retries opening.
+        self.state = StateStore(
+            settings.effective_state_dir() / "state.sqlite3",
+            max_bytes=int(alerts.state_max_mb * 1024 * 1024),
+        )
+        with contextlib.suppress(sqlite3.Error):
+            self.state.open()
         self.channels: list[Channel] = [
             build_channel(c, transport=channel_transport) for c in alerts.channels
         ]

@@ -57,7 +57,8 @@ def _vendor_date(value: object) -> datetime | None:
             return datetime.strptime(text, fmt)  # noqa: DTZ007 - the zone is applied in derive
         except ValueError:
             continue
-    raise ValueError(f"unreadable date {text[:40]!r}, expected 'yyyy-MM-dd HH:mm:ss'")
+    # The value itself stays out of the message: problem reasons never echo input.
+    raise ValueError(f"unreadable date ({len(text)} characters), expected 'yyyy-MM-dd HH:mm:ss'")
 
 
 def _one_object(value: object) -> object:
@@ -78,6 +79,12 @@ def _string_list(value: object) -> object:
 
 VendorDate = Annotated[datetime | None, BeforeValidator(_vendor_date)]
 StrList = Annotated[list[str], BeforeValidator(_string_list)]
+#: The vendor's integers are int64 (§4.4); a bigger one is garbage, and would
+#: overflow the float conversions of ``derive`` (ms / 1000.0).
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+#: epoch ms that ``datetime`` can hold in any zone (up to 9999-12-30 UTC)
+_MAX_EPOCH_MS = 253_402_128_000_000
+EpochMs = Annotated[int, Field(ge=-(2**63), le=_MAX_EPOCH_MS)]
 
 
 class _Vendor(BaseModel):
@@ -87,14 +94,14 @@ class _Vendor(BaseModel):
 class Detail(_Vendor):
     """Any ``…InfoDetail``: every figure optional, whatever the category (§4.1 slip)."""
 
-    order_ms: int | None = Field(None, alias="OrderMilliseconds", ge=0)
-    remain_ms: int | None = Field(
+    order_ms: Int64 | None = Field(None, alias="OrderMilliseconds", ge=0)
+    remain_ms: Int64 | None = Field(
         None,
         validation_alias=AliasChoices("RemainMilliseconds", "RemainMillisecond s"),
     )
-    customization_num: int | None = Field(None, alias="CustomizationNum")
-    remain_num: int | None = Field(None, alias="RemainNum")
-    concurrency: int | None = Field(None, alias="Concurrency")
+    customization_num: Int64 | None = Field(None, alias="CustomizationNum")
+    remain_num: Int64 | None = Field(None, alias="RemainNum")
+    concurrency: Int64 | None = Field(None, alias="Concurrency")
 
 
 OptionalDetail = Annotated[Detail | None, BeforeValidator(_one_object)]
@@ -143,11 +150,11 @@ class TimbreAsset(_Vendor):
     name: str = Field("", alias="TimbreName")
     description: str = Field("", alias="TimbreDesc")
     expire_date: VendorDate = Field(None, alias="ExpireDate")
-    audio_ms: int | None = Field(None, alias="AudioDuration", ge=0)
-    audio_num: int | None = Field(None, alias="AudioNum", ge=0)
+    audio_ms: Int64 | None = Field(None, alias="AudioDuration", ge=0)
+    audio_num: Int64 | None = Field(None, alias="AudioNum", ge=0)
     purchase_type: str = Field("", alias="PurchaseType")
     timbre_type: str = Field("", alias="TimbreType")
-    gender: int | None = Field(None, alias="TimbreGender")
+    gender: Int64 | None = Field(None, alias="TimbreGender")
     languages: StrList = Field(default_factory=list, alias="TimbreLanguages")
     emotional_categories: StrList = Field(default_factory=list, alias="EmotionalCategories")
     virtualman_type_codes: StrList = Field(default_factory=list, alias="SupportVirtualmanTypeCodes")
@@ -174,8 +181,8 @@ class _ImageBase(_Vendor):
     pose_name: str = Field("", alias="PoseName")
     resolution: str = Field("", alias="Resolution")
     expire_date: VendorDate = Field(None, alias="ExpireDate")
-    video_ms: int | None = Field(None, alias="VideoDuration", ge=0)
-    video_num: int | None = Field(None, alias="VideoNum", ge=0)
+    video_ms: Int64 | None = Field(None, alias="VideoDuration", ge=0)
+    video_num: Int64 | None = Field(None, alias="VideoNum", ge=0)
     background_changeable: bool | None = Field(None, alias="BackgroundChangeable")
 
     @property
@@ -202,8 +209,8 @@ class SmallSampleImage(_ImageBase):
     """SmallSampleImage (describesmallsampleimage, §4.5)."""
 
     #: epoch milliseconds: unambiguous, preferred over ``ExpireDate`` (§4.5)
-    expire_time_ms: int | None = Field(None, alias="ExpireTime")
-    effective_time_ms: int | None = Field(None, alias="EffectiveTime")
+    expire_time_ms: EpochMs | None = Field(None, alias="ExpireTime")
+    effective_time_ms: EpochMs | None = Field(None, alias="EffectiveTime")
 
 
 class Action(_Vendor):
@@ -225,6 +232,18 @@ class RecordProblem:
 M = TypeVar("M", bound=_Vendor)
 
 _KEY_FIELDS = ("VirtualmanKey", "TimbreKey", "AnchorCode", "ServiceType", "ActionCode")
+
+
+def _record_key(item: dict[Any, Any]) -> str | None:
+    """The record's key field, truncated, to identify it in a problem report."""
+    for name in _KEY_FIELDS:
+        value = item.get(name)
+        if isinstance(value, str) and value:
+            return value[:64]
+        # str() of a huge int raises (int_max_str_digits); other types say nothing useful
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < abs(value) < 10**64:
+            return str(value)
+    return None
 
 
 def _summarise(exc: ValidationError) -> str:
@@ -251,9 +270,7 @@ def parse_records(
     good: list[M] = []
     problems: list[RecordProblem] = []
     for i, item in enumerate(items):
-        key: str | None = None
-        if isinstance(item, dict):
-            key = next((str(item[k])[:64] for k in _KEY_FIELDS if item.get(k)), None)
+        key = _record_key(item) if isinstance(item, dict) else None
         try:
             good.append(model.model_validate(item))
         except ValidationError as exc:

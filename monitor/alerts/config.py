@@ -159,6 +159,8 @@ class AlertsConfig(_Strict):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     #: usage history kept for burn rates
     history_days: float = Field(30.0, gt=0)
+    #: bound on the state store's size; beyond it writes fail (and are retried)
+    state_max_mb: float = Field(256.0, gt=0)
 
     @model_validator(mode="after")
     def _unique_channels(self) -> AlertsConfig:

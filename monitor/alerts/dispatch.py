@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -56,11 +57,16 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         #: pending notifications, for the queue-depth gauge
-        self.queue_depth = store.pending_count()
+        self.queue_depth = 0
+        self._count_pending()
+
+    def _count_pending(self) -> None:
+        with contextlib.suppress(sqlite3.Error):  # the store logs its own trouble
+            self.queue_depth = self._store.pending_count()
 
     def wake(self) -> None:
         """New work is in the outbox."""
-        self.queue_depth = self._store.pending_count()
+        self._count_pending()
         self._wake.set()
 
     def stop(self) -> None:
@@ -91,7 +97,7 @@ class Dispatcher:
                 break
             await self._deliver(entry)
             count += 1
-        self.queue_depth = self._store.pending_count()
+        self._count_pending()
         return count
 
     def _count(self, channel: str, outcome: str) -> None:

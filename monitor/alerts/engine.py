@@ -11,6 +11,8 @@ written in one transaction (see :mod:`monitor.alerts.store`).
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -112,12 +114,19 @@ class AlertEngine:
         #: latest forecasts by (account, asset id), read by the metrics collector
         self.forecasts: Mapping[tuple[str, str], Forecast] = MappingProxyType({})
         #: firing alerts by fingerprint (in memory, mirrored in the store)
-        self.firing: Mapping[str, Alert] = MappingProxyType(
-            {row.fingerprint: row.alert for row in store.alerts(status="firing")}
-        )
+        self.firing: Mapping[str, Alert] = MappingProxyType({})
+        self._loaded = False
+        with contextlib.suppress(sqlite3.Error):
+            self._load()
         self._am_last_push: dict[tuple[str, str], datetime] = {}
         #: Alertmanager channels: how often firing alerts are re-sent, by channel name
         self._resend = dict(resend_intervals or {})
+
+    def _load(self) -> None:
+        """Firing alerts from the store (after a restart, or once it is available)."""
+        rows = self.store.alerts(status="firing")
+        self.firing = MappingProxyType({row.fingerprint: row.alert for row in rows})
+        self._loaded = True
 
     # -- usage history and forecasts -----------------------------------------------
 
@@ -157,6 +166,10 @@ class AlertEngine:
     # -- one cycle ------------------------------------------------------------------
 
     def evaluate(self, snapshot: Snapshot, account: str, now: datetime) -> CycleResult:
+        """Raises ``sqlite3.Error`` when the state store fails; nothing is then changed,
+        and the next evaluation simply tries again."""
+        if not self._loaded:
+            self._load()
         forecasts = self._forecasts(snapshot, account, now)
         evaluation = evaluate_account(
             snapshot, account, now, self.config, forecasts, started_at=self._started_at

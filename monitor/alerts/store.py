@@ -9,14 +9,18 @@ A notification leaves the outbox only when its receiver accepted it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from monitor.alerts.model import Alert, Notification
 
@@ -24,9 +28,12 @@ __all__ = [
     "AlertRow",
     "OutboxEntry",
     "StateStore",
+    "StateUnavailableError",
     "notification_from_json",
     "notification_to_json",
 ]
+
+_log = structlog.get_logger("monitor.alerts.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -156,32 +163,120 @@ class OutboxEntry:
     delivered_parts: tuple[str, ...] = ()
 
 
-class StateStore:
-    """SQLite state; used from the event loop's thread only."""
+class StateUnavailableError(sqlite3.OperationalError):
+    """The state store cannot be opened (unwritable state dir, bad path) right now."""
 
-    def __init__(self, path: Path) -> None:
+
+class StateStore:
+    """SQLite state; used from the event loop's thread only.
+
+    It never takes the daemon down: if the state dir is unwritable the store is
+    unavailable (every call raises :class:`StateUnavailableError`) and it tries
+    to open again at most every ``retry_seconds``; a full disk (or
+    ``max_bytes`` reached) fails the one transaction, which rolls back, so the
+    caller simply tries again next cycle. Transitions between healthy and
+    failing are logged once each (``state.unavailable`` / ``state.recovered``),
+    not on every call.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int | None = None,
+        retry_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a process crash (kill -9); only power loss
-        # could lose the last transaction.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._max_bytes = max_bytes
+        self._retry = retry_seconds
+        self._clock = clock
+        self._db: sqlite3.Connection | None = None
+        self._next_open = 0.0
+        #: whether the last operation succeeded; errors counted for metrics
+        self.healthy = True
+        self.errors = 0
+        self.last_error: str | None = None
+
+    def open(self) -> None:
+        """Open now (raises ``StateUnavailableError`` with the reason)."""
+        self._next_open = 0.0
+        self._conn()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is not None:
+            return self._db
+        if self._clock() < self._next_open:
+            raise StateUnavailableError(self.last_error or "state store unavailable")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self.path), isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode survives a process crash (kill -9); only power
+                # loss could lose the last transaction.
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA busy_timeout=5000")
+                if self._max_bytes is not None:
+                    page = db.execute("PRAGMA page_size").fetchone()[0]
+                    db.execute(f"PRAGMA max_page_count={max(self._max_bytes // page, 16)}")
+                db.executescript(_SCHEMA)
+            except BaseException:
+                db.close()
+                raise
+        except (OSError, sqlite3.Error) as exc:
+            self._next_open = self._clock() + self._retry
+            self._failed(f"cannot open {self.path}: {exc}")
+            raise StateUnavailableError(self.last_error or str(exc)) from None
+        self._db = db
+        self._ok()
+        return db
+
+    def _failed(self, reason: str) -> None:
+        self.errors += 1
+        self.last_error = reason
+        if self.healthy:
+            _log.error("state.unavailable", path=str(self.path), error=reason)
+        self.healthy = False
+
+    def _ok(self) -> None:
+        if not self.healthy:
+            _log.info("state.recovered", path=str(self.path))
+        self.healthy = True
+        self.last_error = None
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _read(self, query: str, args: Iterable[Any] = ()) -> list[Any]:
+        db = self._conn()
+        try:
+            rows = db.execute(query, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            self._failed(str(exc))
+            raise
+        return rows
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        db = self._conn()
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._failed(str(exc))
             raise
-        self._db.execute("COMMIT")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                self._failed(str(exc))
+            raise
+        self._ok()
 
     # -- alerts ---------------------------------------------------------------------
 
@@ -199,7 +294,7 @@ class StateStore:
             args.append(status)
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        rows = self._db.execute(query + " ORDER BY started_at", args).fetchall()
+        rows = self._read(query + " ORDER BY started_at", args)
         return [
             AlertRow(
                 fingerprint=r[0],
@@ -292,9 +387,7 @@ class StateStore:
         )
 
     def next_due_at(self) -> datetime | None:
-        row = self._db.execute(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
-        ).fetchone()
+        [row] = self._read("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")
         return _dt(row[0]) if row and row[0] is not None else None
 
     def outbox(
@@ -307,7 +400,7 @@ class StateStore:
         )
 
     def pending_count(self) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()
+        [row] = self._read("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
         return int(row[0])
 
     def _entries(self, where: str, args: Iterable[Any]) -> list[OutboxEntry]:
@@ -316,10 +409,7 @@ class StateStore:
             "SELECT id, channel, reason, created_at, notification, state, attempts,"  # noqa: S608
             " next_attempt_at, last_error, finished_at, delivered_parts FROM outbox " + where
         )
-        rows = self._db.execute(
-            query,
-            tuple(args),
-        ).fetchall()
+        rows = self._read(query, args)
         return [
             OutboxEntry(
                 id=r[0],
@@ -388,10 +478,10 @@ class StateStore:
             )
 
     def usage(self, account: str, since: datetime) -> dict[str, list[tuple[float, float]]]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT asset, at, remaining FROM usage WHERE account = ? AND at >= ? ORDER BY at",
             (account, _ts(since)),
-        ).fetchall()
+        )
         out: dict[str, list[tuple[float, float]]] = {}
         for asset, at, remaining in rows:
             out.setdefault(asset, []).append((at, remaining))

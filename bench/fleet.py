@@ -1,0 +1,260 @@
+"""Fleet collection: one full cycle of A accounts against the simulator.
+
+    python3 dev.py bench fleet.py [--accounts 1,10,100,1000] [--assets 20]
+                                  [--latency 0.02] [--concurrency 4] [--rate 5]
+
+Two scenarios, each against a simulator (own process) of ``generate_fleet(A, assets)``:
+
+- ``latency``: every call takes ``--latency`` s, no rate limit; the bound is
+  requests-per-account x latency / max_concurrency (accounts run side by side).
+- ``rate``: the gateway allows ``--rate`` requests/s per appkey and the client
+  is configured to the same rate; the bound is requests-per-account / rate.
+
+"cycle" is ``collect_account`` for every account at once (what ``collect_all``
+and a daemon cycle do) on clients built beforehand; "setup" is building the
+A clients. "sequential" is a plain client: one ``httpx.AsyncClient``, the same
+requests one after another (paced to the rate limit in the ``rate`` scenario);
+above ``--seq-max`` accounts (one in the ``rate`` scenario, where pacing makes
+every account take the same time) it runs on that many and is scaled
+linearly (marked ``~``). Requests are counted from the simulator's request log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from _common import SimulatorProcess, fleet_accounts, out, table
+from monitor.client import IVHClient
+from monitor.collect import collect_account
+from monitor.config import VIRTUALMAN_TYPE_CODES, Account, ClientConfig
+from monitor.derive import is_3d
+from monitor.endpoints import DEFAULT_PATHS
+from monitor.log import configure_logging
+from monitor.signing import signed_query
+
+_PAGE = 100
+_UNLIMITED = 1e6  # a client "rate limit" that never binds
+
+
+@dataclass
+class Row:
+    scenario: str
+    accounts: int
+    requests: int
+    bound: float
+    setup: float
+    cycle: float
+    client_cpu: float
+    sim_cpu: float
+    retried: int
+    sequential: float
+    sequential_scaled: bool
+    failed: int
+
+    def cells(self) -> list[object]:
+        seq = f"{'~' if self.sequential_scaled else ''}{self.sequential:.3g}"
+        return [
+            self.scenario,
+            self.accounts,
+            self.requests,
+            self.bound,
+            self.cycle,
+            f"{self.cycle / self.bound:.2f}x",
+            seq,
+            self.setup,
+            self.client_cpu,
+            self.sim_cpu,
+            self.retried,
+            "yes" if self.cycle <= 1.2 * self.bound and not self.failed else "NO",
+        ]
+
+
+HEADERS = [
+    "scenario",
+    "accounts",
+    "requests",
+    "bound s",
+    "cycle s",
+    "cycle/bound",
+    "sequential s",
+    "setup s",
+    "client CPU s",
+    "sim CPU s",
+    "retried",
+    "<=1.2x",
+]
+
+
+async def _cycle(
+    accounts: list[Account], config: ClientConfig
+) -> tuple[float, float, float, int, int]:
+    """(setup s, cycle s, client CPU s, attempts that failed, families that failed)."""
+    outcomes: Counter[str] = Counter()
+
+    def observe(_endpoint: str, outcome: str, _seconds: float) -> None:
+        outcomes[outcome] += 1
+
+    started = time.perf_counter()
+    clients = [IVHClient(a, config, observer=observe) for a in accounts]
+    setup = time.perf_counter() - started
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    try:
+        results = await asyncio.gather(
+            *(collect_account(c, config.virtualman_type_codes) for c in clients)
+        )
+    finally:
+        cycle, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        await asyncio.gather(*(c.aclose() for c in clients))
+    failed = sum(1 for rs in results for r in rs if not r.ok)
+    return setup, cycle, cpu, sum(n for k, n in outcomes.items() if k != "success"), failed
+
+
+async def _sequential(accounts: list[Account], rate: float | None) -> None:
+    """The plain client: one connection, one request at a time, page after page."""
+    gap = 1.0 / rate if rate else 0.0
+    async with httpx.AsyncClient(timeout=30) as http:
+        for account in accounts:
+            last = 0.0
+
+            async def post(endpoint: str, payload: dict[str, Any], account: Account = account) -> Any:
+                nonlocal last
+                wait = last + gap - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                last = time.monotonic()
+                query = signed_query(
+                    account.appkey, account.access_token.get_secret_value(), int(time.time())
+                )
+                response = await http.post(
+                    f"{account.base_url}{DEFAULT_PATHS[endpoint]}?{query}",
+                    json={"Header": {}, "Payload": payload},
+                )
+                body = response.json()
+                if body["Header"]["Code"] != 0:
+                    raise RuntimeError(f"{endpoint}: {body['Header']}")
+                return body["Payload"]
+
+            async def walk(endpoint: str, field: str, extra: dict[str, Any]) -> list[Any]:
+                records: list[Any] = []
+                index = 1
+                while True:
+                    got = await post(endpoint, {**extra, "PageIndex": index, "PageSize": _PAGE})
+                    page = got.get(field) or []
+                    records.extend(page)
+                    if len(page) < _PAGE or index * _PAGE >= int(got.get("Total", 0)):
+                        return records
+                    index += 1
+
+            await walk("getserviceasset", "ServiceAssetInfos", {})
+            await walk("describetimbre", "TimbreAssets", {})
+            keys: list[str] = []
+            for code in VIRTUALMAN_TYPE_CODES:
+                await walk("getanchor", "Virtualmans", {"VirtualmanTypeCode": code})
+                images = await walk("getimagebyanchor", "Virtualmans", {"VirtualmanTypeCode": code})
+                keys += [i["VirtualmanKey"] for i in images if is_3d(code)]
+            await walk("describesmallsampleimage", "Virtualmans", {})
+            for key in keys:
+                await post("getaction", {"VirtualmanKey": key})
+
+
+def _requests(sim: SimulatorProcess) -> tuple[int, int]:
+    """(total requests, the most any one account made) since the last reset."""
+    counts = sim.request_counts()
+    per_account = [sum(c.values()) for c in counts.values()]
+    return sum(per_account), max(per_account, default=0)
+
+
+async def _scenario(
+    name: str, count: int, args: argparse.Namespace, latency: float, rate: float | None
+) -> Row:
+    with SimulatorProcess(count, args.assets, latency=latency, rate_limit=rate) as sim:
+        accounts = fleet_accounts(count, sim.url)
+        config = ClientConfig(
+            rate_limit_per_second=rate or _UNLIMITED,
+            max_concurrency=args.concurrency,
+            page_size=_PAGE,
+        )
+        sim_cpu0 = sim.cpu_seconds()
+        setup, cycle, cpu, retried, failed = await _cycle(accounts, config)
+        sim_cpu = sim.cpu_seconds() - sim_cpu0
+        total, busiest = _requests(sim)
+        # Accounts run side by side, each bounded by its own concurrency / rate:
+        # the cycle can end no sooner than its busiest account could.
+        bound = busiest / rate if rate else busiest * latency / args.concurrency
+
+        sim.reset()
+        # paced to the rate limit, each account takes the same time: one is enough
+        sample = accounts[: 1 if rate else args.seq_max]
+        t0 = time.perf_counter()
+        await _sequential(sample, rate)
+        sequential = (time.perf_counter() - t0) * count / len(sample)
+        seq_total, _ = _requests(sim)
+        if seq_total * count != total * len(sample):
+            out(f"  note: sequential made {seq_total} requests for {len(sample)} accounts")
+    return Row(
+        name,
+        count,
+        total,
+        bound,
+        setup,
+        cycle,
+        cpu,
+        sim_cpu,
+        retried,
+        sequential,
+        len(sample) < count,
+        failed,
+    )
+
+
+async def main(args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    out(
+        f"fleet: {args.assets} assets of each kind per account, latency {args.latency * 1000:g} ms,"
+        f" max_concurrency {args.concurrency}, page_size {_PAGE}, rate limit {args.rate:g}/s"
+        " (rate scenario)"
+    )
+    for scenario in args.scenarios.split(","):
+        for count in args.accounts:
+            rate = args.rate if scenario == "rate" else None
+            row = await _scenario(scenario, count, args, args.latency, rate)
+            rows.append(row)
+            out(f"  {scenario} x{count}: cycle {row.cycle:.2f} s, bound {row.bound:.2f} s")
+    out()
+    out(table(HEADERS, [r.cells() for r in rows]))
+    return rows
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument(
+        "--accounts",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[1, 10, 100, 1000],
+        help="comma-separated account counts (default 1,10,100,1000)",
+    )
+    p.add_argument("--assets", type=int, default=20, help="assets of each kind per account")
+    p.add_argument("--latency", type=float, default=0.02, help="seconds per call (default 0.02)")
+    p.add_argument("--concurrency", type=int, default=4, help="client max_concurrency")
+    p.add_argument("--rate", type=float, default=5.0, help="requests/s per appkey (rate scenario)")
+    p.add_argument("--scenarios", default="latency,rate")
+    p.add_argument("--seq-max", type=int, default=10, help="accounts the sequential client runs")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    return p
+
+
+if __name__ == "__main__":
+    arguments = parser().parse_args()
+    configure_logging("error", "json")
+    result = asyncio.run(main(arguments))
+    if arguments.json:
+        with open(arguments.json, "w", encoding="utf-8") as fh:  # noqa: PTH123
+            json.dump([r.__dict__ for r in result], fh, indent=2)
