@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -277,6 +277,13 @@ class DaemonMetrics:
             "Latency of calls to the IVH gateway.",
             ["endpoint"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.clock_skew = Gauge(
+            "ivh_gateway_clock_skew_seconds",
+            "How far our clock is ahead of the gateway's (from its Date header). Beyond"
+            " +-300 s the gateway refuses signatures: fix NTP.",
+            ["account"],
             registry=registry,
         )
         self.collection_errors = Counter(

@@ -143,6 +143,9 @@ class Daemon:
                 self._running.discard(task)
         now = self.clock()
         state = self.store.apply(result, now)
+        skew = self.clients[account].clock_skew_seconds
+        if skew is not None:
+            self.metrics.clock_skew.labels(account).set(skew)
         if not result.ok:
             self.metrics.collection_errors.labels(account, family).inc()
         if family == "images":
@@ -156,7 +159,9 @@ class Daemon:
             if family == "services" and result.ok:
                 self.engine.record_usage(account, result.assets, now)
             self.engine.evaluate(self.store.current, account, now)
-        except Exception:
+        except sqlite3.Error:
+            pass  # logged once by the store (state.unavailable); retried next cycle
+        except Exception:  # alerting trouble must not stop collection
             log.exception("alert.evaluation_failed", account=account, family=family)
 
     async def housekeeping(self) -> None:
@@ -172,7 +177,7 @@ class Daemon:
             self.state.prune_outbox(now - timedelta(days=alerts.delivery.keep_days))
             self.state.forget_resolved(now - timedelta(days=1))
         except sqlite3.Error:
-            log.exception("state.housekeeping_failed")
+            pass  # logged once by the store; housekeeping runs again in an hour
 
     async def _collect(self, account: str, family: Family) -> FamilyResult:
         client = self.clients[account]

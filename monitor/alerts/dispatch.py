@@ -76,15 +76,16 @@ class Dispatcher:
     async def run(self) -> None:
         """Deliver until stopped (a background task)."""
         while not self._stopping:
+            timeout = _IDLE_SECONDS
             try:
                 await self.deliver_due()
-            except Exception:
+                nxt = self._store.next_due_at()
+                if nxt is not None:
+                    timeout = min(timeout, max((nxt - self._clock()).total_seconds(), 0.05))
+            except sqlite3.Error:
+                pass  # the state store logs its failures once; try again later
+            except Exception:  # the loop must survive anything; it retries
                 log.exception("alert.dispatch_crashed")
-            self.queue_depth = self._store.pending_count()
-            timeout = _IDLE_SECONDS
-            nxt = self._store.next_due_at()
-            if nxt is not None:
-                timeout = min(timeout, max((nxt - self._clock()).total_seconds(), 0.05))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
