@@ -35,6 +35,7 @@ from monitor.report import (
 )
 from monitor.server import create_app, start_server
 from monitor.simulator import DEMO_ACCOUNTS, default_dataset, run_simulator, serve
+from monitor.webconfig import auth_middleware, load_web_config, ssl_context
 
 __all__ = ["main"]
 
@@ -184,15 +185,23 @@ async def _serve(
     """Run the daemon until SIGTERM/SIGINT."""
     daemon = Daemon(settings, accounts)
     host, port = parse_listen(settings.listen)
-    app = create_app(daemon.registry, daemon.store, alive=lambda: daemon.alive)
+    app = create_app(daemon.registry, daemon.store, alive=lambda: daemon.alive, status=daemon)
+    web_config = load_web_config(settings.web_config_file) if settings.web_config_file else None
+    if web_config is not None and web_config.basic_auth_users:
+        app.middlewares.append(
+            auth_middleware(web_config.basic_auth_users, protect_health=web_config.protect_health)
+        )
     try:
-        runner, bound = await start_server(app, host, port)
+        runner, bound = await start_server(
+            app, host, port, ssl_context=ssl_context(web_config) if web_config else None
+        )
     except OSError as exc:
         await daemon.stop()
         raise ConfigError([f"listen: cannot listen on {settings.listen}: {exc.strerror}"]) from None
     daemon.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-    base = f"http://{shown}:{bound}"
+    scheme = "https" if web_config is not None and web_config.tls_server_config else "http"
+    base = f"{scheme}://{shown}:{bound}"
     log.info("server.listening", url=base, metrics=f"{base}/metrics")
     if banner is not None:
         banner(base)

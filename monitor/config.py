@@ -211,6 +211,9 @@ class Settings(BaseSettings):
 
     # The daemon (ivh-monitor run).
     listen: str = Field(DEFAULT_LISTEN, description="host:port of /metrics, /healthz, /readyz")
+    web_config_file: Path | None = Field(
+        None, description="TLS and basic auth for the HTTP endpoints (exporter web config)"
+    )
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     stale_after_seconds: float = Field(
         3600.0,
@@ -326,9 +329,17 @@ class Settings(BaseSettings):
             raise ConfigError(
                 ["alert_webhook_url: a channel named 'webhook' exists already; rename it"]
             )
-        channel = _WEBHOOK_ADAPTER.validate_python(
-            {"name": "webhook", "type": "webhook", "url": self.alert_webhook_url}
-        )
+        try:
+            channel = _WEBHOOK_ADAPTER.validate_python(
+                {"name": "webhook", "type": "webhook", "url": self.alert_webhook_url}
+            )
+        except ValidationError as exc:  # e.g. not an http(s) URL; the value is never shown
+            raise ConfigError(
+                [
+                    f"alert_webhook_url: {err['msg']}"
+                    for err in exc.errors(include_url=False, include_input=False)
+                ]
+            ) from None
         return self.alerts.model_copy(update={"channels": [*self.alerts.channels, channel]})
 
     def masked(self) -> dict[str, Any]:

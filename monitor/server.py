@@ -1,5 +1,8 @@
 """The daemon's HTTP endpoints: ``/metrics``, ``/healthz``, ``/readyz`` and ``/``.
 
+With a ``status`` source, ``/`` is the status page and ``/api/assets``,
+``/api/alerts`` serve its data as JSON (see :mod:`monitor.status`).
+
 A scrape renders the current snapshot (off the event loop, so a big one never
 stalls collection) and never calls the gateway.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import html
+import ssl
 from collections.abc import Callable
 
 from aiohttp import web
@@ -17,6 +21,7 @@ from prometheus_client.exposition import choose_encoder
 
 from monitor import __version__
 from monitor.snapshot import SnapshotStore
+from monitor.status import StatusSource, add_routes
 
 __all__ = ["create_app", "start_server"]
 
@@ -28,6 +33,8 @@ def create_app(
     store: SnapshotStore,
     *,
     alive: Callable[[], bool],
+    status: StatusSource | None = None,
+    grafana_url: str | None = None,
 ) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
@@ -74,17 +81,19 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/", index)
+    if status is not None:
+        add_routes(app, status, grafana_url=grafana_url)
+    else:
+        app.router.add_get("/", index)
     return app
 
 
-async def start_server(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start serving; return the runner (to clean up) and the bound port."""
+async def start_server(
+    app: web.Application, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Start serving (HTTPS with ``ssl_context``); return the runner and the bound port."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, int(bound)
+    return runner, int(runner.addresses[0][1])

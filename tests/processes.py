@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -87,9 +88,12 @@ class DaemonProcess:
 
 
 async def start_daemon(
-    config: dict[str, Any], tmp_path: Path, name: str = "daemon"
+    config: dict[str, Any], tmp_path: Path, name: str = "daemon", *, ca_file: str | None = None
 ) -> DaemonProcess:
-    """``ivh-monitor run`` with this config; returns once /readyz answers 200."""
+    """``ivh-monitor run`` with this config; returns once /readyz answers 200.
+
+    With ``ca_file`` the daemon serves HTTPS (a web config) and is checked with that CA.
+    """
     port = free_port()
     config = {"listen": f"127.0.0.1:{port}", "log_level": "debug", **config}
     path = tmp_path / f"{name}.yaml"
@@ -109,8 +113,9 @@ async def start_daemon(
             stderr=log_file,
             env=clean_env(),
         )
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as http:
+    url = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
+    verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    async with httpx.AsyncClient(verify=verify) as http:
         for _ in range(300):
             if process.returncode is not None:
                 raise AssertionError(log_path.read_text("utf-8"))
