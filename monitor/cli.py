@@ -73,7 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     sim.add_argument("--rate-limit", type=float, help="requests per second per appkey")
 
-    sub.add_parser("run", help="run the daemon: scheduled collection, /metrics, alerts")
+    run = sub.add_parser("run", help="run the daemon: scheduled collection, /metrics, alerts")
+    run.add_argument(
+        "--shard",
+        metavar="i/N",
+        help="watch only the accounts of shard i of N (auto/N: from a StatefulSet pod's"
+        " ordinal); same as IVH_MONITOR_SHARD",
+    )
 
     alerts = sub.add_parser("alerts", help="the daemon's alerts: list them, test the channels")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
@@ -219,9 +225,17 @@ async def _serve(
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    accounts = settings.resolved_accounts()
-    configure_logging(settings.log_level, settings.log_format, scrubber=_scrubber(accounts))
+    settings = _settings(args, **({"shard": args.shard} if args.shard else {}))
+    everyone = settings.resolved_accounts()
+    accounts = settings.sharded(everyone)
+    configure_logging(settings.log_level, settings.log_format, scrubber=_scrubber(everyone))
+    if settings.shard is not None:
+        log.info(
+            "shard.accounts",
+            shard=settings.shard,
+            accounts=[a.name for a in accounts],
+            of_total=len(everyone),
+        )
     return asyncio.run(_serve(settings, accounts))
 
 

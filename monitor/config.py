@@ -39,6 +39,7 @@ from pydantic_settings import (
 from monitor.alerts.channels.config import ChannelConfig
 from monitor.alerts.config import AlertsConfig
 from monitor.endpoints import ENDPOINT_NAMES
+from monitor.shard import parse_shard, select
 from monitor.errors import ConfigError
 
 __all__ = [
@@ -211,6 +212,11 @@ class Settings(BaseSettings):
 
     # The daemon (ivh-monitor run).
     listen: str = Field(DEFAULT_LISTEN, description="host:port of /metrics, /healthz, /readyz")
+    shard: str | None = Field(
+        None,
+        description="watch only the accounts of shard i of N (i/N, or auto/N from a"
+        " StatefulSet pod's ordinal)",
+    )
     web_config_file: Path | None = Field(
         None, description="TLS and basic auth for the HTTP endpoints (exporter web config)"
     )
@@ -240,6 +246,13 @@ class Settings(BaseSettings):
 
     _check_url = field_validator("base_url")(classmethod(lambda cls, v: _check_base_url(v)))
     _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
+
+    @field_validator("shard")
+    @classmethod
+    def _check_shard(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("auto/"):
+            parse_shard(value)
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -314,6 +327,16 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigError(problems)
         return resolved
+
+    def sharded(self, accounts: list[Account]) -> list[Account]:
+        """The accounts of this replica's shard (all of them without ``shard``)."""
+        if self.shard is None:
+            return accounts
+        try:
+            index, total = parse_shard(self.shard)
+        except ValueError as exc:
+            raise ConfigError([f"shard: {exc}"]) from None
+        return select(accounts, [a.name for a in accounts], index, total)
 
     def effective_state_dir(self) -> Path:
         if self.state_dir is not None:
