@@ -208,8 +208,17 @@ class IVHClient:
                 outcome = _outcome(exc)
                 raise
             finally:
+                elapsed = time.perf_counter() - started
                 if self._observer is not None:
-                    self._observer(endpoint, outcome, time.perf_counter() - started)
+                    self._observer(endpoint, outcome, elapsed)
+                log.debug(
+                    "api.call",
+                    account=self.account.name,
+                    endpoint=endpoint,
+                    page=payload.get("PageIndex"),
+                    outcome=outcome,
+                    duration_s=round(elapsed, 4),
+                )
 
     async def _exchange(self, endpoint: str, path: str, body: str) -> dict[str, Any]:
         acct = self.account

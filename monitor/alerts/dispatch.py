@@ -91,15 +91,27 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def deliver_due(self) -> int:
-        """Attempt every notification that is due now; return how many were attempted."""
-        count = 0
-        for entry in self._store.due(self._clock()):
-            if self._stopping:
-                break
-            await self._deliver(entry)
-            count += 1
+        """Attempt every notification that is due now; return how many were attempted.
+
+        Channels are served concurrently, each in order: a throttled or hanging
+        receiver delays only its own notifications.
+        """
+        by_channel: dict[str, list[OutboxEntry]] = {}
+        for entry in self._store.due(self._clock(), limit=500):
+            by_channel.setdefault(entry.channel, []).append(entry)
+
+        async def drain(entries: list[OutboxEntry]) -> int:
+            done = 0
+            for entry in entries:
+                if self._stopping:
+                    break
+                await self._deliver(entry)
+                done += 1
+            return done
+
+        counts = await asyncio.gather(*(drain(e) for e in by_channel.values()))
         self._count_pending()
-        return count
+        return sum(counts)
 
     def _count(self, channel: str, outcome: str) -> None:
         if self._on_outcome is not None:
