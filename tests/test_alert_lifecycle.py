@@ -199,3 +199,23 @@ async def test_restart_keeps_pending_and_does_not_repeat_delivered(tmp_path: Pat
     await second.cycle(voice("a", expires_in_days=3))
     assert len(receiver.bodies) == 1  # delivered once, not repeated inside the interval
     second.state.close()
+
+
+async def test_receiver_down_for_hours_gets_it_after_recovery(world: World) -> None:
+    w = world
+    attempts = 0
+    w.receiver.fail_with = [503] * 10_000
+    await w.cycle(voice("v", expires_in_days=3))
+    for _ in range(36):  # six hours, looking every ten minutes
+        w.clock.advance(minutes=10)
+        before = len(w.receiver.fail_with)
+        await w.dispatcher.deliver_due()
+        attempts += before - len(w.receiver.fail_with)
+    assert w.receiver.bodies == []
+    assert w.dispatcher.queue_depth == 1  # still pending: never dropped
+    assert 4 <= attempts <= 16  # exponential backoff (capped at 1 h), not one per look
+    w.receiver.fail_with = []
+    w.clock.advance(hours=2)
+    await w.dispatcher.deliver_due()
+    assert w.receiver.alerts() == [("firing", "expiring", "v", "critical")]
+    assert w.dispatcher.queue_depth == 0
