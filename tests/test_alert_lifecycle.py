@@ -219,3 +219,16 @@ async def test_receiver_down_for_hours_gets_it_after_recovery(world: World) -> N
     await w.dispatcher.deliver_due()
     assert w.receiver.alerts() == [("firing", "expiring", "v", "critical")]
     assert w.dispatcher.queue_depth == 0
+
+
+async def test_service_package_renewed_reads_as_renewed(world: World) -> None:
+    """Packages have no upstream id: a renewal is one package going, a later one coming."""
+    w = world
+    old = service("BroadcastHour-20261201", expires_in_days=3)
+    await w.cycle(old)
+    assert w.receiver.alerts() == [("firing", "expiring", "BroadcastHour-20261201", "critical")]
+    new = service("BroadcastHour-20271201", expires_in_days=368)
+    await w.cycle(new)
+    [resolved] = w.receiver.bodies[-1]["alerts"]
+    assert resolved["status"] == "resolved"
+    assert "renewed" in resolved["annotations"]["summary"]

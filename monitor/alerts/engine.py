@@ -296,6 +296,8 @@ class AlertEngine:
 
     def _resolved(self, alert: Alert, ev: Evaluation, now: datetime) -> Alert:
         asset = ev.assets.get((alert.kind, alert.asset))
+        if asset is None and alert.kind == "service":
+            asset = _successor(alert, ev)
         reason = _resolve_reason(alert, asset)
         zone = self._zones.get(alert.account)
         assert zone is not None  # noqa: S101
@@ -393,6 +395,26 @@ def _later(new: datetime | None, old: object) -> bool:
     if new is None:
         return True
     return isinstance(old, str) and new > datetime.fromisoformat(old)
+
+
+def _successor(alert: Alert, ev: Evaluation) -> Asset | None:
+    """The package that replaced a vanished one: same account and ServiceType, a later
+    expiry. Service packages have no id upstream (ours embeds the expiry), so a renewal
+    looks like one package going and another coming."""
+    old = alert.values.get("expires_at")
+    if not isinstance(old, str):
+        return None
+    before = datetime.fromisoformat(old)
+    service_type = alert.labels.get("service_type")
+    later = [
+        a
+        for (kind, _), a in ev.assets.items()
+        if kind == "service"
+        and a.type == service_type
+        and a.expires_at is not None
+        and a.expires_at > before
+    ]
+    return min(later, key=lambda a: a.expires_at or before) if later else None
 
 
 def _resolve_reason(alert: Alert, asset: Asset | None) -> str:
