@@ -178,28 +178,37 @@ check "hadolint Dockerfile" "$TVENV/bin/hadolint" Dockerfile
 # ---------------------------------------------------------------- chart
 VALUES_DEFAULT=$CHART/values.yaml
 VALUES_ALL_ON=$CHART/ci/all-on-values.yaml
+VALUES_SHARDED=$CHART/ci/sharded-values.yaml
 check "helm lint --strict (defaults)" "$HELM" lint --strict "$CHART"
 check "helm lint --strict (all-on values)" "$HELM" lint --strict "$CHART" -f "$VALUES_ALL_ON"
+check "helm lint --strict (sharded values)" "$HELM" lint --strict "$CHART" -f "$VALUES_SHARDED"
 check "helm template (defaults)" \
   sh -c '"$0" template ivh-monitor "$1" --namespace monitoring >"$2"' "$HELM" "$CHART" "$WORK/default.yaml"
 check "helm template (all-on values)" \
   sh -c '"$0" template ivh-monitor "$1" --namespace monitoring -f "$2" >"$3"' \
   "$HELM" "$CHART" "$VALUES_ALL_ON" "$WORK/all-on.yaml"
+check "helm template (sharded values)" \
+  sh -c '"$0" template ivh-monitor "$1" --namespace monitoring -f "$2" >"$3"' \
+  "$HELM" "$CHART" "$VALUES_SHARDED" "$WORK/sharded.yaml"
 check "kubernetes-validate $K8S_VERSION (defaults)" \
   "$TVENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$WORK/default.yaml"
 check "kubernetes-validate $K8S_VERSION (all-on values)" \
   "$TVENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$WORK/all-on.yaml"
+check "kubernetes-validate $K8S_VERSION (sharded values)" \
+  "$TVENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$WORK/sharded.yaml"
 # Hand-written YAML: yamllint's defaults with room for PromQL and texts.
 YAMLLINT_SRC='{extends: default, rules: {line-length: {max: 160}, document-start: disable}}'
 # Generated YAML (helm's toYaml leaves lists unindented; rules and dashboards
 # have long lines): everything but indentation style and line length.
 YAMLLINT_GEN='{extends: default, rules: {line-length: disable, document-start: disable, indentation: {spaces: consistent, indent-sequences: whatever}}}'
 check "yamllint values, rules tests, alertmanager config" \
-  "$TVENV/bin/yamllint" -s -d "$YAMLLINT_SRC" "$VALUES_DEFAULT" "$VALUES_ALL_ON" "$RULES_TEST" "$AM_CONFIG"
+  "$TVENV/bin/yamllint" -s -d "$YAMLLINT_SRC" "$VALUES_DEFAULT" "$VALUES_ALL_ON" "$VALUES_SHARDED" \
+  "$RULES_TEST" "$AM_CONFIG"
 check "yamllint rendered manifests, generated rules" \
-  "$TVENV/bin/yamllint" -s -d "$YAMLLINT_GEN" "$WORK/default.yaml" "$WORK/all-on.yaml" "$RULES"
+  "$TVENV/bin/yamllint" -s -d "$YAMLLINT_GEN" "$WORK/default.yaml" "$WORK/all-on.yaml" "$WORK/sharded.yaml" "$RULES"
 check "check-jsonschema values files" \
-  "$TVENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$VALUES_DEFAULT" "$VALUES_ALL_ON"
+  "$TVENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$VALUES_DEFAULT" "$VALUES_ALL_ON" \
+  "$VALUES_SHARDED"
 
 # The schema must catch typos, not only accept good files.
 schema_rejects_typos() {
@@ -208,7 +217,10 @@ schema_rejects_typos() {
              'prometheusRule: {rules: {assetExpiringWarning: {dayz: 10}}}' \
              'config: {schedule: {service_seconds: 60}}' \
              'accounts: [{name: a, appkey: k, acessToken: t}]' \
-             'accounts: [{name: "bad name", appkey: k, accessToken: t}]'; do
+             'accounts: [{name: "bad name", appkey: k, accessToken: t}]' \
+             'sharding: {enabeld: true}' 'sharding: {enabled: true, shards: 0}' \
+             'webConfig: {enabled: true, basicAuth: {users: {prometheus: plain-password}}}' \
+             'webConfig: {tls: {minVersion: TLS11}}' 'serviceMonitor: {basicAuth: {secret: x}}'; do
     printf '%s\n' "$doc" >"$bad"
     if "$TVENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$bad" >/dev/null 2>&1; then
       echo "schema accepted: $doc"; status=1
@@ -232,11 +244,13 @@ def kinds(path):
 
 on, default = kinds(sys.argv[1]), kinds(sys.argv[2])
 want = {"Deployment", "Service", "ServiceAccount", "ConfigMap", "Secret",
-        "PersistentVolumeClaim", "ServiceMonitor", "PrometheusRule", "Pod"}
+        "PersistentVolumeClaim", "ServiceMonitor", "PrometheusRule", "Pod", "PodDisruptionBudget"}
 missing = want - {k for k, _ in on}
 assert not missing, f"all-on render lacks {missing}"
 assert {k for k, _ in default} >= {"Deployment", "Service", "ConfigMap"}
-assert not {"ServiceMonitor", "PrometheusRule", "PersistentVolumeClaim"} & {k for k, _ in default}
+assert not {"ServiceMonitor", "PrometheusRule", "PersistentVolumeClaim", "StatefulSet",
+            "PodDisruptionBudget"} & {k for k, _ in default}
+assert not any(k == "Secret" for k, _ in default)  # no web config (nor tokens) by default
 deploy = next(d for (k, _), d in on.items() if k == "Deployment")
 assert deploy["spec"]["strategy"]["type"] == "Recreate", "persistence needs Recreate"
 pod = deploy["spec"]["template"]["spec"]
@@ -246,6 +260,20 @@ assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
 assert sc["capabilities"]["drop"] == ["ALL"] and sc["runAsNonRoot"]
 assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
 assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+# TLS and basic auth: web config Secret mounted, env set, probes and scrapes over HTTPS.
+env = {e["name"]: e.get("value") for e in c["env"]}
+assert env["IVH_MONITOR_WEB_CONFIG_FILE"] == "/etc/ivh-monitor/web/web-config.yml", env
+assert "IVH_MONITOR_SHARD" not in env
+for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    assert c[probe]["httpGet"]["scheme"] == "HTTPS", probe
+mounts = {m["name"]: m for m in c["volumeMounts"]}
+assert mounts["web-config"]["readOnly"] and mounts["tls"]["readOnly"]
+assert mounts["tls"]["mountPath"] == "/etc/ivh-monitor/tls"
+vols = {v["name"]: v for v in pod["volumes"]}
+web_secret = vols["web-config"]["secret"]["secretName"]
+assert ("Secret", web_secret) in on, f"no Secret {web_secret}"
+sm = next(d for (k, _), d in on.items() if k == "ServiceMonitor")["spec"]["endpoints"][0]
+assert sm["scheme"] == "https" and sm["tlsConfig"] and sm["basicAuth"]["password"]["name"], sm
 cfg = yaml.safe_load(next(d for (k, n), d in on.items() if k == "ConfigMap" and not n.endswith("-dashboards"))["data"]["config.yaml"])
 assert all("access_token" not in a and a["access_token_file"] for a in cfg["accounts"]), cfg
 dash = [d for (k, n), d in on.items() if k == "ConfigMap" and n.endswith("-dashboards")]
@@ -255,6 +283,77 @@ print(f"{len(on)} objects; dashboards ConfigMap: {'yes' if dash else 'no (no das
 PYEOF
 }
 check "all-on render has every optional part" all_on_content
+
+# What the sharded render must contain: a StatefulSet in place of the Deployment.
+sharded_content() {
+  "$PY" - "$WORK/sharded.yaml" "$VALUES_SHARDED" <<'PYEOF'
+import sys
+import yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+values = yaml.safe_load(open(sys.argv[2]))
+n = values["sharding"]["shards"]
+kinds = [d["kind"] for d in docs]
+assert "Deployment" not in kinds and "PersistentVolumeClaim" not in kinds, kinds
+assert "PodDisruptionBudget" in kinds, kinds
+sts = next(d for d in docs if d["kind"] == "StatefulSet")
+spec = sts["spec"]
+assert spec["replicas"] == n and spec["podManagementPolicy"] == "Parallel", spec
+headless = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == spec["serviceName"])
+assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"]
+pod = spec["template"]["spec"]
+c = pod["containers"][0]
+env = {e["name"]: e.get("value") for e in c["env"]}
+assert env.get("IVH_MONITOR_SHARD") == f"auto/{n}", env
+assert "IVH_MONITOR_WEB_CONFIG_FILE" in env
+sc, psc = c["securityContext"], pod["securityContext"]
+assert sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"] and sc["runAsNonRoot"]
+assert sc["capabilities"]["drop"] == ["ALL"] and sc["seccompProfile"]["type"] == "RuntimeDefault"
+assert psc["runAsUser"] == 65534 and psc["runAsNonRoot"] and psc["seccompProfile"]["type"] == "RuntimeDefault"
+assert [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]] == ["state"]
+assert "state" not in {v["name"] for v in pod["volumes"]}, "state comes from volumeClaimTemplates"
+assert any(m["name"] == "state" for m in c["volumeMounts"])
+# mutual TLS: kubelet has no client certificate, so TCP probes
+assert all("tcpSocket" in c[p] for p in ("startupProbe", "livenessProbe", "readinessProbe"))
+# the ServiceMonitor selects the headless Service only (each pod one target)
+sm = next(d for d in docs if d["kind"] == "ServiceMonitor")
+sel = sm["spec"]["selector"]["matchLabels"]
+services = [d for d in docs if d["kind"] == "Service"]
+picked = [s["metadata"]["name"] for s in services
+          if all(s["metadata"]["labels"].get(k) == v for k, v in sel.items())]
+assert picked == [headless["metadata"]["name"]], picked
+assert sm["spec"]["endpoints"][0]["scheme"] == "https"
+print(f"StatefulSet {sts['metadata']['name']}: {n} shards, {len(docs)} objects")
+PYEOF
+}
+check "sharded render: StatefulSet with IVH_MONITOR_SHARD" sharded_content
+
+# Combinations the chart must refuse (each fails the render with a message).
+chart_refuses_bad_combinations() {
+  local status=0 args
+  local hash='$2b$10$S9hUMtIQcA/3GMy7cBIyFun/BQrCCHpRXQCJO/6rcAzpGfT2irGNO'
+  while IFS= read -r args; do
+    # shellcheck disable=SC2086 # args are words on purpose
+    if "$HELM" template t "$CHART" $args >/dev/null 2>&1; then
+      echo "helm accepted: $args"; status=1
+    fi
+  done <<CASES
+--set persistence.enabled=true --set replicaCount=2
+--set sharding.enabled=true --set replicaCount=2
+--set sharding.enabled=true --set persistence.enabled=true --set persistence.existingClaim=x
+--set sharding.enabled=true --set updateStrategy.type=Recreate
+--set webConfig.enabled=true
+--set webConfig.enabled=true --set webConfig.tls.enabled=true
+--set webConfig.enabled=true --set webConfig.tls.clientCaSecret=ca --set webConfig.basicAuth.users.p=$hash
+--set webConfig.enabled=true --set webConfig.existingSecret=w --set webConfig.basicAuth.users.p=$hash
+--set webConfig.enabled=true --set webConfig.basicAuth.users.p=$hash --set serviceMonitor.enabled=true
+CASES
+  # and accepts their good neighbours
+  "$HELM" template t "$CHART" --set sharding.enabled=true --set replicaCount=0 >/dev/null || status=1
+  "$HELM" template t "$CHART" --set sharding.enabled=true --set persistence.enabled=true >/dev/null || status=1
+  return "$status"
+}
+check "chart refuses bad value combinations" chart_refuses_bad_combinations
 
 # ---------------------------------------------------------------- rules
 check "promtool check rules" promtool check rules "$RULES"
@@ -341,6 +440,30 @@ PYEOF
     "$WORK/venv/bin/ivh-monitor" check-config
 }
 check "chart's config.yaml passes ivh-monitor check-config" chart_config_valid
+
+# The chart's web-config.yml, as rendered, passes the daemon's own model (its
+# files exist only in a cluster, so they are not loaded).
+chart_web_config_valid() {
+  "$PY" - "$WORK/all-on.yaml" >"$WORK/web-config.yml" <<'PYEOF' || return 1
+import base64
+import sys
+import yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+secret = next(d for d in docs if d["kind"] == "Secret" and "web-config.yml" in d.get("data", {}))
+sys.stdout.write(base64.b64decode(secret["data"]["web-config.yml"]).decode())
+PYEOF
+  "$WORK/venv/bin/python" - "$WORK/web-config.yml" <<'PYEOF'
+import sys
+import yaml
+from monitor.webconfig import WebConfig
+
+cfg = WebConfig.model_validate(yaml.safe_load(open(sys.argv[1])))
+assert cfg.tls_server_config is not None and cfg.basic_auth_users and not cfg.protect_health, cfg
+print(f"tls: {cfg.tls_server_config.cert_file}; users: {', '.join(cfg.basic_auth_users)}")
+PYEOF
+}
+check "chart's web-config.yml passes the daemon's model" chart_web_config_valid
 
 # The Dockerfile's HEALTHCHECK command, run as written against the daemon (the
 # demo: the daemon with its embedded simulator, on loopback only).

@@ -205,3 +205,105 @@ when a user label repeats a common one. Input: dict root, extra (a list of maps)
 {{- end }}
 {{- toYaml $labels }}
 {{- end }}
+
+{{/* ---------------------------------------------------------------- web config (TLS, basic auth) */}}
+
+{{/* "true" when the daemon serves HTTPS (webConfig.enabled and webConfig.tls.enabled). */}}
+{{- define "ivh-monitor.tls" -}}
+{{- if and .Values.webConfig.enabled .Values.webConfig.tls.enabled }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the daemon requires client certificates: kubelet presents none. */}}
+{{- define "ivh-monitor.mtls" -}}
+{{- if and (include "ivh-monitor.tls" .) .Values.webConfig.tls.clientCaSecret }}true{{ end }}
+{{- end }}
+
+{{/* Name of the container/Service port: https with TLS (service meshes read it). */}}
+{{- define "ivh-monitor.portName" -}}
+{{- if include "ivh-monitor.tls" . }}https{{ else }}http{{ end }}
+{{- end }}
+
+{{- define "ivh-monitor.webConfigDir" -}}/etc/ivh-monitor/web{{- end }}
+{{- define "ivh-monitor.tlsDir" -}}/etc/ivh-monitor/tls{{- end }}
+
+{{/* The Secret holding web-config.yml: the user's, or the one the chart renders. */}}
+{{- define "ivh-monitor.webConfigSecretName" -}}
+{{- default (printf "%s-web-config" (include "ivh-monitor.fullname" .)) .Values.webConfig.existingSecret }}
+{{- end }}
+
+{{/* web-config.yml as the chart renders it (exporter-toolkit format). */}}
+{{- define "ivh-monitor.webConfigFile" -}}
+{{- $w := .Values.webConfig }}
+{{- $cfg := dict "protect_health" false }}
+{{- if $w.tls.enabled }}
+{{- $dir := include "ivh-monitor.tlsDir" . }}
+{{- $tls := dict "cert_file" (printf "%s/tls.crt" $dir) "key_file" (printf "%s/tls.key" $dir) "min_version" $w.tls.minVersion }}
+{{- if $w.tls.clientCaSecret }}
+{{- $_ := set $tls "client_ca_file" (printf "%s/client-ca.crt" $dir) }}
+{{- end }}
+{{- $_ := set $cfg "tls_server_config" $tls }}
+{{- end }}
+{{- with $w.basicAuth.users }}
+{{- $_ := set $cfg "basic_auth_users" . }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+A probe's action: HTTP(S) GET of path; a TCP connect when the daemon requires
+client certificates (kubelet's HTTPS probes present none, and skip verifying the
+server's). Input: dict root, path.
+*/}}
+{{- define "ivh-monitor.probeAction" -}}
+{{- if include "ivh-monitor.mtls" .root -}}
+tcpSocket:
+  port: {{ include "ivh-monitor.portName" .root }}
+{{- else -}}
+httpGet:
+  path: {{ .path }}
+  port: {{ include "ivh-monitor.portName" .root }}
+  {{- if include "ivh-monitor.tls" .root }}
+  scheme: HTTPS
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* ---------------------------------------------------------------- checks */}}
+
+{{/* Combinations of values the chart refuses, each with a message saying why. */}}
+{{- define "ivh-monitor.validate" -}}
+{{- $v := .Values }}
+{{- if $v.sharding.enabled }}
+{{- if gt (int $v.replicaCount) 1 }}
+{{- fail (printf "sharding.enabled with replicaCount=%d: the StatefulSet runs sharding.shards (%d) replicas; leave replicaCount at 1 (0 stops every shard)" (int $v.replicaCount) (int $v.sharding.shards)) }}
+{{- end }}
+{{- if and $v.persistence.enabled $v.persistence.existingClaim }}
+{{- fail "sharding.enabled with persistence.existingClaim: every shard needs its own state (SQLite); drop existingClaim and the chart creates one claim per pod (volumeClaimTemplates)" }}
+{{- end }}
+{{- if $v.updateStrategy }}
+{{- fail "updateStrategy is the Deployment's; with sharding.enabled set sharding.updateStrategy (RollingUpdate or OnDelete)" }}
+{{- end }}
+{{- else }}
+{{- if and $v.persistence.enabled (gt (int $v.replicaCount) 1) (not $v.persistence.existingClaim) }}
+{{- fail "persistence.enabled with replicaCount > 1: replicas would share one ReadWriteOnce volume and one SQLite file; run one replica per release, or use sharding.enabled (see README, \"Running several replicas\")" }}
+{{- end }}
+{{- end }}
+{{- $w := $v.webConfig }}
+{{- if $w.enabled }}
+{{- if and (not $w.existingSecret) (not $w.tls.enabled) (not $w.basicAuth.users) }}
+{{- fail "webConfig.enabled but nothing to configure: set webConfig.tls.enabled, webConfig.basicAuth.users or webConfig.existingSecret" }}
+{{- end }}
+{{- if and $w.existingSecret $w.basicAuth.users }}
+{{- fail "webConfig: set basicAuth.users or existingSecret (a complete web-config.yml), not both" }}
+{{- end }}
+{{- if and $w.tls.enabled (not $w.tls.existingSecret) (not $w.existingSecret) }}
+{{- fail "webConfig.tls.enabled needs webConfig.tls.existingSecret (a kubernetes.io/tls Secret with tls.crt and tls.key)" }}
+{{- end }}
+{{- if and $w.tls.clientCaSecret (not $w.tls.enabled) }}
+{{- fail "webConfig.tls.clientCaSecret needs webConfig.tls.enabled" }}
+{{- end }}
+{{- if and $v.serviceMonitor.enabled $w.basicAuth.users (not $v.serviceMonitor.basicAuth.secretName) }}
+{{- fail "webConfig.basicAuth.users protects /metrics: set serviceMonitor.basicAuth.secretName (a Secret with the plain username and password for Prometheus), or its scrapes get 401" }}
+{{- end }}
+{{- end }}
+{{- end }}
