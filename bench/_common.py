@@ -38,14 +38,17 @@ def out(text: str = "") -> None:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A Markdown table (readable in a terminal, pasteable into docs)."""
-    cells = [[str(h) for h in headers], *[[_cell(v) for v in row] for row in rows]]
+    cells = [[str(h) for h in headers], *[[fmt(v) for v in row] for row in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in cells
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
 
-def _cell(value: object) -> str:
+def fmt(value: object) -> str:
+    """A table cell: three significant figures, thousands separated."""
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, int):

@@ -22,9 +22,7 @@ async def _main(accounts: int, per_account: int, latency: float, rate: float) ->
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with run_simulator(
-        dataset, latency=latency, rate_limit_per_second=rate or None
-    ) as sim:
+    async with run_simulator(dataset, latency=latency, rate_limit_per_second=rate or None) as sim:
         sys.stdout.write(sim.url + "\n")
         sys.stdout.flush()
         await stop.wait()

@@ -1,0 +1,197 @@
+"""Memory and idle CPU of the real daemon (``ivh-monitor run``) at ~10k assets.
+
+    python3 dev.py bench memory.py [--idle 30] [--fleets 1x1,10x334,100x34]
+
+Each fleet ``AxN`` is ``generate_fleet(A, N)``: A accounts with N services, N
+voices and N images each (so 10x334 is 10,020 assets). The simulator runs in
+its own process; the daemon is ``python -m monitor run`` with a config file,
+every interval an hour (so after the first cycle it is between cycles), alerts
+on with no channels. Once ``/readyz`` answers 200 the script reads the
+daemon's ``/proc`` figures, scrapes ``/metrics`` (plain and gzip) and ``/``
+twenty times each, then leaves it idle for ``--idle`` seconds and measures the
+CPU it used meanwhile. Peak RSS is ``VmHWM`` at the end (after the scrapes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+from pathlib import Path
+
+from _common import (
+    ROOT,
+    SimulatorProcess,
+    cpu_seconds,
+    fleet_config,
+    memory_kib,
+    out,
+    quantiles,
+    table,
+    wait_until,
+)
+from scrape import fetch
+
+HOUR = 3600
+HEADERS = [
+    "fleet",
+    "assets",
+    "ready s",
+    "RSS after cycle MB",
+    "peak RSS MB",
+    "scrape p50 ms",
+    "scrape p95 ms",
+    "bytes",
+    "gzip p50 ms",
+    "gzip bytes",
+    "/ p50 ms",
+    "/ bytes",
+    "idle CPU ms/s",
+]
+
+
+def _listening_url(log: Path, timeout: float) -> str:
+    """The daemon's URL from its ``server.listening`` log event."""
+    found: list[str] = []
+
+    def seen() -> bool:
+        for line in log.read_text().splitlines():
+            if '"server.listening"' in line:
+                found.append(json.loads(line)["url"])
+                return True
+        return False
+
+    if not wait_until(seen, timeout):
+        raise RuntimeError(f"daemon did not start; its log:\n{log.read_text()[-3000:]}")
+    return found[0]
+
+
+def _ready(url: str) -> bool:
+    try:
+        fetch(url + "/readyz")
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
+
+
+def _timed(url: str, *, gzip_ok: bool = False, repeat: int = 20) -> tuple[float, float, int]:
+    fetch(url, gzip_ok=gzip_ok)
+    samples: list[float] = []
+    size = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        size = len(fetch(url, gzip_ok=gzip_ok))
+        samples.append(time.perf_counter() - t0)
+    p50, p95 = quantiles(samples)
+    return p50 * 1000, p95 * 1000, size
+
+
+def measure(accounts: int, per_account: int, idle: float) -> list[object]:
+    with (
+        SimulatorProcess(accounts, per_account) as sim,
+        tempfile.TemporaryDirectory(prefix="ivh-bench-") as tmp,
+    ):
+        config = {
+            **fleet_config(accounts, sim.url),
+            "listen": "127.0.0.1:0",
+            "state_dir": tmp,
+            "client": {"rate_limit_per_second": 50, "max_concurrency": 8},
+            "schedule": {
+                "services_seconds": HOUR,
+                "timbres_seconds": HOUR,
+                "images_seconds": HOUR,
+                "actions_seconds": HOUR,
+                "jitter_seconds": 0,
+            },
+        }
+        path = Path(tmp) / "config.yaml"
+        path.write_text(json.dumps(config))
+        log = Path(tmp) / "daemon.log"
+        with log.open("w") as log_file:
+            started = time.perf_counter()
+            daemon = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+                [
+                    sys.executable,
+                    "-m",
+                    "monitor",
+                    "--config",
+                    str(path),
+                    "--log-format",
+                    "json",
+                    "run",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            )
+            try:
+                return _observe(
+                    daemon.pid, log, started, idle, accounts=accounts, per_account=per_account
+                )
+            finally:
+                daemon.terminate()
+                daemon.wait(30)
+
+
+def _observe(
+    pid: int, log: Path, started: float, idle: float, *, accounts: int, per_account: int
+) -> list[object]:
+    url = _listening_url(log, 120)
+    if not wait_until(lambda: _ready(url), 600, every=0.2):
+        raise RuntimeError("daemon never became ready")
+    ready = time.perf_counter() - started
+    after_cycle = memory_kib(pid)["VmRSS"] / 1024
+    metrics = fetch(url + "/metrics").decode()
+    assets = sum(1 for line in metrics.splitlines() if line.startswith("ivh_asset_info{"))
+    p50, p95, size = _timed(url + "/metrics")
+    zp50, _, zsize = _timed(url + "/metrics", gzip_ok=True)
+    sp50, _, ssize = _timed(url + "/")
+    peak = memory_kib(pid)["VmHWM"] / 1024
+    cpu0 = cpu_seconds(pid)
+    time.sleep(idle)
+    idle_cpu = (cpu_seconds(pid) - cpu0) / idle * 1000
+    return [
+        f"{accounts}x{per_account}",
+        assets,
+        ready,
+        after_cycle,
+        peak,
+        p50,
+        p95,
+        size,
+        zp50,
+        zsize,
+        sp50,
+        ssize,
+        idle_cpu,
+    ]
+
+
+def main(args: argparse.Namespace) -> list[list[object]]:
+    rows = []
+    for fleet in args.fleets.split(","):
+        accounts, per = (int(x) for x in fleet.split("x"))
+        rows.append(measure(accounts, per, args.idle))
+        out(f"  {fleet}: peak RSS {rows[-1][4]:.0f} MB")
+    out()
+    out(table(HEADERS, rows))
+    return rows
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    p.add_argument(
+        "--fleets",
+        default="1x1,10x334,100x34",
+        help="ACCOUNTSxASSETS_PER_ACCOUNT, comma-separated (default 1x1,10x334,100x34)",
+    )
+    return p
+
+
+if __name__ == "__main__":
+    main(parser().parse_args())
