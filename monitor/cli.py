@@ -16,13 +16,10 @@ from datetime import UTC, datetime
 
 import structlog
 from prometheus_client import disable_created_metrics
-from rich.console import Console
 
 from monitor import __version__
-from monitor.alerts.cli import list_alerts, send_test
 from monitor.config import Account, Settings, load_settings, parse_listen
 from monitor.daemon import Daemon
-from monitor.demo import DEMO_SCHEDULE, burn_hours, demo_settings, run_sink
 from monitor.errors import ConfigError
 from monitor.log import SecretScrubber, configure_logging
 from monitor.report import (
@@ -34,7 +31,6 @@ from monitor.report import (
     render_table,
 )
 from monitor.server import create_app, start_server
-from monitor.simulator import DEMO_ACCOUNTS, default_dataset, run_simulator, serve
 from monitor.webconfig import auth_middleware, load_web_config, ssl_context
 
 __all__ = ["main"]
@@ -139,6 +135,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _print_report(args: argparse.Namespace, settings: Settings, result: ReportResult) -> int:
+    from rich.console import Console  # noqa: PLC0415 - only the report draws tables
+
     if args.format == "json":
         render_json(result, sys.stdout)
     else:
@@ -163,6 +161,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    # the simulator, demo and rich load only for the commands that use them: the
+    # daemon's resident memory is what production pays for
+    from monitor.simulator import serve  # noqa: PLC0415
+
     configure_logging(args.log_level or "info", args.log_format or "auto")
     serve(
         args.host,
@@ -175,6 +177,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
+    from monitor.alerts.cli import list_alerts, send_test  # noqa: PLC0415 - CLI-only, uses rich
+
     settings = _settings(args)
     configure_logging("warning", settings.log_format)
     if args.alerts_command == "test":
@@ -240,6 +244,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
+    from monitor.simulator import DEMO_ACCOUNTS  # noqa: PLC0415
+
     def show(base: str) -> None:
         names = ", ".join(name for name, _, _ in DEMO_ACCOUNTS)
         sys.stderr.write(
@@ -257,6 +263,14 @@ def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import (  # noqa: PLC0415 - see _cmd_simulate
+        DEMO_SCHEDULE,
+        burn_hours,
+        demo_settings,
+        run_sink,
+    )
+    from monitor.simulator import default_dataset, run_simulator  # noqa: PLC0415
+
     if args.report:
         configure_logging("critical", "auto")
 

@@ -15,10 +15,17 @@ so an asset that vanished upstream vanishes here, and a scrape never waits on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -32,11 +39,11 @@ from monitor.alerts.config import (
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.config import ScheduleConfig
-from monitor.domain import Asset
+from monitor.domain import Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.snapshot import SnapshotStore
 
-__all__ = ["AlertCollector", "AssetCollector", "DaemonMetrics"]
+__all__ = ["AlertCollector", "AssetCollector", "DaemonMetrics", "ExpositionRegistry"]
 
 _FAMILY_OF_KIND = {"service": "services", "timbre": "timbres", "image": "images"}
 
@@ -47,6 +54,37 @@ def _every(seconds: float) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g} min"
     return f"{seconds:g} s"
+
+
+class _Families:
+    """Fixed metric families, in the shape ``generate_latest`` renders."""
+
+    def __init__(self, families: Sequence[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+def _render(families: Sequence[Metric]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(headers, sample lines) by family name. Line by line: a sample line never starts
+    with ``#`` (label values are escaped), so vendor text cannot fake a header."""
+    headers: dict[str, list[bytes]] = {}
+    samples: dict[str, list[bytes]] = {}
+    name = ""
+    for line in generate_latest(_Families(families)).splitlines(keepends=True):
+        if line.startswith(b"# HELP "):
+            name = line[7:].split(b" ", 1)[0].decode()
+            headers[name] = [line]
+            samples[name] = []
+        elif line.startswith(b"# "):
+            headers[name].append(line)
+        else:
+            samples[name].append(line)
+    return (
+        {k: b"".join(v) for k, v in headers.items()},
+        {k: b"".join(v) for k, v in samples.items()},
+    )
 
 
 class AssetCollector(Collector):
@@ -65,6 +103,8 @@ class AssetCollector(Collector):
         self._clock = clock
         self._relative = expose_relative_metrics
         self._account_labels = {k: dict(v) for k, v in (account_labels or {}).items()}
+        self._chunks: dict[tuple[str, str], tuple[object, object, dict[str, bytes]]] = {}
+        self._header_cache: dict[str, bytes] | None = None
         self._cached = {
             kind: (
                 f" Cached; refreshed every {_every(schedule.interval(family))} by the {family} job."
@@ -76,9 +116,74 @@ class AssetCollector(Collector):
         # Registering must not trigger a collection; names are checked on scrape.
         return iter(())
 
-    def collect(self) -> Iterator[Metric]:  # noqa: PLR0912, PLR0915 - one flat pass over the snapshot
+    def collect(self) -> Iterator[Metric]:
         snap = self._store.current
         now = self._clock()
+        assets = snap.assets(now)
+        yield from self._asset_families(assets, snap.anchors(now))
+        if self._relative:
+            yield self._expires_in(assets, now)
+        yield from self._health(now)
+        yield from self._accounts(snap.accounts)
+
+    def render_text(self) -> bytes:
+        """The text exposition (format 0.0.4) of :meth:`collect`, fast for big snapshots.
+
+        The per-asset families of each (account, family) are rendered once per
+        collection of that family and cached; a scrape assembles the cached lines
+        and renders only what changes with the clock (health, relative expiry).
+        """
+        snap = self._store.current
+        now = self._clock()
+        chunks: list[dict[str, bytes]] = []
+        live: dict[tuple[str, str], tuple[object, object, dict[str, bytes]]] = {}
+        for account in snap.accounts:
+            for family in ("services", "timbres", "images"):
+                state = snap.usable(account, family, now)
+                if state is None:
+                    continue
+                actions = snap.usable(account, "actions", now) if family == "images" else None
+                key = (account, family)
+                cached = self._chunks.get(key)
+                if cached is None or cached[0] is not state or cached[1] is not actions:
+                    assets = snap.family_assets(account, family, now)
+                    anchors = state.anchors if family == "images" else ()
+                    rendered = _render(self._asset_families(assets, anchors))[1]
+                    cached = (state, actions, rendered)
+                live[key] = cached
+                chunks.append(cached[2])
+        self._chunks = live
+        headers = self._headers()
+        body = b"".join(
+            headers[name] + b"".join(chunk.get(name, b"") for chunk in chunks) for name in headers
+        )
+        tail: list[Metric] = []
+        if self._relative:
+            tail.append(self._expires_in(snap.assets(now), now))
+        tail.extend(self._health(now))
+        tail.extend(self._accounts(snap.accounts))
+        return body + generate_latest(_Families(tail))
+
+    def _headers(self) -> dict[str, bytes]:
+        """``# HELP``/``# TYPE`` of each per-asset family, in order (they never change)."""
+        if self._header_cache is None:
+            self._header_cache = _render(self._asset_families([], ()))[0]
+        return self._header_cache
+
+    def _expires_in(self, assets: Sequence[Asset], now: datetime) -> Metric:
+        family = GaugeMetricFamily(
+            "ivh_asset_expires_in_seconds",
+            "Seconds until the asset expires, computed at scrape time (negative once expired).",
+            labels=["account", "kind", "asset"],
+        )
+        for a in assets:
+            if a.expires_at is not None:
+                family.add_metric([a.account, a.kind, a.id], (a.expires_at - now).total_seconds())
+        return family
+
+    def _asset_families(  # noqa: PLR0912 - one flat pass over the assets
+        self, assets: Sequence[Asset], anchors: Sequence[Anchor]
+    ) -> list[Metric]:
         svc, tim, img, act = (self._cached[k] for k in ("service", "timbre", "image", "action"))
         any_ = " Cached; refreshed by the job of the asset's family."
 
@@ -90,11 +195,6 @@ class AssetCollector(Collector):
         expiry = GaugeMetricFamily(
             "ivh_asset_expiry_timestamp_seconds",
             "When the asset expires (Unix time); absent when it never expires." + any_,
-            labels=["account", "kind", "asset"],
-        )
-        expires_in = GaugeMetricFamily(
-            "ivh_asset_expires_in_seconds",
-            "Seconds until the asset expires, computed at scrape time (negative once expired).",
             labels=["account", "kind", "asset"],
         )
         svc_labels = ["account", "asset", "service_type", "category"]
@@ -148,14 +248,10 @@ class AssetCollector(Collector):
             "Actions available to a 3D image." + act,
             labels=["account", "asset"],
         )
-        for a in snap.assets(now):
+        for a in assets:
             info.add_metric([a.account, a.kind, a.id, a.name, a.type, a.purchase_type or ""], 1.0)
             if a.expires_at is not None:
                 expiry.add_metric([a.account, a.kind, a.id], a.expires_at.timestamp())
-                if self._relative:
-                    expires_in.add_metric(
-                        [a.account, a.kind, a.id], (a.expires_at - now).total_seconds()
-                    )
             if a.kind == "service":
                 labels = [a.account, a.id, a.type, a.category or "unknown"]
                 for family, value in (
@@ -179,12 +275,9 @@ class AssetCollector(Collector):
                     videos.add_metric([a.account, a.id], float(a.videos))
                 if a.actions is not None:
                     actions.add_metric([a.account, a.id], float(a.actions))
-        yield info
-        yield expiry
-        if self._relative:
-            yield expires_in
-        yield from (ordered, remaining, quota_limit, quota_remaining, concurrency)
-        yield from (audio_seconds, audio_requests, video_seconds, videos, actions)
+        families: list[Metric] = [info, expiry, ordered, remaining, quota_limit]
+        families += [quota_remaining, concurrency, audio_seconds, audio_requests]
+        families += [video_seconds, videos, actions]
 
         anchor_info = GaugeMetricFamily(
             "ivh_anchor_info",
@@ -194,14 +287,10 @@ class AssetCollector(Collector):
         anchor_images = GaugeMetricFamily(
             "ivh_anchor_images", "Images of the anchor." + img, labels=["account", "anchor"]
         )
-        for anchor in snap.anchors(now):
+        for anchor in anchors:
             anchor_info.add_metric([anchor.account, anchor.code, anchor.name, anchor.type], 1.0)
             anchor_images.add_metric([anchor.account, anchor.code], float(len(anchor.image_ids)))
-        yield anchor_info
-        yield anchor_images
-
-        yield from self._health(now)
-        yield from self._accounts(snap.accounts)
+        return [*families, anchor_info, anchor_images]
 
     def _health(self, now: datetime) -> Iterator[Metric]:
         snap = self._store.current
@@ -460,3 +549,23 @@ class AlertCollector(Collector):
             if fc.unused_at_expiry is not None:
                 unused.add_metric(key, fc.unused_at_expiry)
         yield from (usage, depletion, unused)
+
+
+class ExpositionRegistry(CollectorRegistry):
+    """The daemon's registry: the asset collector plus everything registered on it.
+
+    ``collect()`` yields it all (for any prometheus-client consumer); the
+    ``/metrics`` handler uses :meth:`render_text`, which takes the asset part
+    from the collector's per-family cache and renders only the rest.
+    """
+
+    def __init__(self, assets: AssetCollector) -> None:
+        super().__init__()
+        self._assets = assets
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._assets.collect()
+        yield from super().collect()
+
+    def render_text(self) -> bytes:
+        return self._assets.render_text() + generate_latest(_Families(list(super().collect())))

@@ -39,8 +39,8 @@ from pydantic_settings import (
 from monitor.alerts.channels.config import ChannelConfig
 from monitor.alerts.config import AlertsConfig
 from monitor.endpoints import ENDPOINT_NAMES
-from monitor.shard import parse_shard, select
 from monitor.errors import ConfigError
+from monitor.shard import parse_shard, select
 
 __all__ = [
     "Account",
@@ -82,7 +82,8 @@ def _check_base_url(value: str) -> str:
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: "Asia" is a directory of tzdata, a very long name is too long a path
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {value!r}; use an IANA name like Asia/Shanghai"
         ) from None
@@ -134,6 +135,9 @@ class ClientConfig(_Strict):
     retry_budget_seconds: float = Field(60.0, gt=0, description="give up retrying after this")
     rate_limit_per_second: float = Field(5.0, gt=0, description="requests per second per account")
     max_concurrency: int = Field(4, ge=1, le=64, description="requests in flight per account")
+    max_in_flight_total: int = Field(
+        64, ge=1, description="requests in flight across all accounts (sockets, CPU)"
+    )
     page_size: int = Field(100, ge=1, le=100, description="the gateway allows at most 100")
     max_pages: int = Field(500, ge=1, description="bound on pages walked per list (absurd Totals)")
     endpoints: dict[str, str] = Field(
@@ -392,14 +396,14 @@ def _read_token(cfg: AccountConfig, where: str, problems: list[str]) -> SecretSt
     if cfg.access_token_file is not None:
         try:
             text = cfg.access_token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
+            if isinstance(exc, OSError):
+                why = exc.strerror
+            else:
+                why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "invalid path"
             problems.append(
-                f"{where}.access_token_file: cannot read {cfg.access_token_file}: {exc.strerror}"
+                f"{where}.access_token_file: cannot read {cfg.access_token_file}: {why}"
             )
-            return None
-        except ValueError as exc:  # not UTF-8, or a NUL byte in the path
-            why = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "invalid path"
-            problems.append(f"{where}.access_token_file: cannot read it: {why}")
             return None
         if not text:
             problems.append(f"{where}.access_token_file: {cfg.access_token_file} is empty")
@@ -430,7 +434,11 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
     cls: type[Settings] = Settings
     if path is not None:
         path = Path(path)
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError:  # e.g. a name too long for the file system
+            found = False
+        if not found:
             raise ConfigError(
                 [f"config file {path}: not found (from --config or IVH_MONITOR_CONFIG)"]
             )
@@ -442,6 +450,8 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
             raise ConfigError([f"config file {path}: not valid YAML{where}"]) from None
         except UnicodeDecodeError:
             raise ConfigError([f"config file {path}: not UTF-8 text"]) from None
+        except OSError as exc:  # e.g. permission denied
+            raise ConfigError([f"config file {path}: cannot read it: {exc.strerror}"]) from None
         except RecursionError:
             raise ConfigError([f"config file {path}: nested too deeply"]) from None
         if content is not None and not isinstance(content, dict):
@@ -454,6 +464,10 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         )
     try:
         return cls(**overrides)
+    except RecursionError:
+        # pydantic-settings parses the file again (deeper in the stack) and JSON values
+        # of IVH_MONITOR_* variables: either can nest beyond Python's recursion limit
+        raise ConfigError(["configuration nested too deeply (file or environment)"]) from None
     except SettingsError as exc:
         # an IVH_MONITOR_* value of a nested setting that is not JSON; the text
         # names the field and source, never the value

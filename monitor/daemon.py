@@ -19,16 +19,15 @@ import httpx
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from prometheus_client import CollectorRegistry
 
 from monitor.alerts.channels import build_channel
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.store import StateStore
-from monitor.client import IVHClient
+from monitor.client import shared_clients
 from monitor.collect import FAMILIES, Family, FamilyResult, collect_family
-from monitor.collector import AlertCollector, AssetCollector, DaemonMetrics
+from monitor.collector import AlertCollector, AssetCollector, DaemonMetrics, ExpositionRegistry
 from monitor.config import Account, Settings
 from monitor.derive import is_3d
 from monitor.errors import UpstreamError
@@ -70,10 +69,7 @@ class Daemon:
         self.store = SnapshotStore(
             names, {f: schedule.interval(f) for f in FAMILIES}, settings.stale_after_seconds
         )
-        self.registry = CollectorRegistry()
-        alerts = settings.effective_alerts()
-        self.metrics = DaemonMetrics(self.registry, names, [c.name for c in alerts.channels])
-        self.registry.register(
+        self.registry = ExpositionRegistry(
             AssetCollector(
                 self.store,
                 schedule,
@@ -82,12 +78,11 @@ class Daemon:
                 expose_relative_metrics=settings.expose_relative_metrics,
             )
         )
-        self.clients = {
-            a.name: IVHClient(
-                a, settings.client, transport=transport, observer=self.metrics.observer(a.name)
-            )
-            for a in self.accounts
-        }
+        alerts = settings.effective_alerts()
+        self.metrics = DaemonMetrics(self.registry, names, [c.name for c in alerts.channels])
+        self.clients = shared_clients(
+            self.accounts, settings.client, transport=transport, observer=self.metrics.observer
+        )
         # A state dir that cannot be written disables alerting, not the daemon:
         # collection and /metrics go on, and the store retries opening.
         self.state = StateStore(

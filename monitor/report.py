@@ -8,17 +8,17 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from monitor.client import IVHClient
+from monitor.client import shared_clients
 from monitor.collect import FAMILIES, FamilyResult, collect_account
 from monitor.config import Account, Settings
 from monitor.domain import Asset
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "ReportResult",
@@ -58,7 +58,10 @@ async def collect_all(
     show_progress: bool = False,
 ) -> ReportResult:
     """Collect every family of every account once, accounts concurrently."""
-    clients = [IVHClient(a, settings.client, transport=transport) for a in accounts]
+    from rich.console import Console  # noqa: PLC0415 - rich only where a terminal is drawn
+    from rich.progress import Progress  # noqa: PLC0415
+
+    clients = list(shared_clients(accounts, settings.client, transport=transport).values())
     progress = Progress(console=Console(stderr=True), transient=True, disable=not show_progress)
     try:
         with progress:
@@ -149,6 +152,8 @@ def _figures(asset: Asset) -> str:
 
 
 def render_table(result: ReportResult, console: Console, settings: Settings) -> None:
+    from rich.table import Table  # noqa: PLC0415 - see collect_all
+
     zones = {a.name: a.zone for a in result.accounts}
     table = Table(title=f"IVH assets at {result.now.astimezone():%Y-%m-%d %H:%M %Z}")
     for column in ("account", "kind", "type", "name", "expires", "left", "figures"):

@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor import __version__
@@ -37,8 +37,14 @@ def create_app(
     grafana_url: str | None = None,
 ) -> web.Application:
     async def metrics(request: web.Request) -> web.Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        body = await asyncio.to_thread(encoder, registry)
+        render = getattr(registry, "render_text", None)
+        if render is not None:
+            # always the text format 0.0.4, which every Prometheus accepts: it is what
+            # the cached exposition is made of
+            body, content_type = await asyncio.to_thread(render), CONTENT_TYPE_LATEST
+        else:
+            encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+            body = await asyncio.to_thread(encoder, registry)
         headers = {"Content-Type": content_type}
         if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > _GZIP_MIN_BYTES:
             body = await asyncio.to_thread(gzip.compress, body, 6)

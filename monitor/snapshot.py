@@ -74,24 +74,29 @@ class Snapshot:
 
     def assets(self, now: datetime) -> list[Asset]:
         """Assets of every family whose data is usable at ``now``, actions attached."""
-        result: list[Asset] = []
-        for account in self.accounts:
-            actions_state = self.families.get((account, "actions"))
-            actions: Mapping[str, int] = {}
-            if actions_state is not None and actions_state.usable(now, self.stale_after):
-                actions = actions_state.actions
-            for family in ("services", "timbres", "images"):
-                state = self.families.get((account, family))
-                if state is None or not state.usable(now, self.stale_after):
-                    continue
-                if family == "images" and actions:
-                    result.extend(
-                        replace(a, actions=actions[a.id]) if a.id in actions else a
-                        for a in state.assets
-                    )
-                else:
-                    result.extend(state.assets)
-        return result
+        return [
+            asset
+            for account in self.accounts
+            for family in ("services", "timbres", "images")
+            for asset in self.family_assets(account, family, now)
+        ]
+
+    def usable(self, account: str, family: Family, now: datetime) -> FamilyState | None:
+        state = self.families.get((account, family))
+        if state is None or not state.usable(now, self.stale_after):
+            return None
+        return state
+
+    def family_assets(self, account: str, family: Family, now: datetime) -> list[Asset]:
+        """One family's usable assets (images with the actions of 3D ones attached)."""
+        state = self.usable(account, family, now)
+        if state is None:
+            return []
+        actions_state = self.usable(account, "actions", now) if family == "images" else None
+        if actions_state is None or not actions_state.actions:
+            return list(state.assets)
+        actions = actions_state.actions
+        return [replace(a, actions=actions[a.id]) if a.id in actions else a for a in state.assets]
 
     def anchors(self, now: datetime) -> list[Anchor]:
         return [

@@ -166,3 +166,40 @@ def test_ready_only_after_every_family_attempted() -> None:
     error = TransportError("x", account="a", endpoint="getaction")
     store.apply(FamilyResult("a", "actions", error=error), T0)
     assert store.current.ready()  # a failed first attempt still counts: metrics show it
+
+
+def _parsed(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    return {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
+def test_cached_text_exposition_matches_the_collector_as_things_change() -> None:
+    from monitor.collector import ExpositionRegistry
+
+    store = SnapshotStore(["a", "b"], INTERVALS, 3600)  # type: ignore[arg-type]
+    clock = Clock(T0)
+    collector = AssetCollector(store, ScheduleConfig(), clock=clock, expose_relative_metrics=True)
+    registry = ExpositionRegistry(collector)
+    weird = _hours('quote" back\\slash\nnewline # HELP x', 5.0, T0 + timedelta(days=1))
+
+    def same() -> None:
+        fast = registry.render_text().decode()
+        assert _parsed(fast) == _parsed(generate_latest(registry).decode())
+        assert fast.count("# TYPE ivh_asset_info gauge") == 1
+
+    same()  # nothing collected yet
+    store.apply(FamilyResult("a", "services", assets=(_hours("p1", 1.0, None), weird)), T0)
+    store.apply(FamilyResult("b", "services", assets=(_hours("p9", 9.0, T0),)), T0)
+    same()
+    store.apply(FamilyResult("a", "services", assets=(_hours("p1", 2.0, None),)), T0)
+    same()  # the changed family is re-rendered, the unchanged one comes from the cache
+    assert 'asset="p9"' in registry.render_text().decode()
+    assert "newline" not in registry.render_text().decode()  # the vanished asset is gone
+    clock.now = T0 + timedelta(hours=5)
+    error = TransportError("x", account="b", endpoint="getserviceasset")
+    store.apply(FamilyResult("b", "services", error=error), T0 + timedelta(hours=4))
+    same()  # b's data is past stale_after now: dropped from both
+    assert 'asset="p9"' not in registry.render_text().decode()

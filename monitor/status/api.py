@@ -1,0 +1,66 @@
+"""The JSON of ``/api/assets`` and ``/api/alerts`` (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from monitor.domain import Asset
+from monitor.report import asset_record
+from monitor.status.model import AlertItem
+
+__all__ = ["alert_record", "alerts_json", "assets_json"]
+
+
+def assets_json(assets: Iterable[Asset], now: datetime) -> list[dict[str, Any]]:
+    """The shape of ``report --format json``: soonest expiry first."""
+    return [asset_record(a, now) for a in sorted(assets, key=lambda a: _report_order(a, now))]
+
+
+def _report_order(asset: Asset, now: datetime) -> tuple[bool, float, str, str, str]:
+    # the order of ``report --format json``: by seconds left, never-expiring last
+    left = asset.expires_in_seconds(now)
+    return (left is None, left or 0.0, asset.account, asset.kind, asset.id)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def alert_record(item: AlertItem) -> dict[str, Any]:
+    alert = item.alert
+    delivery = item.delivery
+    return {
+        "fingerprint": alert.fingerprint,
+        "rule": alert.rule,
+        "account": alert.account,
+        "kind": alert.kind,
+        "asset": alert.asset,
+        "severity": alert.severity,
+        "status": alert.status,
+        "started_at": _iso(item.started_at),
+        "last_notified_at": _iso(item.last_notified_at),
+        "resolved_at": _iso(item.resolved_at),
+        "resolve_reason": alert.resolve_reason,
+        "summary": alert.annotations.get("summary"),
+        "description": alert.annotations.get("description"),
+        "action": alert.annotations.get("action"),
+        "labels": dict(alert.labels),
+        "values": dict(alert.values),
+        "last_delivery": None
+        if delivery is None
+        else {
+            "channel": delivery.channel,
+            "state": delivery.state,
+            "at": _iso(delivery.at),
+            "attempts": delivery.attempts,
+            "error": delivery.error,
+        },
+    }
+
+
+def alerts_json(items: Iterable[AlertItem]) -> list[dict[str, Any]]:
+    """Firing first, then by start time (oldest first)."""
+    ordered = sorted(items, key=lambda x: (x.alert.status != "firing", x.started_at))
+    return [alert_record(x) for x in ordered]

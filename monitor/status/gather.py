@@ -1,0 +1,154 @@
+"""Reading the daemon's live state into :class:`~monitor.status.model.StatusData`.
+
+The I/O rim of the status page: the snapshot (one reference, immutable), the
+engine's forecasts and firing alerts, and the SQLite state store (alert rows,
+the outbox, usage history). SQLite belongs to the event loop's thread, so
+:class:`StatusReader` is called from request handlers directly, never from
+``asyncio.to_thread``; the rendering that follows can go to a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from monitor import __version__
+from monitor.alerts.channels.base import Channel
+from monitor.alerts.dispatch import Dispatcher
+from monitor.alerts.engine import AlertEngine
+from monitor.alerts.store import StateStore
+from monitor.config import Account, Settings
+from monitor.log import SecretScrubber
+from monitor.snapshot import SnapshotStore
+from monitor.status.model import AccountStatus, AlertItem, ChannelItem, Delivery, StatusData
+
+__all__ = ["StatusReader", "StatusSource"]
+
+#: points of usage history kept per chart (a week of 5-minute polls is ~2,000)
+_USAGE_POINTS = 240
+#: newest outbox entries searched for each alert's last delivery
+_OUTBOX_SCAN = 1000
+
+
+class StatusSource(Protocol):
+    """What the page reads; :class:`monitor.daemon.Daemon` is one."""
+
+    @property
+    def store(self) -> SnapshotStore: ...
+    @property
+    def engine(self) -> AlertEngine: ...
+    @property
+    def state(self) -> StateStore: ...
+    @property
+    def dispatcher(self) -> Dispatcher: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def accounts(self) -> Sequence[Account]: ...
+    @property
+    def channels(self) -> Sequence[Channel]: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+
+def downsample(
+    samples: Sequence[tuple[float, float]], limit: int = _USAGE_POINTS
+) -> tuple[tuple[float, float], ...]:
+    """At most ``limit`` points, evenly spaced by index, first and last kept."""
+    if len(samples) <= limit:
+        return tuple(samples)
+    step = (len(samples) - 1) / (limit - 1)
+    return tuple(samples[round(i * step)] for i in range(limit))
+
+
+class StatusReader:
+    """Reads the daemon for each request; call it on the event loop's thread."""
+
+    def __init__(self, source: StatusSource, *, grafana_url: str | None = None) -> None:
+        self._source = source
+        self._grafana_url = grafana_url
+        secrets = [a.access_token.get_secret_value() for a in source.accounts]
+        for channel in source.settings.effective_alerts().channels:
+            secrets.extend(channel.secret_values())
+        # a receiver's answer may quote the URL it was sent to
+        self._scrubber = SecretScrubber(secrets)
+        #: account -> (services' last success it was read for, history by asset)
+        self._usage: dict[
+            str, tuple[datetime | None, dict[str, tuple[tuple[float, float], ...]]]
+        ] = {}
+
+    def now(self) -> datetime:
+        return self._source.clock()
+
+    def alerts(self, account: str | None = None) -> list[AlertItem]:
+        """Firing and recently resolved alerts, each with its newest delivery."""
+        deliveries: dict[str, Delivery] = {}
+        for entry in self._source.state.outbox(limit=_OUTBOX_SCAN):  # newest first
+            delivery = Delivery(
+                channel=entry.channel,
+                state=entry.state,
+                at=entry.finished_at or entry.created_at,
+                attempts=entry.attempts,
+                error=self._scrubber.scrub(entry.last_error) if entry.last_error else None,
+            )
+            for alert in entry.notification.alerts:
+                deliveries.setdefault(alert.fingerprint, delivery)
+        return [
+            AlertItem(
+                alert=row.alert,
+                started_at=row.started_at,
+                last_notified_at=row.last_notified_at,
+                resolved_at=row.resolved_at,
+                delivery=deliveries.get(row.fingerprint),
+            )
+            for row in self._source.state.alerts(account)
+        ]
+
+    def _usage_of(self, account: str, now: datetime) -> dict[str, tuple[tuple[float, float], ...]]:
+        # usage is written right after each services collection, in the same
+        # synchronous step as the snapshot swap: its last success keys the cache
+        state = self._source.store.current.families.get((account, "services"))
+        stamp = state.last_success if state is not None else None
+        cached = self._usage.get(account)
+        if cached is not None and cached[0] == stamp and stamp is not None:
+            return cached[1]
+        window = self._source.engine.config.rules.hours_depleting.window_days
+        history = self._source.state.usage(account, now - timedelta(days=window))
+        usage = {asset: downsample(points) for asset, points in history.items()}
+        self._usage[account] = (stamp, usage)
+        return usage
+
+    def read(self) -> StatusData:
+        src = self._source
+        now = src.clock()
+        snapshot = src.store.current
+        assets = snapshot.assets(now)
+        alerts = self.alerts()
+        forecasts = src.engine.forecasts
+        accounts = []
+        for account in src.accounts:
+            name = account.name
+            accounts.append(
+                AccountStatus(
+                    name=name,
+                    zone=account.zone,
+                    assets=tuple(a for a in assets if a.account == name),
+                    families=tuple(s for s in snapshot.states() if s.account == name),
+                    forecasts={k[1]: v for k, v in forecasts.items() if k[0] == name},
+                    usage=self._usage_of(name, now),
+                    alerts=tuple(a for a in alerts if a.alert.account == name),
+                )
+            )
+        return StatusData(
+            now=now,
+            language=src.settings.alerts.language,
+            critical_days=src.settings.critical_days,
+            warning_days=src.settings.warning_days,
+            stale_after_seconds=src.settings.stale_after_seconds,
+            accounts=tuple(accounts),
+            channels=tuple(ChannelItem(c.name, c.kind, c.masked_url()) for c in src.channels),
+            queue_depth=src.dispatcher.queue_depth,
+            version=__version__,
+            grafana_url=self._grafana_url,
+        )

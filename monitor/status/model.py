@@ -1,0 +1,316 @@
+"""What the status page shows, as plain immutable data, and the pure figures on it.
+
+:func:`monitor.status.gather.read_status` fills :class:`StatusData` from the
+daemon; everything here takes that data and ``now`` and returns figures:
+severities, per-type sums, the timeline's buckets, the table's order and page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Literal
+
+from monitor.alerts.burn import Forecast
+from monitor.alerts.model import Alert
+from monitor.domain import Asset, Kind
+from monitor.snapshot import FamilyState
+from monitor.status.i18n import Language
+
+__all__ = [
+    "KINDS",
+    "AccountStatus",
+    "AlertItem",
+    "ChannelItem",
+    "Delivery",
+    "Page",
+    "SortKey",
+    "StatusData",
+    "TimelineBucket",
+    "TypeSum",
+    "burn_candidates",
+    "expiry_severity",
+    "hours_by_type",
+    "paginate",
+    "quotas_by_type",
+    "sort_assets",
+    "timeline_buckets",
+]
+
+DAY = 86400.0
+KINDS: tuple[Kind, ...] = ("service", "timbre", "image")
+Severity = Literal["expired", "critical", "warning", "ok", "never"]
+SortKey = Literal["expires", "name", "kind", "figures"]
+_SEVERITY_RANK: dict[str, int] = {"never": 0, "ok": 1, "warning": 2, "critical": 3, "expired": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The newest outbox entry that carried an alert."""
+
+    channel: str
+    state: str  # pending | delivered | dead
+    at: datetime
+    attempts: int
+    #: the receiver's answer, secrets scrubbed
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    alert: Alert
+    started_at: datetime
+    last_notified_at: datetime | None
+    resolved_at: datetime | None
+    delivery: Delivery | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelItem:
+    name: str
+    kind: str
+    #: the channel's ``masked_url()``: never the raw URL
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatus:
+    name: str
+    zone: tzinfo
+    #: usable assets of the current snapshot
+    assets: tuple[Asset, ...]
+    families: tuple[FamilyState, ...]
+    #: by asset id
+    forecasts: Mapping[str, Forecast] = field(default_factory=dict)
+    #: hour packages' ``(unix time, remaining seconds)`` history, by asset id
+    usage: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
+    alerts: tuple[AlertItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StatusData:
+    now: datetime
+    language: Language
+    critical_days: float
+    warning_days: float
+    stale_after_seconds: float
+    accounts: tuple[AccountStatus, ...]
+    channels: tuple[ChannelItem, ...] = ()
+    queue_depth: int = 0
+    version: str = ""
+    grafana_url: str | None = None
+
+    def account(self, name: str) -> AccountStatus | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+
+def expiry_severity(
+    seconds_left: float | None, critical_days: float, warning_days: float
+) -> Severity:
+    """Colour class of a time to expiry (the same thresholds as ``report``)."""
+    if seconds_left is None:
+        return "never"
+    if seconds_left <= 0:
+        return "expired"
+    if seconds_left < critical_days * DAY:
+        return "critical"
+    if seconds_left < warning_days * DAY:
+        return "warning"
+    return "ok"
+
+
+def worst(severities: Iterable[Severity]) -> Severity:
+    return max(severities, key=_SEVERITY_RANK.__getitem__, default="never")
+
+
+# -- summaries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSum:
+    type: str
+    packages: int
+    left: float  # seconds (hours) or units (quota)
+    total: float | None
+
+
+def _live(asset: Asset, now: datetime) -> bool:
+    left = asset.expires_in_seconds(now)
+    return left is None or left > 0
+
+
+def hours_by_type(assets: Iterable[Asset], now: datetime) -> list[TypeSum]:
+    """Remaining hours of live hour packages per service type, most first."""
+    sums: dict[str, tuple[int, float, float | None]] = {}
+    for a in assets:
+        if a.category != "hours" or a.remaining_seconds is None or not _live(a, now):
+            continue
+        n, left, total = sums.get(a.type, (0, 0.0, 0.0))
+        total = None if total is None or a.ordered_seconds is None else total + a.ordered_seconds
+        sums[a.type] = (n + 1, left + a.remaining_seconds, total)
+    return sorted(
+        (TypeSum(t, n, left, total) for t, (n, left, total) in sums.items()),
+        key=lambda s: (-s.left, s.type),
+    )
+
+
+def quotas_by_type(assets: Iterable[Asset], now: datetime) -> list[TypeSum]:
+    """Remaining units of live quota packages per service type, fewest first."""
+    sums: dict[str, tuple[int, float, float | None]] = {}
+    for a in assets:
+        if a.category != "quota" or a.quota_remaining is None or not _live(a, now):
+            continue
+        n, left, total = sums.get(a.type, (0, 0.0, 0.0))
+        total = None if total is None or a.quota_limit is None else total + a.quota_limit
+        sums[a.type] = (n + 1, left + a.quota_remaining, total)
+    return sorted(
+        (TypeSum(t, n, left, total) for t, (n, left, total) in sums.items()),
+        key=lambda s: (s.left, s.type),
+    )
+
+
+# -- the timeline ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBucket:
+    """Assets of one kind that expire on one day (day 0 = the next 24 hours)."""
+
+    kind: Kind
+    day: int
+    count: int
+    severity: Severity
+    #: a few names, for the tooltip
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    horizon_days: int
+    buckets: tuple[TimelineBucket, ...]
+    expired: Mapping[Kind, int]
+    within: Mapping[Kind, int]
+    #: expiring after the horizon, or never
+    beyond: int
+
+
+_TOOLTIP_NAMES = 6
+
+
+def timeline_buckets(
+    assets: Iterable[Asset],
+    now: datetime,
+    *,
+    horizon_days: int,
+    critical_days: float,
+    warning_days: float,
+) -> Timeline:
+    """Aggregate expiries by kind and day, so 10,000 assets draw as at most 3 × 90 marks."""
+    groups: dict[tuple[Kind, int], list[tuple[float, str]]] = {}
+    expired = dict.fromkeys(KINDS, 0)
+    within = dict.fromkeys(KINDS, 0)
+    beyond = 0
+    for a in assets:
+        left = a.expires_in_seconds(now)
+        if left is None or left >= horizon_days * DAY:
+            beyond += 1
+        elif left <= 0:
+            expired[a.kind] += 1
+        else:
+            within[a.kind] += 1
+            groups.setdefault((a.kind, int(left // DAY)), []).append((left, a.name))
+    buckets = []
+    for (kind, day), items in sorted(
+        groups.items(), key=lambda kv: (KINDS.index(kv[0][0]), kv[0][1])
+    ):
+        items.sort()
+        buckets.append(
+            TimelineBucket(
+                kind,
+                day,
+                len(items),
+                expiry_severity(items[0][0], critical_days, warning_days),
+                tuple(name for _, name in items[:_TOOLTIP_NAMES]),
+            )
+        )
+    return Timeline(horizon_days, tuple(buckets), expired, within, beyond)
+
+
+# -- the table -------------------------------------------------------------------------
+
+
+def _expiry_key(asset: Asset, now: datetime) -> tuple[int, float, str, str, str]:
+    """What lapses next first; then what has lapsed, most recent first; then "never"."""
+    left = asset.expires_in_seconds(now)
+    if left is None:
+        group, value = 2, 0.0
+    elif left > 0:
+        group, value = 0, left
+    else:
+        group, value = 1, -left
+    return (group, value, asset.account, asset.kind, asset.id)
+
+
+def _figures_key(asset: Asset) -> tuple[int, float, str]:
+    if asset.remaining_seconds is not None:
+        return (0, asset.remaining_seconds, asset.id)
+    if asset.quota_remaining is not None:
+        return (1, float(asset.quota_remaining), asset.id)
+    return (2, 0.0, asset.id)
+
+
+def sort_assets(
+    assets: Iterable[Asset], now: datetime, key: SortKey, *, descending: bool = False
+) -> list[Asset]:
+    if key == "name":
+        ordered = sorted(assets, key=lambda a: (a.name.casefold(), a.id))
+    elif key == "kind":
+        ordered = sorted(assets, key=lambda a: (KINDS.index(a.kind), a.type, _expiry_key(a, now)))
+    elif key == "figures":
+        ordered = sorted(assets, key=_figures_key)
+    else:
+        ordered = sorted(assets, key=lambda a: _expiry_key(a, now))
+    if descending:
+        ordered.reverse()
+    return ordered
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: tuple[Asset, ...]
+    number: int  # from 1
+    pages: int
+    total: int
+
+
+def paginate(ordered: Sequence[Asset], number: int, size: int) -> Page:
+    """One page of ``size``; a page number out of range is clamped."""
+    pages = max(1, -(-len(ordered) // size))
+    number = min(max(number, 1), pages)
+    start = (number - 1) * size
+    return Page(tuple(ordered[start : start + size]), number, pages, len(ordered))
+
+
+# -- burn-down charts -------------------------------------------------------------
+
+
+def burn_candidates(account: AccountStatus, now: datetime) -> list[Asset]:
+    """Live hour packages with at least two samples of history, most urgent first:
+    those that run dry soonest, then those that expire soonest."""
+
+    def urgency(a: Asset) -> tuple[float, float, str]:
+        fc = account.forecasts.get(a.id)
+        dry = fc.depletion_at.timestamp() if fc and fc.depletion_at else float("inf")
+        left = a.expires_in_seconds(now)
+        return (dry, float("inf") if left is None else left, a.id)
+
+    found = [
+        a
+        for a in account.assets
+        if a.category == "hours"
+        and a.remaining_seconds is not None
+        and _live(a, now)
+        and len(account.usage.get(a.id, ())) >= 2
+    ]
+    return sorted(found, key=urgency)

@@ -1,0 +1,83 @@
+"""The status page's routes on the daemon's one aiohttp app: ``/``, ``/api/assets``,
+``/api/alerts``.
+
+Reading happens on the event loop (SQLite's thread); rendering and JSON
+encoding of a big account go to a worker thread, so collection never stalls.
+Everything sits on the same app as ``/metrics``, behind the same middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from monitor.status.api import alerts_json, assets_json
+from monitor.status.gather import StatusReader, StatusSource
+from monitor.status.page import parse_query, render_page
+
+__all__ = ["add_routes"]
+
+#: the page has no script at all; forbid any, and anything not inline
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:;"
+        " base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def _json_response(body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        text=body,
+        content_type="application/json",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )
+
+
+def add_routes(
+    app: web.Application, source: StatusSource, *, grafana_url: str | None = None
+) -> None:
+    reader = StatusReader(source, grafana_url=grafana_url)
+    names = {a.name for a in source.accounts}
+
+    async def index(request: web.Request) -> web.Response:
+        data = reader.read()
+        status, page = await asyncio.to_thread(render_page, data, parse_query(request.query))
+        return web.Response(
+            status=status, text=page, content_type="text/html", charset="utf-8", headers=_HEADERS
+        )
+
+    async def api_assets(request: web.Request) -> web.Response:
+        account = request.query.get("account")
+        if account is not None and account not in names:
+            return _json_response(_json({"error": "unknown account"}), 404)
+        now = reader.now()
+        assets = [
+            a for a in source.store.current.assets(now) if account is None or a.account == account
+        ]
+        body = await asyncio.to_thread(lambda: _json(assets_json(assets, now)))
+        return _json_response(body)
+
+    async def api_alerts(request: web.Request) -> web.Response:
+        account = request.query.get("account")
+        if account is not None and account not in names:
+            return _json_response(_json({"error": "unknown account"}), 404)
+        status = request.query.get("status")
+        items = [x for x in reader.alerts(account) if status is None or x.alert.status == status]
+        return _json_response(_json(alerts_json(items)))
+
+    app.router.add_get("/", index)
+    app.router.add_get("/api/assets", api_assets)
+    app.router.add_get("/api/alerts", api_alerts)

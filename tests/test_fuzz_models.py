@@ -1,0 +1,370 @@
+"""Hostile input for the record parsers and the derivations over them (issue 6).
+
+Property-based: arbitrary JSON and mutations of the vendor's documented records
+(REFERENCE.md §4, §6) never raise, every item is either a record or a counted
+problem, and problem reasons never echo the values they could not read.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from pydantic import AliasChoices
+
+from monitor.derive import (
+    anchors_to_groups,
+    images_to_assets,
+    services_to_assets,
+    timbres_to_assets,
+)
+from monitor.domain import Asset
+from monitor.models import (
+    Action,
+    Anchor,
+    ImageAsset,
+    ServiceAsset,
+    SmallSampleImage,
+    TimbreAsset,
+    _Vendor,
+    parse_records,
+)
+from tests.conftest import vendor_example
+
+FUZZ = settings(
+    deadline=None,
+    max_examples=100,
+    # records are built from the vendor's examples, so many draws look alike
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+#: placed in values; a problem's reason must never contain it
+MARK = "zqMARKqz"
+
+#: (endpoint, list field, model): the vendor's documented examples (tests/fixtures)
+_ENDPOINTS: list[tuple[str, str, type[_Vendor]]] = [
+    ("getserviceasset", "ServiceAssetInfos", ServiceAsset),
+    ("describetimbre", "TimbreAssets", TimbreAsset),
+    ("getanchor", "Virtualmans", Anchor),
+    ("getimagebyanchor", "Virtualmans", ImageAsset),
+    ("describesmallsampleimage", "Virtualmans", SmallSampleImage),
+    ("getaction", "Actions", Action),
+]
+EXAMPLES: dict[type[_Vendor], list[dict[str, Any]]] = {
+    model: vendor_example(endpoint)["Payload"][field] for endpoint, field, model in _ENDPOINTS
+}
+MODELS = list(EXAMPLES)
+
+ZONES = [ZoneInfo(z) for z in ("Asia/Shanghai", "UTC", "Pacific/Kiritimati", "Etc/GMT+12")]
+
+
+def known_names(model: type[_Vendor]) -> set[str]:
+    """Every name a model reads: field names (populate_by_name), aliases, alias choices."""
+    names: set[str] = {"specific"}
+    for name, info in model.model_fields.items():
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(c) for c in info.validation_alias.choices)
+        elif isinstance(info.validation_alias, str):
+            names.add(info.validation_alias)
+    return names
+
+
+# -- strategies ----------------------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)  # Python's json accepts NaN/Infinity
+    | st.text(max_size=30)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+marked_text = st.text(max_size=12).map(lambda t: f"{t}{MARK}{t}")
+odd_dates = st.sampled_from(
+    [
+        "",
+        " ",
+        "0000-00-00 00:00:00",
+        "2024-02-30 00:00:00",
+        "2024-13-01 00:00:00",
+        "9999-12-31 23:59:59",
+        "0001-01-01 00:00:00",
+        "2024-01-01T00:00:00Z",
+        "2024-01-01 24:00:00",
+        "1699944584000",
+        "2024年1月1日",
+        "+30d",
+        "NaN",
+    ]
+) | marked_text.map(lambda t: f"2024-01-01 {t}")
+hostile_scalars = (
+    json_scalars
+    | marked_text
+    | odd_dates
+    | st.integers(min_value=2**63 - 2, max_value=10**400)  # beyond int64, absurd
+    | st.integers(min_value=-(10**30), max_value=-1)
+    | st.sampled_from(["1e400", "-0", "0x10", " 12 ", "١٢٣", "\ud800", "\x00", "∞"])
+)
+hostile = st.recursive(
+    hostile_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def mutated_record(draw: st.DrawFn, model: type[_Vendor]) -> Any:
+    """A vendor example with fields dropped, retyped, wrapped in arrays, or added."""
+    record: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(EXAMPLES[model])))
+    fields = sorted(known_names(model) | set(record) | {"UniversalHourInfoDetail", "XInfoDetail"})
+    for _ in range(draw(st.integers(0, 5))):
+        op = draw(st.sampled_from(["drop", "set", "wrap", "nest", "add"]))
+        key = draw(st.sampled_from(fields))
+        if op == "drop":
+            record.pop(key, None)
+        elif op == "set":
+            record[key] = draw(hostile)
+        elif op == "wrap":  # §4.1: arrays where objects belong, and the reverse
+            record[key] = [record.get(key)]
+        elif op == "nest":
+            record[key] = {"OrderMilliseconds": draw(hostile), "RemainMilliseconds": draw(hostile)}
+        else:
+            record[draw(st.text(max_size=10))] = draw(hostile)
+    return draw(st.sampled_from([record, record, record, draw(hostile)]))
+
+
+def pages_of(model: type[_Vendor]) -> st.SearchStrategy[list[Any]]:
+    return st.lists(mutated_record(model), max_size=6)
+
+
+# -- parse_records -----------------------------------------------------------------------
+
+
+def _check_accounting(raw: object, model: type[_Vendor], offset: int) -> None:
+    records, problems = parse_records(raw, model, offset=offset)
+    assert all(isinstance(r, model) for r in records)
+    if raw is None:
+        assert (records, problems) == ([], [])
+        return
+    n = len(raw) if isinstance(raw, list) else 1
+    # every item is either a record or a counted problem
+    assert len(records) + len(problems) == n
+    indices = [p.index for p in problems]
+    assert indices == sorted(set(indices))
+    assert all(offset <= i < offset + n for i in indices)
+    for p in problems:
+        assert p.reason
+        assert p.key is None or (isinstance(p.key, str) and len(p.key) <= 64)
+
+
+@FUZZ
+@given(raw=json_values, model=st.sampled_from(MODELS), offset=st.integers(0, 10**6))
+def test_arbitrary_json_never_raises_and_every_item_is_accounted_for(
+    raw: object, model: type[_Vendor], offset: int
+) -> None:
+    _check_accounting(raw, model, offset)
+
+
+@FUZZ
+@given(data=st.data(), model=st.sampled_from(MODELS), offset=st.integers(0, 1000))
+def test_mutated_vendor_records_are_parsed_or_reported_without_echoing_values(
+    data: st.DataObject, model: type[_Vendor], offset: int
+) -> None:
+    raw = data.draw(pages_of(model))
+    _check_accounting(raw, model, offset)
+    _, problems = parse_records(raw, model, offset=offset)
+    for p in problems:
+        # key fields are shown (truncated) in .key on purpose; reasons never show values
+        assert MARK not in p.reason, p
+
+
+DETAIL_KEYS = st.sampled_from(["OrderMilliseconds", "Concurrency", "x"])
+marked = st.recursive(
+    marked_text | marked_text.map(lambda t: f"2024-01-01 {t}"),
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=2) | st.dictionaries(DETAIL_KEYS, inner, min_size=1)
+    ),
+    max_leaves=3,
+)
+
+
+ALL_NAMES = sorted(set().union(*(known_names(m) for m in MODELS)) | {"XInfoDetail"})
+
+
+@FUZZ
+@given(
+    model=st.sampled_from(MODELS),
+    values=st.dictionaries(st.sampled_from(ALL_NAMES), marked, min_size=1, max_size=12),
+)
+@example(model=TimbreAsset, values={"ExpireDate": f"2024-01-01 {MARK}"})  # was echoed
+def test_reasons_never_echo_a_value_whatever_the_field(
+    model: type[_Vendor], values: dict[str, Any]
+) -> None:
+    for record in EXAMPLES[model]:
+        _, problems = parse_records([{**record, **values}], model)
+        for p in problems:
+            assert MARK not in p.reason, p
+
+
+@FUZZ
+@given(
+    model=st.sampled_from(MODELS),
+    extra=st.dictionaries(st.text(max_size=16), json_values, max_size=5),
+    data=st.data(),
+)
+def test_unknown_fields_leave_valid_records_unchanged(
+    model: type[_Vendor], extra: dict[str, Any], data: st.DataObject
+) -> None:
+    record = data.draw(st.sampled_from(EXAMPLES[model]))
+    names = known_names(model)
+    # ServiceAsset reads every "...InfoDetail" (§4.1): those are not unrelated
+    unrelated = {k: v for k, v in extra.items() if k not in names and not k.endswith("InfoDetail")}
+    [plain], none = parse_records([record], model)
+    [with_extra], still_none = parse_records([{**record, **unrelated}], model)
+    assert none == still_none == []
+    assert with_extra == plain
+
+
+@FUZZ
+@given(
+    key=st.one_of(
+        st.text(max_size=200),
+        st.integers(min_value=-(10**5000), max_value=10**5000),  # str() of these raises
+        json_values,
+    ),
+    model=st.sampled_from(MODELS),
+)
+def test_problem_keys_are_bounded_whatever_the_key_field_holds(
+    key: object, model: type[_Vendor]
+) -> None:
+    raw = [{name: key, "ExpireDate": f"x{MARK}"} for name in ("VirtualmanKey", "TimbreKey")]
+    raw += [{"AnchorCode": key, "ServiceType": key, "ActionCode": [key]}]
+    _check_accounting(raw, model, 0)
+
+
+# -- derive over whatever parse_records accepted -------------------------------------------
+
+
+def _check_assets(assets: list[Asset]) -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    ids = [(a.kind, a.id) for a in assets]
+    assert len(ids) == len(set(ids)), "ids are unique per kind"
+    for a in assets:
+        if a.expires_at is not None:
+            assert a.expires_at.utcoffset() is not None, "expiry is aware"
+            assert math.isfinite(a.expires_at.timestamp())
+            assert a.expires_in_seconds(now) is not None
+        for seconds in (a.ordered_seconds, a.audio_seconds, a.video_seconds):
+            assert seconds is None or (math.isfinite(seconds) and seconds >= 0)
+        assert a.remaining_seconds is None or math.isfinite(a.remaining_seconds)
+
+
+@FUZZ
+@given(
+    pages=st.fixed_dictionaries(
+        {m: pages_of(m) for m in (ServiceAsset, TimbreAsset, ImageAsset, SmallSampleImage, Anchor)}
+    ),
+    zone=st.sampled_from(ZONES),
+    actions=st.dictionaries(st.text(max_size=40), st.integers(0, 10**6), max_size=3),
+)
+def test_derive_never_raises_on_what_the_parsers_accept(
+    pages: dict[type[_Vendor], list[Any]], zone: ZoneInfo, actions: dict[str, int]
+) -> None:
+    # the same package twice: ids must still be unique (suffixed)
+    svc, _ = parse_records(pages[ServiceAsset] * 2, ServiceAsset)
+    tim, _ = parse_records(pages[TimbreAsset] * 2, TimbreAsset)
+    img, _ = parse_records(pages[ImageAsset], ImageAsset)
+    # one key in both lists is one image (§4.5)
+    sml, _ = parse_records(pages[SmallSampleImage] + pages[ImageAsset], SmallSampleImage)
+    anc, _ = parse_records(pages[Anchor], Anchor)
+    image_assets = images_to_assets("acct", zone, img, sml, actions)
+    for assets in (
+        services_to_assets("acct", zone, svc),
+        services_to_assets("acct", zone, svc, language="zh"),
+        timbres_to_assets("acct", zone, tim),
+        image_assets,
+    ):
+        _check_assets(assets)
+    groups = anchors_to_groups("acct", anc, image_assets)
+    assert len({g.code for g in groups}) == len(groups)
+
+
+absurd_numbers = (
+    st.integers(min_value=-(10**30), max_value=10**400)
+    | st.sampled_from([2**63 - 1, 2**63, 10**15, 253_402_300_800_000, -1, 0])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(min_value=0, max_value=10**40).map(str)
+)
+NUMERIC_FIELDS = [
+    "OrderMilliseconds",
+    "RemainMilliseconds",
+    "CustomizationNum",
+    "RemainNum",
+    "Concurrency",
+    "AudioDuration",
+    "AudioNum",
+    "TimbreGender",
+    "VideoDuration",
+    "VideoNum",
+    "ExpireTime",
+    "EffectiveTime",
+]
+
+
+@st.composite
+def absurd_record(draw: st.DrawFn, model: type[_Vendor]) -> dict[str, Any]:
+    record: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(EXAMPLES[model])))
+    numbers = st.fixed_dictionaries({}, optional=dict.fromkeys(NUMERIC_FIELDS, absurd_numbers))
+    record |= draw(numbers)
+    for name in ("UniversalHourInfoDetail", "UniversalAssetInfoDetail", "BroadcastHourInfoDetail"):
+        if name in record or draw(st.booleans()):
+            record[name] = draw(numbers)
+    return record
+
+
+@FUZZ
+@given(
+    services=st.lists(absurd_record(ServiceAsset), max_size=4),
+    timbres=st.lists(absurd_record(TimbreAsset), max_size=4),
+    images=st.lists(absurd_record(ImageAsset), max_size=4),
+    small=st.lists(absurd_record(SmallSampleImage), max_size=4),
+    zone=st.sampled_from(ZONES),
+)
+@example(  # an ExpireTime past year 9999 raised ValueError from fromtimestamp
+    services=[
+        {"ServiceType": "BroadcastHour", "UniversalHourInfoDetail": {"OrderMilliseconds": 10**400}}
+    ],
+    timbres=[{"TimbreKey": "k", "AudioDuration": 10**400}],
+    images=[],
+    small=[{"VirtualmanKey": "k", "ExpireTime": 10**15}],
+    zone=ZoneInfo("Asia/Shanghai"),
+)
+def test_absurd_numbers_are_rejected_per_record_not_by_derive(
+    services: list[Any], timbres: list[Any], images: list[Any], small: list[Any], zone: ZoneInfo
+) -> None:
+    for raw, model in ((services, ServiceAsset), (timbres, TimbreAsset), (small, SmallSampleImage)):
+        _check_accounting(raw, model, 0)
+    svc, _ = parse_records(services, ServiceAsset)
+    tim, _ = parse_records(timbres, TimbreAsset)
+    img, _ = parse_records(images, ImageAsset)
+    sml, _ = parse_records(small, SmallSampleImage)
+    _check_assets(services_to_assets("acct", zone, svc))
+    _check_assets(timbres_to_assets("acct", zone, tim))
+    _check_assets(images_to_assets("acct", zone, img, sml))
