@@ -111,9 +111,7 @@ def ssl_context(config: WebConfig) -> ssl.SSLContext | None:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def auth_middleware(
-    users: Mapping[str, SecretStr], *, protect_health: bool = False
-) -> Middleware:
+def auth_middleware(users: Mapping[str, SecretStr], *, protect_health: bool = False) -> Middleware:
     """Basic auth against bcrypt hashes; successful checks are cached (bcrypt is slow
     on purpose, and Prometheus scrapes often) by a keyed digest, never the password."""
     hashes = {u: h.get_secret_value().encode() for u, h in users.items()}
