@@ -1,22 +1,30 @@
 """Fleet collection: one full cycle of A accounts against the simulator.
 
     python3 dev.py bench fleet.py [--accounts 1,10,100,1000] [--assets 20]
-                                  [--latency 0.02] [--concurrency 4] [--rate 5]
+                                  [--latency 0.02] [--wan-latency 0.15]
+                                  [--concurrency 4] [--in-flight 64] [--rate 5]
 
-Two scenarios, each against a simulator (own process) of ``generate_fleet(A, assets)``:
+Three scenarios, each against a simulator (own process) of ``generate_fleet(A, assets)``:
 
-- ``latency``: every call takes ``--latency`` s, no rate limit; the bound is
-  requests-per-account x latency / max_concurrency (accounts run side by side).
-- ``rate``: the gateway allows ``--rate`` requests/s per appkey and the client
-  is configured to the same rate; the bound is requests-per-account / rate.
+- ``latency``: every call takes ``--latency`` s (a gateway close by), no rate limit;
+- ``wan``: every call takes ``--wan-latency`` s (the gateway across the Internet);
+- ``rate``: calls take ``--latency`` s and the gateway allows ``--rate`` requests/s
+  per appkey; the client is configured to the same rate.
 
-"cycle" is ``collect_account`` for every account at once (what ``collect_all``
-and a daemon cycle do) on clients built beforehand; "setup" is building the
-A clients. "sequential" is a plain client: one ``httpx.AsyncClient``, the same
-requests one after another (paced to the rate limit in the ``rate`` scenario);
-above ``--seq-max`` accounts (one in the ``rate`` scenario, where pacing makes
-every account take the same time) it runs on that many and is scaled
-linearly (marked ``~``). Requests are counted from the simulator's request log.
+The bound is the shortest cycle the configuration allows: the busiest account's
+requests x latency / max_concurrency (its own slots), all requests x latency /
+the slots usable at once (max_concurrency per account, at most
+``max_in_flight_total`` in all), and in the ``rate`` scenario the busiest
+account's requests / rate; whichever is longest.
+
+"cycle" is ``collect_account`` for every account at once on the clients of
+``shared_clients`` (what ``collect_all`` and a daemon cycle do), built
+beforehand; "setup" is building them. "sequential" is a plain client: one
+``httpx.AsyncClient``, the same requests one after another (paced to the rate
+limit in the ``rate`` scenario); above ``--seq-max`` accounts (above one in the
+``rate`` and ``wan`` scenarios, where pacing or latency makes every account take
+the same time) it runs on that many and is scaled linearly (marked ``~``).
+Requests are counted from the simulator's request log.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 import httpx
 from _common import SimulatorProcess, fleet_accounts, fmt, out, table
 
-from monitor.client import CallObserver, IVHClient
+from monitor.client import CallObserver, shared_clients
 from monitor.collect import collect_account
 from monitor.config import VIRTUALMAN_TYPE_CODES, Account, ClientConfig
 from monitor.derive import is_3d
@@ -43,6 +51,7 @@ from monitor.signing import signed_query
 _PAGE = 100
 _UNLIMITED = 1e6  # a client "rate limit" that never binds
 _RATE_LIMITED = 100012  # the gateway's RequestLimitExceeded
+_LONG = 0.1  # a latency so long that client CPU no longer varies the sequential time
 
 
 @dataclass
@@ -109,7 +118,7 @@ async def _cycle(
         return observe
 
     started = time.perf_counter()
-    clients = [IVHClient(a, config, observer=observer(a.name)) for a in accounts]
+    clients = list(shared_clients(accounts, config, observer=observer).values())
     setup = time.perf_counter() - started
     cpu0, t0 = time.process_time(), time.perf_counter()
     try:
@@ -182,19 +191,25 @@ def _requests(sim: SimulatorProcess) -> dict[str, int]:
 
 
 def _bound(
-    requests: dict[str, int], rejected: Counter[str], latency: float, rate: float | None, c: int
+    requests: dict[str, int],
+    rejected: Counter[str],
+    latency: float,
+    rate: float | None,
+    config: ClientConfig,
 ) -> float:
-    """The shortest cycle the busiest account allows.
+    """The shortest cycle the configuration allows (see the module's docstring).
 
-    Accounts run side by side, each limited by its own concurrency or rate.
     Requests the gateway refused (100012) do not count: they were not needed.
     With a rate limit the simulator's bucket starts full (capacity = rate), so
     the first ``rate`` requests cost no waiting: (requests - rate) / rate.
     """
-    needed = max((n - rejected[a] for a, n in requests.items()), default=0)
+    needed = {a: n - rejected[a] for a, n in requests.items()}
+    busiest = max(needed.values(), default=0)
+    slots = min(len(needed) * config.max_concurrency, config.max_in_flight_total)
+    bound = max(busiest * latency / config.max_concurrency, sum(needed.values()) * latency / slots)
     if rate:
-        return max(needed - max(1.0, rate), 0.0) / rate
-    return needed * latency / c
+        bound = max(bound, max(busiest - max(1.0, rate), 0.0) / rate)
+    return bound
 
 
 async def _scenario(
@@ -205,6 +220,7 @@ async def _scenario(
         config = ClientConfig(
             rate_limit_per_second=rate or _UNLIMITED,
             max_concurrency=args.concurrency,
+            max_in_flight_total=args.in_flight,
             page_size=_PAGE,
         )
         sim_cpu0 = sim.cpu_seconds()
@@ -215,11 +231,12 @@ async def _scenario(
         for (account, outcome), n in attempts.items():
             if outcome != "success":
                 rejected[account] += n
-        bound = _bound(requests, rejected, latency, rate, args.concurrency)
+        bound = _bound(requests, rejected, latency, rate, config)
 
         sim.reset()
-        # paced to the rate limit, each account takes the same time: one is enough
-        sample = accounts[: 1 if rate else args.seq_max]
+        # paced to the rate limit or to a long latency, each account takes the
+        # same time: one is enough
+        sample = accounts[: 1 if rate or latency >= _LONG else args.seq_max]
         t0 = time.perf_counter()
         await _sequential(sample, rate)
         sequential = (time.perf_counter() - t0) * count / len(sample)
@@ -246,14 +263,16 @@ async def _scenario(
 async def main(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     out(
-        f"fleet: {args.assets} assets of each kind per account, latency {args.latency * 1000:g} ms,"
-        f" max_concurrency {args.concurrency}, page_size {_PAGE}, rate limit {args.rate:g}/s"
-        " (rate scenario)"
+        f"fleet: {args.assets} assets of each kind per account, latency {args.latency * 1000:g} ms"
+        f" ({args.wan_latency * 1000:g} ms in the wan scenario), max_concurrency"
+        f" {args.concurrency}, max_in_flight_total {args.in_flight}, page_size {_PAGE},"
+        f" rate limit {args.rate:g}/s (rate scenario)"
     )
     for scenario in args.scenarios.split(","):
         for count in args.accounts:
             rate = args.rate if scenario == "rate" else None
-            row = await _scenario(scenario, count, args, args.latency, rate)
+            latency = args.wan_latency if scenario == "wan" else args.latency
+            row = await _scenario(scenario, count, args, latency, rate)
             rows.append(row)
             out(f"  {scenario} x{count}: cycle {row.cycle:.2f} s, bound {row.bound:.2f} s")
     out()
@@ -271,9 +290,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--assets", type=int, default=20, help="assets of each kind per account")
     p.add_argument("--latency", type=float, default=0.02, help="seconds per call (default 0.02)")
+    p.add_argument(
+        "--wan-latency", type=float, default=0.15, help="seconds per call, wan (default 0.15)"
+    )
     p.add_argument("--concurrency", type=int, default=4, help="client max_concurrency")
+    p.add_argument("--in-flight", type=int, default=64, help="client max_in_flight_total")
     p.add_argument("--rate", type=float, default=5.0, help="requests/s per appkey (rate scenario)")
-    p.add_argument("--scenarios", default="latency,rate")
+    p.add_argument("--scenarios", default="latency,wan,rate")
     p.add_argument("--seq-max", type=int, default=10, help="accounts the sequential client runs")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     return p

@@ -27,6 +27,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from monitor import __version__
+from monitor.aio import all_or_cancel
 from monitor.config import Account, ClientConfig
 from monitor.endpoints import DEFAULT_PATHS, alternate_path
 from monitor.errors import (
@@ -359,7 +360,7 @@ class IVHClient:
                 self._config.max_pages,
             )
             window = range(index + 1, last + 1)
-            results = await asyncio.gather(*(page(i) for i in window))
+            results = await all_or_cancel(page(i) for i in window)
             index = window[-1]
             count = min(c for c, _ in results)
             total = max(results[-1][1], 0)  # Total may change between pages (§3)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import structlog
 
+from monitor.aio import all_or_cancel, reap
 from monitor.client import IVHClient, Listing
 from monitor.derive import (
     anchors_to_groups,
@@ -27,8 +28,8 @@ from monitor.derive import (
 )
 from monitor.domain import Anchor, Asset
 from monitor.errors import UpstreamError
+from monitor.models import Action, ImageAsset, RecordProblem, SmallSampleImage
 from monitor.models import Anchor as AnchorRecord
-from monitor.models import ImageAsset, RecordProblem, SmallSampleImage
 
 __all__ = ["FAMILIES", "Family", "FamilyResult", "Problem", "collect_account", "collect_family"]
 
@@ -98,15 +99,33 @@ async def _timbres(client: IVHClient, tally: _Tally) -> dict[str, Any]:
 
 
 async def _images(
-    client: IVHClient, tally: _Tally, type_codes: Sequence[str], actions: dict[str, int]
+    client: IVHClient,
+    tally: _Tally,
+    type_codes: Sequence[str],
+    actions: dict[str, int],
+    on_3d_keys: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
     # REFERENCE.md §4: getanchor/getimagebyanchor need a type code, so listing
     # every image takes one walk per code, plus the small-sample list.
-    anchor_lists, image_lists, small = await asyncio.gather(
-        asyncio.gather(*(client.anchors(code) for code in type_codes)),
-        asyncio.gather(*(client.images(code) for code in type_codes)),
-        client.small_sample_images(),
-    )
+    async def images(code: str) -> Listing[ImageAsset]:
+        listing = await client.images(code)
+        if on_3d_keys is not None:
+            on_3d_keys([r.key for r in listing.records if is_3d(r.virtualman_type_code)])
+        return listing
+
+    # Requests queue for the account's slots in the order they are made: the 3D
+    # image walks first, so the actions they lead to start while the rest runs.
+    order = sorted(range(len(type_codes)), key=lambda i: not is_3d(type_codes[i]))
+    image_tasks = {i: asyncio.ensure_future(images(type_codes[i])) for i in order}
+    anchor_tasks = [asyncio.ensure_future(client.anchors(code)) for code in type_codes]
+    small_task = asyncio.ensure_future(client.small_sample_images())
+    try:
+        await asyncio.gather(*image_tasks.values(), *anchor_tasks, small_task)
+    finally:
+        await reap([*image_tasks.values(), *anchor_tasks, small_task])
+    anchor_lists = [t.result() for t in anchor_tasks]
+    image_lists = [image_tasks[i].result() for i in range(len(type_codes))]
+    small = small_task.result()
     anchors_raw: list[AnchorRecord] = []
     images_raw: list[ImageAsset] = []
     for anchor_listing in anchor_lists:
@@ -123,8 +142,13 @@ async def _images(
     return {"assets": tuple(assets), "anchors": tuple(anchors)}
 
 
-async def _actions(client: IVHClient, tally: _Tally, keys: Sequence[str]) -> dict[str, Any]:
-    listings = await asyncio.gather(*(client.actions(k) for k in keys))
+async def _actions(
+    client: IVHClient,
+    tally: _Tally,
+    keys: Sequence[str],
+    started: Mapping[str, asyncio.Future[Listing[Action]]],
+) -> dict[str, Any]:
+    listings = await all_or_cancel(started.get(k) or client.actions(k) for k in keys)
     counts: dict[str, int] = {}
     for key, listing in zip(keys, listings, strict=True):
         tally.add("getaction", listing)
@@ -139,11 +163,15 @@ async def collect_family(
     type_codes: Sequence[str] = (),
     image_keys: Sequence[str] = (),
     actions: dict[str, int] | None = None,
+    on_3d_keys: Callable[[list[str]], None] | None = None,
+    started_actions: Mapping[str, asyncio.Future[Listing[Action]]] | None = None,
 ) -> FamilyResult:
     """Collect one family; never raises for an upstream failure (it is in ``error``).
 
     ``image_keys`` are the 3D images whose actions to fetch (the ``actions``
-    family); ``actions`` are counts already known, attached to 3D images.
+    family), ``started_actions`` fetches of them already under way;
+    ``actions`` are counts already known, attached to 3D images;
+    ``on_3d_keys`` hears the 3D image keys of each type code as its walk ends.
     """
     tally = _Tally()
     started = time.perf_counter()
@@ -154,9 +182,9 @@ async def collect_family(
         elif family == "timbres":
             parts = await _timbres(client, tally)
         elif family == "images":
-            parts = await _images(client, tally, type_codes, dict(actions or {}))
+            parts = await _images(client, tally, type_codes, dict(actions or {}), on_3d_keys)
         else:
-            parts = await _actions(client, tally, image_keys)
+            parts = await _actions(client, tally, image_keys, started_actions or {})
     except UpstreamError as exc:
         duration = time.perf_counter() - started
         # An expected upstream failure, already typed: no traceback needed.
@@ -209,20 +237,37 @@ async def collect_account(
     *,
     on_family_done: Callable[[FamilyResult], None] | None = None,
 ) -> list[FamilyResult]:
-    """Every family of one account: services, voices and images concurrently, then
-    the actions of its 3D images."""
+    """Every family of one account: services, voices and images concurrently, and
+    the actions of each 3D image as soon as the walk that found it ends (so the
+    account's request slots never idle behind the whole images family)."""
+    prefetch: dict[str, asyncio.Future[Listing[Action]]] = {}
+
+    def start_actions(keys: list[str]) -> None:
+        for key in keys:
+            if key not in prefetch:
+                prefetch[key] = asyncio.ensure_future(client.actions(key))
 
     async def run(family: Family) -> FamilyResult:
-        result = await collect_family(client, family, type_codes=type_codes)
+        result = await collect_family(
+            client,
+            family,
+            type_codes=type_codes,
+            on_3d_keys=start_actions if family == "images" else None,
+        )
         if on_family_done is not None:
             on_family_done(result)
         return result
 
-    services, timbres, images = await asyncio.gather(run("services"), run("timbres"), run("images"))
-    results = [services, timbres, images]
-    if images.ok:
+    try:
+        # families fail one by one (FamilyResult.error), so a plain gather is enough
+        services, timbres, images = await asyncio.gather(
+            run("services"), run("timbres"), run("images")
+        )
+        results = [services, timbres, images]
+        if not images.ok:
+            return results
         keys = [a.id for a in images.assets if is_3d(a.type)]
-        actions = await collect_family(client, "actions", image_keys=keys)
+        actions = await collect_family(client, "actions", image_keys=keys, started_actions=prefetch)
         if on_family_done is not None:
             on_family_done(actions)
         results.append(actions)
@@ -240,7 +285,9 @@ async def collect_account(
                 duration_seconds=images.duration_seconds,
                 truncated=images.truncated,
             )
-    return results
+        return results
+    finally:
+        await reap(prefetch.values())
 
 
 def _with_actions(asset: Asset, actions: dict[str, int]) -> Asset:

@@ -1,5 +1,6 @@
 """The client against the simulator over real HTTP: endpoints, pages, faults."""
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -110,6 +111,27 @@ async def test_retryable_failures_recover(
     sim.dataset.account("t1").replace("timbres", _timbres(2))
     sim.faults.add(fault)
     assert len((await make_client().timbres()).records) == 2
+
+
+async def test_a_failed_page_cancels_the_rest_of_its_window(
+    sim: RunningSimulator, make_client: MakeClient
+) -> None:
+    """Page 2 fails for good while pages 3 and 4 are slow and in flight: the walk
+    fails at once with page 2's error and leaves nothing running or retrying."""
+    sim.dataset.account("t1").replace("timbres", _timbres(50))
+    sim.faults.add(Fault(kind="api_error", endpoint="describetimbre", page=2, code=100009))
+    for page in (3, 4):
+        sim.faults.add(Fault(kind="latency", endpoint="describetimbre", page=page, seconds=5))
+    client = make_client(page_size=10, max_concurrency=4)
+    with pytest.raises(APIError) as err:
+        await asyncio.wait_for(client.timbres(), 3)
+    assert err.value.code == 100009
+    assert asyncio.all_tasks() - {asyncio.current_task()} <= _server_tasks()
+
+
+def _server_tasks() -> set[asyncio.Task[Any]]:
+    """The in-process simulator's own request handlers."""
+    return {t for t in asyncio.all_tasks() if "aiohttp" in repr(t)}
 
 
 async def test_permanent_api_error_is_not_retried_and_keeps_request_id(

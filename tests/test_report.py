@@ -1,5 +1,6 @@
 """``report`` against the simulator: figures checked against the dataset's raw records."""
 
+import asyncio
 import io
 import json
 from collections import Counter
@@ -171,3 +172,47 @@ async def test_malformed_record_is_a_warning_not_a_failure(dataset: Dataset) -> 
     assert err.getvalue().startswith("warning: xinghe-live: getserviceasset: skipped record #0")
     services = [r for r in rows if r["account"] == "xinghe-live" and r["kind"] == "service"]
     assert len(services) == len(dataset.account("xinghe-live").services) - 1
+
+
+def _3d_keys(dataset: Dataset, account: str) -> set[str]:
+    images = dataset.account(account).images
+    return {i["VirtualmanKey"] for i in images if i["VirtualmanTypeCode"].endswith("_3d")}
+
+
+async def test_every_3d_image_gets_its_action_count_with_one_call_each(dataset: Dataset) -> None:
+    async with run_simulator(dataset) as sim:
+        result, rows = await _report(sim)
+        for account in dataset.accounts:
+            keys = _3d_keys(dataset, account.name)
+            assert sim.requests.count(account.name, "getaction") == len(keys)
+    assert not result.failures
+    assert sum(len(_3d_keys(dataset, a.name)) for a in dataset.accounts) >= 5
+    for account in dataset.accounts:
+        keys = _3d_keys(dataset, account.name)
+        by_id = {r["id"]: r for r in rows if r["account"] == account.name and r["kind"] == "image"}
+        for key in _3d_keys(dataset, account.name):
+            assert by_id[key]["actions"] == len(dataset.account(account.name).actions_for(key))
+        assert all(r["actions"] is None for k, r in by_id.items() if k not in keys)
+
+
+async def test_images_failing_after_actions_started_leaves_nothing_running(
+    dataset: Dataset,
+) -> None:
+    """Actions of a 3D image start as soon as its walk ends; if the images family
+    then fails, those fetches and the family's other walks are cancelled, nothing
+    retries in the background and no actions family is reported."""
+    victim = max(dataset.accounts, key=lambda a: len(_3d_keys(dataset, a.name))).name
+    async with run_simulator(dataset) as sim:
+        # the anchors walk fails last, well after the 3D image walks have ended
+        sim.faults.add(Fault(kind="latency", seconds=0.3, account=victim, endpoint="getanchor"))
+        sim.faults.add(
+            Fault(kind="api_error", account=victim, endpoint="getanchor", code=100008, times=1)
+        )
+        result, _ = await _report(sim)
+        assert sim.requests.count(victim, "getaction") > 0  # they had started
+    assert asyncio.all_tasks() == {asyncio.current_task()}  # the simulator's too are gone
+    families = {(f.account, f.family): f for f in result.families}
+    assert not families[(victim, "images")].ok
+    assert (victim, "actions") not in families
+    others = [a.name for a in dataset.accounts if a.name != victim]
+    assert all(families[(a, "actions")].ok for a in others)
