@@ -1,15 +1,17 @@
 """Memory and idle CPU of the real daemon (``ivh-monitor run``) at ~10k assets.
 
-    python3 dev.py bench memory.py [--idle 30] [--fleets 1x1,10x334,100x34]
+    python3 dev.py bench memory.py [--interval 60] [--idle 20] [--fleets 1x1,10x334,100x34]
 
 Each fleet ``AxN`` is ``generate_fleet(A, N)``: A accounts with N services, N
 voices and N images each (so 10x334 is 10,020 assets). The simulator runs in
 its own process; the daemon is ``python -m monitor run`` with a config file,
-every interval an hour (so after the first cycle it is between cycles), alerts
-on with no channels. Once ``/readyz`` answers 200 the script reads the
-daemon's ``/proc`` figures, scrapes ``/metrics`` (plain and gzip) and ``/``
-twenty times each, then leaves it idle for ``--idle`` seconds and measures the
-CPU it used meanwhile. Peak RSS is ``VmHWM`` at the end (after the scrapes).
+every family every ``--interval`` seconds with no jitter (every job at once:
+the worst case), alerts on with no channels. Once ``/readyz`` answers 200 the
+script reads RSS after the first cycle; then it waits for the second cycle to
+end (the steady state: while a cycle runs, the last good data and the new data
+are both in memory) and reads RSS again, scrapes ``/metrics`` (plain and gzip)
+and ``/`` twenty times each, and leaves the daemon idle for ``--idle`` seconds,
+measuring the CPU it used meanwhile. Peak RSS is ``VmHWM`` at the end.
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ from _common import (
 )
 from scrape import fetch
 
-HOUR = 3600
 HEADERS = [
     "fleet",
     "assets",
     "ready s",
     "RSS after cycle MB",
+    "RSS after 2nd cycle MB",
     "peak RSS MB",
     "scrape p50 ms",
     "scrape p95 ms",
@@ -90,7 +92,13 @@ def _timed(url: str, *, gzip_ok: bool = False, repeat: int = 20) -> tuple[float,
     return p50 * 1000, p95 * 1000, size
 
 
-def measure(accounts: int, per_account: int, idle: float) -> list[object]:
+def _finished(log: Path) -> int:
+    """Collections finished (or failed) so far, from the daemon's log."""
+    text = log.read_text()
+    return text.count('"collect.finished"') + text.count('"collect.failed"')
+
+
+def measure(accounts: int, per_account: int, idle: float, interval: float) -> list[object]:
     with (
         SimulatorProcess(accounts, per_account) as sim,
         tempfile.TemporaryDirectory(prefix="ivh-bench-") as tmp,
@@ -101,10 +109,10 @@ def measure(accounts: int, per_account: int, idle: float) -> list[object]:
             "state_dir": tmp,
             "client": {"rate_limit_per_second": 50, "max_concurrency": 8},
             "schedule": {
-                "services_seconds": HOUR,
-                "timbres_seconds": HOUR,
-                "images_seconds": HOUR,
-                "actions_seconds": HOUR,
+                "services_seconds": interval,
+                "timbres_seconds": interval,
+                "images_seconds": interval,
+                "actions_seconds": interval,
                 "jitter_seconds": 0,
             },
         }
@@ -145,6 +153,11 @@ def _observe(
         raise RuntimeError("daemon never became ready")
     ready = time.perf_counter() - started
     after_cycle = memory_kib(pid)["VmRSS"] / 1024
+    jobs = accounts * 4
+    if not wait_until(lambda: _finished(log) >= 2 * jobs, 600, every=0.2):
+        raise RuntimeError("the second cycle never ended")
+    time.sleep(0.5)  # the last job's alerts and snapshot swap
+    after_second = memory_kib(pid)["VmRSS"] / 1024
     metrics = fetch(url + "/metrics").decode()
     assets = sum(1 for line in metrics.splitlines() if line.startswith("ivh_asset_info{"))
     p50, p95, size = _timed(url + "/metrics")
@@ -159,6 +172,7 @@ def _observe(
         assets,
         ready,
         after_cycle,
+        after_second,
         peak,
         p50,
         p95,
@@ -175,8 +189,10 @@ def main(args: argparse.Namespace) -> list[list[object]]:
     rows = []
     for fleet in args.fleets.split(","):
         accounts, per = (int(x) for x in fleet.split("x"))
-        rows.append(measure(accounts, per, args.idle))
-        out(f"  {fleet}: peak RSS {rows[-1][4]:.0f} MB")
+        rows.append(measure(accounts, per, args.idle, args.interval))
+        out(
+            f"  {fleet}: peak RSS {dict(zip(HEADERS, rows[-1], strict=True))['peak RSS MB']:.0f} MB"
+        )
     out()
     out(table(HEADERS, rows))
     return rows
@@ -184,7 +200,13 @@ def main(args: argparse.Namespace) -> list[list[object]]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=60.0,
+        help="seconds between collections (the idle measurement must fit between two)",
+    )
+    p.add_argument("--idle", type=float, default=20.0, help="seconds of idle CPU measurement")
     p.add_argument(
         "--fleets",
         default="1x1,10x334,100x34",

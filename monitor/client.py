@@ -326,12 +326,17 @@ class IVHClient:
         list_field: str,
         model: type[M],
         payload: Mapping[str, Any] | None = None,
+        *,
+        on_page: Callable[[list[M]], None] | None = None,
     ) -> Listing[M]:
         """Fetch every page of a list endpoint (REFERENCE.md §3).
 
         Pages after the first are fetched a window at a time (as many as may be
         in flight), stopping at ``Total`` or at the first short page, and never
-        beyond ``max_pages`` whatever ``Total`` claims.
+        beyond ``max_pages`` whatever ``Total`` claims. With ``on_page`` each
+        page's records go there as the page arrives instead of into
+        ``Listing.records``: a caller that boils them down keeps a big listing
+        from sitting in memory as vendor models (1-2 KB a record).
         """
         size = self._config.page_size
         base = dict(payload or {})
@@ -341,7 +346,10 @@ class IVHClient:
             got = await self.call(endpoint, {**base, "PageIndex": index, "PageSize": size})
             raw = got.get(list_field)
             records, problems = parse_records(raw, model, offset=(index - 1) * size)
-            listing.records.extend(records)
+            if on_page is None:
+                listing.records.extend(records)
+            else:
+                on_page(records)
             listing.problems.extend(problems)
             listing.pages += 1
             count = len(raw) if isinstance(raw, list) else (1 if raw else 0)
@@ -369,11 +377,17 @@ class IVHClient:
 
     # -- the six endpoints --------------------------------------------------------
 
-    async def service_assets(self) -> Listing[ServiceAsset]:
-        return await self.walk("getserviceasset", "ServiceAssetInfos", ServiceAsset)
+    async def service_assets(
+        self, on_page: Callable[[list[ServiceAsset]], None] | None = None
+    ) -> Listing[ServiceAsset]:
+        return await self.walk(
+            "getserviceasset", "ServiceAssetInfos", ServiceAsset, on_page=on_page
+        )
 
-    async def timbres(self) -> Listing[TimbreAsset]:
-        return await self.walk("describetimbre", "TimbreAssets", TimbreAsset)
+    async def timbres(
+        self, on_page: Callable[[list[TimbreAsset]], None] | None = None
+    ) -> Listing[TimbreAsset]:
+        return await self.walk("describetimbre", "TimbreAssets", TimbreAsset, on_page=on_page)
 
     async def anchors(self, type_code: str) -> Listing[Anchor]:
         return await self.walk(

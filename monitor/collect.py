@@ -20,10 +20,12 @@ import structlog
 from monitor.aio import all_or_cancel, reap
 from monitor.client import IVHClient, Listing
 from monitor.derive import (
+    ServicePackage,
     anchors_to_groups,
     images_to_assets,
     is_3d,
-    services_to_assets,
+    number_services,
+    service_packages,
     timbres_to_assets,
 )
 from monitor.domain import Anchor, Asset
@@ -84,18 +86,30 @@ def _problems(endpoint: str, problems: Sequence[RecordProblem]) -> list[Problem]
     return [Problem(endpoint, p.index, p.key, p.reason) for p in problems]
 
 
+# Pages are boiled down to assets as they arrive (``on_page``): a listing is never
+# held whole as vendor models, which take several times an asset's memory.
+
+
 async def _services(client: IVHClient, tally: _Tally) -> dict[str, Any]:
-    listing = await client.service_assets()
-    tally.add("getserviceasset", listing)
     acct = client.account
-    return {"assets": tuple(services_to_assets(acct.name, acct.zone, listing.records))}
+    packages: list[ServicePackage] = []
+    listing = await client.service_assets(
+        on_page=lambda page: packages.extend(service_packages(acct.name, acct.zone, page))
+    )
+    tally.add("getserviceasset", listing)
+    return {"assets": tuple(number_services(packages))}
 
 
 async def _timbres(client: IVHClient, tally: _Tally) -> dict[str, Any]:
-    listing = await client.timbres()
-    tally.add("describetimbre", listing)
     acct = client.account
-    return {"assets": tuple(timbres_to_assets(acct.name, acct.zone, listing.records))}
+    by_key: dict[str, Asset] = {}  # TimbreKey is unique: the last copy wins (§4.2)
+    listing = await client.timbres(
+        on_page=lambda page: by_key.update(
+            (a.id, a) for a in timbres_to_assets(acct.name, acct.zone, page)
+        )
+    )
+    tally.add("describetimbre", listing)
+    return {"assets": tuple(by_key.values())}
 
 
 async def _images(

@@ -127,7 +127,11 @@ class AssetCollector(Collector):
         yield from self._accounts(snap.accounts)
 
     def render_text(self) -> bytes:
-        """The text exposition (format 0.0.4) of :meth:`collect`, fast for big snapshots.
+        """The text exposition (format 0.0.4) of :meth:`collect`, fast for big snapshots."""
+        return b"".join(self.render_parts())
+
+    def render_parts(self) -> list[bytes]:
+        """:meth:`render_text` in pieces, to be joined once with whatever follows.
 
         The per-asset families of each (account, family) are rendered once per
         collection of that family and cached; a scrape assembles the cached lines
@@ -153,16 +157,17 @@ class AssetCollector(Collector):
                 live[key] = cached
                 chunks.append(cached[2])
         self._chunks = live
-        headers = self._headers()
-        body = b"".join(
-            headers[name] + b"".join(chunk.get(name, b"") for chunk in chunks) for name in headers
-        )
+        parts: list[bytes] = []
+        for name, header in self._headers().items():
+            parts.append(header)
+            parts.extend(chunk[name] for chunk in chunks if name in chunk)
         tail: list[Metric] = []
         if self._relative:
             tail.append(self._expires_in(snap.assets(now), now))
         tail.extend(self._health(now))
         tail.extend(self._accounts(snap.accounts))
-        return body + generate_latest(_Families(tail))
+        parts.append(generate_latest(_Families(tail)))
+        return parts
 
     def _headers(self) -> dict[str, bytes]:
         """``# HELP``/``# TYPE`` of each per-asset family, in order (they never change)."""
@@ -568,4 +573,10 @@ class ExpositionRegistry(CollectorRegistry):
         yield from super().collect()
 
     def render_text(self) -> bytes:
-        return self._assets.render_text() + generate_latest(_Families(list(super().collect())))
+        return b"".join(self.render_parts())
+
+    def render_parts(self) -> list[bytes]:
+        """:meth:`render_text` in pieces (the server streams them: at 10k assets
+        the body is ~5 MB, and every copy of it is RSS)."""
+        rest = generate_latest(_Families(list(super().collect())))
+        return [*self._assets.render_parts(), rest]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib import resources
@@ -92,51 +93,65 @@ def services_to_assets(
     ``<ServiceType>-<expiry yyyymmddHHMMSS | never>``, suffixed ``-2``, ``-3``…
     for packages of one type that expire at the same second (ordered by size so
     the suffix is stable)."""
+    return number_services(service_packages(account, zone, records, language))
 
-    def stem(rec: ServiceAsset) -> str:
-        when = rec.expire_date.strftime("%Y%m%d%H%M%S") if rec.expire_date else "never"
-        return f"{rec.service_type}-{when}"
 
-    def ordered_ms(rec: ServiceAsset) -> int:
-        detail = _first(rec.details(), "order_ms")
-        return detail.order_ms or 0 if detail is not None else 0
+#: a service package before its id is final: (id stem, ordered ms, asset with id = stem)
+ServicePackage = tuple[str, int, Asset]
 
+
+def service_packages(
+    account: str, zone: tzinfo, records: Iterable[ServiceAsset], language: str = "en"
+) -> list[ServicePackage]:
+    """The first half of :func:`services_to_assets`, page by page."""
+    return [_service_package(account, zone, rec, language) for rec in records]
+
+
+def number_services(packages: Iterable[ServicePackage]) -> list[Asset]:
+    """The second half of :func:`services_to_assets`: the final ids, over every page."""
     seen: Counter[str] = Counter()
     assets: list[Asset] = []
-    for rec in sorted(records, key=lambda r: (stem(r), -ordered_ms(r))):
-        base_id = stem(rec)
-        seen[base_id] += 1
-        asset_id = base_id if seen[base_id] == 1 else f"{base_id}-{seen[base_id]}"
-        category = classify_service(rec)
-        fields: dict[str, Any] = {}
-        details = list(rec.details())
-        if category == "hours":
-            d = _first(details, "order_ms", "remain_ms")
-            if d is not None:
-                fields["ordered_seconds"] = None if d.order_ms is None else d.order_ms / _MS
-                fields["remaining_seconds"] = None if d.remain_ms is None else d.remain_ms / _MS
-        elif category == "quota":
-            d = _first(details, "customization_num", "remain_num")
-            if d is not None:
-                fields["quota_limit"] = d.customization_num
-                fields["quota_remaining"] = d.remain_num
-        elif category == "concurrency":
-            d = _first(details, "concurrency")
-            if d is not None:
-                fields["concurrency"] = d.concurrency
-        assets.append(
-            Asset(
-                account=account,
-                kind="service",
-                id=asset_id,
-                type=rec.service_type,
-                name=service_display_name(rec.service_type, language),
-                expires_at=_localise(rec.expire_date, zone),
-                category=category,
-                **fields,
-            )
-        )
+    for stem, _, asset in sorted(packages, key=lambda p: (p[0], -p[1])):
+        seen[stem] += 1
+        assets.append(asset if seen[stem] == 1 else replace(asset, id=f"{stem}-{seen[stem]}"))
     return assets
+
+
+def _service_package(
+    account: str, zone: tzinfo, rec: ServiceAsset, language: str
+) -> ServicePackage:
+    when = rec.expire_date.strftime("%Y%m%d%H%M%S") if rec.expire_date else "never"
+    stem = f"{rec.service_type}-{when}"
+    ordered = _first(rec.details(), "order_ms")
+    ordered_ms = ordered.order_ms or 0 if ordered is not None else 0
+    category = classify_service(rec)
+    fields: dict[str, Any] = {}
+    details = list(rec.details())
+    if category == "hours":
+        d = _first(details, "order_ms", "remain_ms")
+        if d is not None:
+            fields["ordered_seconds"] = None if d.order_ms is None else d.order_ms / _MS
+            fields["remaining_seconds"] = None if d.remain_ms is None else d.remain_ms / _MS
+    elif category == "quota":
+        d = _first(details, "customization_num", "remain_num")
+        if d is not None:
+            fields["quota_limit"] = d.customization_num
+            fields["quota_remaining"] = d.remain_num
+    elif category == "concurrency":
+        d = _first(details, "concurrency")
+        if d is not None:
+            fields["concurrency"] = d.concurrency
+    asset = Asset(
+        account=account,
+        kind="service",
+        id=stem,
+        type=rec.service_type,
+        name=service_display_name(rec.service_type, language),
+        expires_at=_localise(rec.expire_date, zone),
+        category=category,
+        **fields,
+    )
+    return stem, ordered_ms, asset
 
 
 def timbres_to_assets(account: str, zone: tzinfo, records: Sequence[TimbreAsset]) -> list[Asset]:

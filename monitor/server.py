@@ -4,15 +4,17 @@ With a ``status`` source, ``/`` is the status page and ``/api/assets``,
 ``/api/alerts`` serve its data as JSON (see :mod:`monitor.status`).
 
 A scrape renders the current snapshot (off the event loop, so a big one never
-stalls collection) and never calls the gateway.
+stalls collection) and never calls the gateway. The body is streamed in the
+pieces it is made of (compressed piece by piece for ``gzip``), so a scrape of
+a big fleet never holds a second copy of it (~5 MB at 10k assets).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import html
 import ssl
+import zlib
 from collections.abc import Callable
 
 from aiohttp import web
@@ -26,6 +28,7 @@ from monitor.status import StatusSource, add_routes
 __all__ = ["create_app", "start_server"]
 
 _GZIP_MIN_BYTES = 1024
+_STREAM_MIN_BYTES = 256 * 1024  # below this, one plain response is simpler and as cheap
 
 
 def create_app(
@@ -36,20 +39,32 @@ def create_app(
     status: StatusSource | None = None,
     grafana_url: str | None = None,
 ) -> web.Application:
-    async def metrics(request: web.Request) -> web.Response:
-        render = getattr(registry, "render_text", None)
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        render = getattr(registry, "render_parts", None)
         if render is not None:
             # always the text format 0.0.4, which every Prometheus accepts: it is what
             # the cached exposition is made of
-            body, content_type = await asyncio.to_thread(render), CONTENT_TYPE_LATEST
+            parts: list[bytes] = await asyncio.to_thread(render)
+            content_type = CONTENT_TYPE_LATEST
         else:
             encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-            body = await asyncio.to_thread(encoder, registry)
-        headers = {"Content-Type": content_type}
-        if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > _GZIP_MIN_BYTES:
-            body = await asyncio.to_thread(gzip.compress, body, 6)
-            headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
+            parts = [await asyncio.to_thread(encoder, registry)]
+        size = sum(len(p) for p in parts)
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "") and size > _GZIP_MIN_BYTES
+        if not gzipped and size < _STREAM_MIN_BYTES:
+            return web.Response(body=b"".join(parts), headers={"Content-Type": content_type})
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        if gzipped:
+            response.headers["Content-Encoding"] = "gzip"
+        else:
+            response.content_length = size
+        await response.prepare(request)
+        if gzipped:  # a tenth of the size: compressed whole, off the loop
+            parts = await asyncio.to_thread(_gzip_parts, parts)
+        for part in parts:
+            await response.write(part)
+        await response.write_eof()
+        return response
 
     async def healthz(_: web.Request) -> web.Response:
         if alive():
@@ -92,6 +107,13 @@ def create_app(
     else:
         app.router.add_get("/", index)
     return app
+
+
+def _gzip_parts(parts: list[bytes]) -> list[bytes]:
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip framing
+    packed = [packer.compress(part) for part in parts]
+    packed.append(packer.flush())
+    return [p for p in packed if p]
 
 
 async def start_server(

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -203,3 +204,35 @@ def test_cached_text_exposition_matches_the_collector_as_things_change() -> None
     store.apply(FamilyResult("b", "services", error=error), T0 + timedelta(hours=4))
     same()  # b's data is past stale_after now: dropped from both
     assert 'asset="p9"' not in registry.render_text().decode()
+
+
+async def test_metrics_endpoint_streams_big_bodies_plain_and_gzipped() -> None:
+    """A big exposition is streamed in pieces (plain with its Content-Length,
+    gzip piece by piece); both decode to exactly the registry's text."""
+    from monitor.collector import ExpositionRegistry
+    from monitor.server import create_app, start_server
+
+    store = SnapshotStore(["a"], INTERVALS, 3600)  # type: ignore[arg-type]
+    registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=Clock(T0)))
+    app = create_app(registry, store, alive=lambda: True)
+    runner, port = await start_server(app, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        async with httpx.AsyncClient() as http:
+            small = await http.get(url, headers={"Accept-Encoding": "identity"})
+            assert small.headers["content-length"] == str(len(small.content))
+            assets = tuple(_hours(f"p{i:05d}", float(i), T0) for i in range(3000))
+            store.apply(FamilyResult("a", "services", assets=assets), T0)
+            plain = await http.get(url, headers={"Accept-Encoding": "identity"})
+            packed = await http.get(url, headers={"Accept-Encoding": "gzip"})
+    finally:
+        await runner.cleanup()
+    expected = registry.render_text()
+    assert len(expected) > 1024 * 1024
+    assert plain.content == expected
+    assert plain.headers["content-length"] == str(len(expected))
+    assert plain.headers["content-type"].startswith("text/plain;")
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["transfer-encoding"] == "chunked"  # compressed on the way
+    assert packed.content == expected  # httpx inflates it
+    assert 'asset="p02999"' in plain.text
