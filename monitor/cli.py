@@ -195,7 +195,13 @@ async def _serve(
     """Run the daemon until SIGTERM/SIGINT."""
     daemon = Daemon(settings, accounts)
     host, port = parse_listen(settings.listen)
-    app = create_app(daemon.registry, daemon.store, alive=lambda: daemon.alive, status=daemon)
+    app = create_app(
+        daemon.registry,
+        daemon.store,
+        alive=lambda: daemon.alive,
+        status=daemon,
+        grafana_url=settings.grafana_url,
+    )
     web_config = load_web_config(settings.web_config_file) if settings.web_config_file else None
     if web_config is not None and web_config.basic_auth_users:
         app.middlewares.append(

@@ -16,7 +16,8 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
@@ -137,6 +138,7 @@ class IVHClient:
             headers={
                 "Content-Type": "application/json;charset=utf-8",
                 "User-Agent": f"ivh-monitor/{__version__}",
+                "Accept-Encoding": "gzip, deflate",  # what _Inflater decodes
             },
         )
         #: seconds our clock is ahead of the gateway's, from the last ``Date`` header
@@ -245,8 +247,9 @@ class IVHClient:
                 raw = await self._read_bounded(response, endpoint)
         except httpx.TimeoutException as exc:
             raise TransportError(f"timed out ({type(exc).__name__})", **ctx) from None
-        except httpx.DecodingError:
-            # a body that contradicts its Content-Encoding (not a TransportError in httpx)
+        except (zlib.error, httpx.DecodingError):
+            # a body that contradicts its Content-Encoding (httpx's error when a transport
+            # decoded it already, as httpx.MockTransport does)
             raise ParseError("body does not decode as its Content-Encoding says", **ctx) from None
         except httpx.TransportError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}", **ctx) from None
@@ -296,9 +299,22 @@ class IVHClient:
         return result
 
     async def _read_bounded(self, response: httpx.Response, endpoint: str) -> bytes:
+        """The decoded body, refused as soon as it would pass ``_MAX_BODY_BYTES``.
+
+        Decoded here rather than by httpx, whose decoders inflate each network
+        chunk whole: a 64 KiB chunk of a gzip bomb is 64 MiB before any check.
+        """
+        if response.is_stream_consumed:  # read (and decoded) by the transport already
+            raws: AsyncIterator[bytes] = _once(response.content)
+            inflater = _Inflater(())
+        else:
+            raws = response.aiter_raw()
+            inflater = _Inflater(response.headers.get_list("content-encoding", split_commas=True))
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
+
+        def take(chunk: bytes) -> None:
+            nonlocal size
             size += len(chunk)
             if size > _MAX_BODY_BYTES:
                 raise ParseError(
@@ -307,6 +323,10 @@ class IVHClient:
                     endpoint=endpoint,
                 )
             chunks.append(chunk)
+
+        async for raw in raws:
+            take(inflater.feed(raw, _MAX_BODY_BYTES - size))
+        take(inflater.flush())
         return b"".join(chunks)
 
     def _note_skew(self, date_header: str | None, sent_at: float) -> None:
@@ -430,6 +450,46 @@ def shared_clients(
         )
         for a in accounts
     }
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+class _Inflater:
+    """Content-Encoding decoding (gzip, deflate, identity) that never produces much
+    more than it is asked for. Unknown codings are ignored, as httpx does."""
+
+    def __init__(self, codings: Sequence[str]) -> None:
+        known = [c.strip().lower() for c in codings]
+        known = [c for c in known if c in ("gzip", "x-gzip", "deflate")]
+        if len(known) > 1:
+            raise zlib.error(f"stacked Content-Encoding {', '.join(known)}")
+        self._deflate = bool(known) and known[0] == "deflate"
+        self._fed = False
+        self._z: Any = None
+        if self._deflate:
+            self._z = zlib.decompressobj()  # zlib-wrapped; raw deflate is tried on error
+        elif known:
+            self._z = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """At most ``room + 1`` bytes of output: one more than the room says "too big"."""
+        if self._z is None or not data:
+            return data
+        first, self._fed = not self._fed, True
+        try:
+            return bytes(self._z.decompress(data, max(room, 0) + 1))
+        except zlib.error:
+            if not (first and self._deflate):
+                raise
+            # some servers send raw deflate under "deflate" (RFC 9110 says zlib), as
+            # httpx also tolerates
+            self._z = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+            return bytes(self._z.decompress(data, max(room, 0) + 1))
+
+    def flush(self) -> bytes:
+        return b"" if self._z is None else bytes(self._z.flush())
 
 
 def _decode(raw: bytes) -> Any:

@@ -79,6 +79,13 @@ def _check_base_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _check_link(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -233,6 +240,9 @@ class Settings(BaseSettings):
     expose_relative_metrics: bool = Field(
         False, description="also export ivh_asset_expires_in_seconds (computed at scrape time)"
     )
+    grafana_url: str | None = Field(
+        None, description="link from the status page to your Grafana dashboard (http/https URL)"
+    )
 
     # Alerts (rules, channels, state).
     state_dir: Path | None = Field(
@@ -249,6 +259,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
 
     _check_url = field_validator("base_url")(classmethod(lambda cls, v: _check_base_url(v)))
+    _check_grafana = field_validator("grafana_url")(
+        classmethod(lambda cls, v: None if not v else _check_link(v))
+    )
     _check_tz = field_validator("timezone")(classmethod(lambda cls, v: _check_zone(v)))
 
     @field_validator("shard")

@@ -102,6 +102,7 @@ def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
             "invalid Prometheus label",
         ),
         ("accounts: [\n  {name: a\n", "not valid YAML at line"),
+        ("grafana_url: grafana.local/d/x\n", "grafana_url: Value error, must be an http(s) URL"),
     ],
 )
 def test_bad_config_names_the_field(tmp_path: Path, text: str, expected: str) -> None:

@@ -56,6 +56,7 @@ async def daemon(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[Daemon]
         "schedule": fast_schedule(),
         "client": {"retries": 0, "rate_limit_per_second": 500, "timeout_seconds": 2},
         "state_dir": str(tmp_path / "state"),
+        "grafana_url": "https://grafana.example.com/d/ivh-monitor",
     }
     started = await start_daemon(config, tmp_path)
     daemon = Daemon(started.url, started.process, started.log_path)
@@ -159,6 +160,7 @@ async def test_http_endpoints(daemon: Daemon) -> None:
         assert plain.headers["content-type"].startswith("text/plain")
         assert (await http.get(f"{daemon.url}/healthz")).status_code == 200
         index = await http.get(f"{daemon.url}/")
+        assert 'href="https://grafana.example.com/d/ivh-monitor"' in index.text
         assert "/metrics" in index.text
         assert "/healthz" in index.text
         assert "/readyz" in index.text

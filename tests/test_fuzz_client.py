@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,6 +82,29 @@ class Outcome:
         self.error: BaseException | None = None
 
 
+class Raw(httpx.AsyncByteStream):
+    """A body as it comes off the network: ``httpx.Response(content=bytes)`` would
+    read and decode it on the spot, before the client under test could."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._data
+
+
+class Streaming(httpx.AsyncBaseTransport):
+    """``httpx.MockTransport`` without its ``aread()``: the body reaches the client
+    as a network body does, raw, for the client to decode (and bound)."""
+
+    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+        self._handler = handler
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return self._handler(request)
+
+
 def run_call(method: str, handler: Handler, config: ClientConfig) -> Outcome:
     """Run one client call over ``handler``; record what came back and what was sent."""
     out = Outcome()
@@ -93,7 +117,7 @@ def run_call(method: str, handler: Handler, config: ClientConfig) -> Outcome:
         async with IVHClient(
             ACCOUNT,
             config,
-            transport=httpx.MockTransport(counting),
+            transport=Streaming(counting),
             observer=lambda *event: out.observed.append(event),
         ) as client:
             call: Callable[..., Awaitable[Listing[Any]]] = getattr(client, method)
@@ -302,7 +326,7 @@ def test_any_answer_gives_a_listing_or_an_upstream_error(
     method, (status, headers, body) = case
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, headers=headers, content=body)
+        return httpx.Response(status, headers=headers, stream=Raw(body))
 
     out = run_call(method, handler, config)
     check(out, config)
@@ -320,7 +344,7 @@ def test_answers_that_change_from_request_to_request(
     def handler(request: httpx.Request) -> httpx.Response:
         page = json.loads(request.content)["Payload"].get("PageIndex", 1)
         status, headers, body = script[(page - 1) % len(script)]
-        return httpx.Response(status, headers=headers, content=body)
+        return httpx.Response(status, headers=headers, stream=Raw(body))
 
     out = run_call(method, handler, config)
     check(out, config)
@@ -350,7 +374,7 @@ def test_an_absurd_total_stops_at_max_pages_and_counts_every_item(
         {"Header": {"Code": 0}, "Payload": {"Total": total, list_field: items}}, allow_nan=True
     ).encode()
 
-    out = run_call(method, lambda _: httpx.Response(200, content=body), config)
+    out = run_call(method, lambda _: httpx.Response(200, stream=Raw(body)), config)
     check(out, config)
     listing = out.result
     assert listing is not None
@@ -397,8 +421,55 @@ def test_a_small_gzip_body_that_inflates_beyond_32_mib_is_refused() -> None:
     config = ClientConfig(retries=0, rate_limit_per_second=10000)
     out = run_call(
         "timbres",
-        lambda _: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=bomb),
+        lambda _: httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=Raw(bomb)),
         config,
     )
     assert isinstance(out.error, ParseError)
     assert "MiB" in out.error.message
+
+
+def test_a_gzip_bomb_is_never_inflated_past_the_bound() -> None:
+    """Decoding stops one byte past what is still allowed, however much one
+    network chunk would inflate to (httpx's own decoders inflate it whole)."""
+    from monitor.client import _Inflater
+
+    bomb = gzip.compress(b"0" * (64 * _MIB))
+    inflater = _Inflater(["gzip"])
+    assert len(inflater.feed(bomb, 1000)) == 1001
+
+
+@pytest.mark.parametrize(
+    ("coding", "pack"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),  # RFC 9110: zlib-wrapped
+        ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate, as some servers send
+        ("identity", lambda b: b),
+        ("x-nonsense", lambda b: b),  # unknown codings are ignored, as httpx does
+    ],
+)
+def test_content_codings_decode_to_the_envelope(
+    coding: str, pack: Callable[[bytes], bytes]
+) -> None:
+    body = json.dumps({"Header": {"Code": 0}, "Payload": {"Total": 0}}).encode()
+    out = run_call(
+        "timbres",
+        lambda _: httpx.Response(200, headers={"Content-Encoding": coding}, stream=Raw(pack(body))),
+        ClientConfig(retries=0, rate_limit_per_second=10000),
+    )
+    assert out.error is None
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [("gzip", b"not gzip at all"), ("gzip, deflate", zlib.compress(gzip.compress(b"{}")))],
+)
+def test_a_body_that_contradicts_its_coding_is_a_parse_error(coding: str, body: bytes) -> None:
+    out = run_call(
+        "timbres",
+        lambda _: httpx.Response(200, headers={"Content-Encoding": coding}, stream=Raw(body)),
+        ClientConfig(retries=0, rate_limit_per_second=10000),
+    )
+    assert isinstance(out.error, ParseError)
+    assert "Content-Encoding" in out.error.message

@@ -7,7 +7,7 @@ severities, per-type sums, the timeline's buckets, the table's order and page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Literal
@@ -142,32 +142,33 @@ def _live(asset: Asset, now: datetime) -> bool:
 
 def hours_by_type(assets: Iterable[Asset], now: datetime) -> list[TypeSum]:
     """Remaining hours of live hour packages per service type, most first."""
-    sums: dict[str, tuple[int, float, float | None]] = {}
-    for a in assets:
-        if a.category != "hours" or a.remaining_seconds is None or not _live(a, now):
-            continue
-        n, left, total = sums.get(a.type, (0, 0.0, 0.0))
-        total = None if total is None or a.ordered_seconds is None else total + a.ordered_seconds
-        sums[a.type] = (n + 1, left + a.remaining_seconds, total)
-    return sorted(
-        (TypeSum(t, n, left, total) for t, (n, left, total) in sums.items()),
-        key=lambda s: (-s.left, s.type),
-    )
+    sums = _sums(assets, now, "hours", lambda a: (a.remaining_seconds, a.ordered_seconds))
+    return sorted(sums, key=lambda s: (-s.left, s.type))
 
 
 def quotas_by_type(assets: Iterable[Asset], now: datetime) -> list[TypeSum]:
     """Remaining units of live quota packages per service type, fewest first."""
+    sums = _sums(assets, now, "quota", lambda a: (a.quota_remaining, a.quota_limit))
+    return sorted(sums, key=lambda s: (s.left, s.type))
+
+
+def _sums(
+    assets: Iterable[Asset],
+    now: datetime,
+    category: str,
+    figures: Callable[[Asset], tuple[float | None, float | None]],
+) -> list[TypeSum]:
+    """(left, total) of the live packages of one category, summed per service type;
+    the total is unknown (None) as soon as one package's is."""
     sums: dict[str, tuple[int, float, float | None]] = {}
     for a in assets:
-        if a.category != "quota" or a.quota_remaining is None or not _live(a, now):
+        left_one, total_one = figures(a)
+        if a.category != category or left_one is None or not _live(a, now):
             continue
         n, left, total = sums.get(a.type, (0, 0.0, 0.0))
-        total = None if total is None or a.quota_limit is None else total + a.quota_limit
-        sums[a.type] = (n + 1, left + a.quota_remaining, total)
-    return sorted(
-        (TypeSum(t, n, left, total) for t, (n, left, total) in sums.items()),
-        key=lambda s: (s.left, s.type),
-    )
+        total = None if total is None or total_one is None else total + total_one
+        sums[a.type] = (n + 1, left + left_one, total)
+    return [TypeSum(t, n, left, total) for t, (n, left, total) in sums.items()]
 
 
 # -- the timeline ---------------------------------------------------------------------

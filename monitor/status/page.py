@@ -388,26 +388,17 @@ def _sum_table(
 
 def _hours_table(data: StatusData, account: AccountStatus) -> str:
     lang = data.language
-    return _sum_table(
-        lang,
-        text(lang, "hours_by_type"),
-        text(lang, "hours_caption"),
-        hours_by_type(account.assets, data.now),
-        empty=text(lang, "no_hours"),
-        hours=True,
-    )
+    sums = hours_by_type(account.assets, data.now)
+    titles = ("hours_by_type", "hours_caption", "no_hours")
+    title, caption, empty = (text(lang, t) for t in titles)
+    return _sum_table(lang, title, caption, sums, empty=empty, hours=True)
 
 
 def _quota_table(data: StatusData, account: AccountStatus) -> str:
     lang = data.language
-    return _sum_table(
-        lang,
-        text(lang, "quotas"),
-        text(lang, "quotas_caption"),
-        quotas_by_type(account.assets, data.now),
-        empty=text(lang, "no_quotas"),
-        hours=False,
-    )
+    sums = quotas_by_type(account.assets, data.now)
+    title, caption, empty = (text(lang, t) for t in ("quotas", "quotas_caption", "no_quotas"))
+    return _sum_table(lang, title, caption, sums, empty=empty, hours=False)
 
 
 def _collection_table(data: StatusData, account: AccountStatus) -> str:
