@@ -32,6 +32,7 @@ from monitor.status.model import (
 )
 from monitor.status.page import (
     ACCOUNT_PAGE_ROWS,
+    OVERVIEW_ACCOUNTS,
     OVERVIEW_ROWS,
     ViewQuery,
     parse_query,
@@ -329,6 +330,30 @@ def test_overview_shows_soonest_then_links_to_all() -> None:
     assert names == [f"n{i:03}" for i in range(OVERVIEW_ROWS)]
     assert "Show all 120 assets of acme" in page
     assert 'href="?account=acme"' in page
+
+
+@pytest.mark.parametrize("count", [OVERVIEW_ACCOUNTS, OVERVIEW_ACCOUNTS + 1])
+def test_many_accounts_get_a_glance_table_that_links_to_their_pages(count: int) -> None:
+    one = data([asset("a1", 3, name="soon")]).accounts[0]
+    fleet = replace(
+        data([]),
+        accounts=tuple(
+            replace(one, name=f"acct-{i:03}", families=families(f"acct-{i:03}"))
+            for i in range(count)
+        ),
+    )
+    _, page = render_page(fleet)
+    parse(page)
+    glance = page.split('<table class="glance">', 1)[1].split("</table>", 1)[0]
+    assert glance.count("<tr>") == count + 1  # every account, with its next expiry
+    assert glance.count("soon") == count
+    if count > OVERVIEW_ACCOUNTS:
+        assert 'href="?account=acct-000"' in glance
+        assert '<section class="account"' not in page
+        assert f"{count} accounts: open one" in page
+    else:
+        assert 'href="#acct-0"' in glance
+        assert page.count('<section class="account"') == count
 
 
 def test_account_page_paginates_and_sorts() -> None:

@@ -9,18 +9,21 @@ the outbox, usage history). SQLite belongs to the event loop's thread, so
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from monitor import __version__
+from monitor.alerts.burn import Forecast
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.store import StateStore
 from monitor.config import Account, Settings
+from monitor.domain import Asset
 from monitor.log import SecretScrubber
-from monitor.snapshot import SnapshotStore
+from monitor.snapshot import FamilyState, SnapshotStore
 from monitor.status.model import AccountStatus, AlertItem, ChannelItem, Delivery, StatusData
 
 __all__ = ["StatusReader", "StatusSource"]
@@ -119,13 +122,24 @@ class StatusReader:
         self._usage[account] = (stamp, usage)
         return usage
 
-    def read(self) -> StatusData:
+    def read(self, usage_for: Collection[str] | None = None) -> StatusData:
+        """The page's data; hour-package history only of ``usage_for`` (None: all)."""
         src = self._source
         now = src.clock()
         snapshot = src.store.current
-        assets = snapshot.assets(now)
-        alerts = self.alerts()
-        forecasts = src.engine.forecasts
+        # grouped in one pass each: a fleet is many accounts times many assets
+        assets: dict[str, list[Asset]] = defaultdict(list)
+        for asset in snapshot.assets(now):
+            assets[asset.account].append(asset)
+        states: dict[str, list[FamilyState]] = defaultdict(list)
+        for state in snapshot.states():
+            states[state.account].append(state)
+        forecasts: dict[str, dict[str, Forecast]] = defaultdict(dict)
+        for (name, asset_id), forecast in src.engine.forecasts.items():
+            forecasts[name][asset_id] = forecast
+        alerts: dict[str, list[AlertItem]] = defaultdict(list)
+        for item in self.alerts():
+            alerts[item.alert.account].append(item)
         accounts = []
         for account in src.accounts:
             name = account.name
@@ -133,11 +147,13 @@ class StatusReader:
                 AccountStatus(
                     name=name,
                     zone=account.zone,
-                    assets=tuple(a for a in assets if a.account == name),
-                    families=tuple(s for s in snapshot.states() if s.account == name),
-                    forecasts={k[1]: v for k, v in forecasts.items() if k[0] == name},
-                    usage=self._usage_of(name, now),
-                    alerts=tuple(a for a in alerts if a.alert.account == name),
+                    assets=tuple(assets.get(name, ())),
+                    families=tuple(states.get(name, ())),
+                    forecasts=forecasts.get(name, {}),
+                    usage=(
+                        self._usage_of(name, now) if usage_for is None or name in usage_for else {}
+                    ),
+                    alerts=tuple(alerts.get(name, ())),
                 )
             )
         return StatusData(

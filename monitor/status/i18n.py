@@ -33,6 +33,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
     ),
     "account": ("Account", "账号"),
     "accounts": ("Accounts", "账号"),
+    "many_accounts": (
+        "{n} accounts: open one for its assets, charts and alerts.",
+        "共 {n} 个账号：点击账号查看其资产、图表与告警。",
+    ),
     "zone": ("time zone", "时区"),
     "assets": ("Assets", "资产"),
     "expired": ("Expired", "已过期"),

@@ -40,6 +40,7 @@ from monitor.status.svg import burndown_svg, timeline_svg
 
 __all__ = [
     "ACCOUNT_PAGE_ROWS",
+    "OVERVIEW_ACCOUNTS",
     "OVERVIEW_ROWS",
     "ViewQuery",
     "parse_query",
@@ -50,6 +51,10 @@ __all__ = [
 OVERVIEW_ROWS = 20
 #: table rows per page on an account's own page
 ACCOUNT_PAGE_ROWS = 100
+#: above this many accounts the overview is the at-a-glance table only, each
+#: account's details on its own page (a page of every section of 100 accounts
+#: is megabytes that nobody reads)
+OVERVIEW_ACCOUNTS = 10
 #: burn-down charts per account (overview / account page)
 OVERVIEW_CHARTS, ACCOUNT_CHARTS = 6, 24
 #: alerts listed per account
@@ -113,6 +118,12 @@ def render_page(data: StatusData, query: ViewQuery | None = None) -> tuple[int, 
             return 404, _document(data, body)
         body = _back(lang) + _account_section(data, account, query, 0, single=True)
         return 200, _document(data, body)
+    if len(data.accounts) > OVERVIEW_ACCOUNTS:
+        note = text(lang, "many_accounts", n=len(data.accounts))
+        return 200, _document(
+            data,
+            _glance(data, own_pages=True) + f'<p class="muted">{_e(note)}</p>' + _channels(data),
+        )
     sections = [_glance(data)]
     if len(data.accounts) > 1:
         links = "".join(
@@ -205,7 +216,9 @@ def _family_state(state: FamilyState, data: StatusData) -> str:
     return "stale" if state.usable(data.now, data.stale_after_seconds) else "dropped"
 
 
-def _glance(data: StatusData) -> str:
+def _glance(data: StatusData, *, own_pages: bool = False) -> str:
+    """The table of every account; names link to their section below, or with
+    ``own_pages`` to their own page."""
     lang, now = data.language, data.now
     head = "".join(
         f'<th scope="col">{_e(h)}</th>'
@@ -259,8 +272,9 @@ def _glance(data: StatusData) -> str:
             if firing
             else "0"
         )
+        href = _href(account=account.name) if own_pages else f"#acct-{i}"
         rows.append(
-            f'<tr><th scope="row"><a href="#acct-{i}">{_e(account.name)}</a></th>'
+            f'<tr><th scope="row"><a href="{href}">{_e(account.name)}</a></th>'
             f'<td class="num">{len(account.assets)}</td>'
             f'<td class="num">{_count_cell(expired, "expired")}</td>'
             f'<td class="num">{_count_cell(critical, "critical")}</td>'
