@@ -1,6 +1,6 @@
 """Every benchmark, then the targets: pass or miss.
 
-    python3 dev.py bench run_all.py            # the full set (about 20 minutes on 2 cores)
+    python3 dev.py bench run_all.py            # the full set (about 11 minutes on 2 cores)
     python3 dev.py bench run_all.py --quick    # up to 100 accounts and 10k assets (~4 min)
 
 Targets (the issue's): a cycle within 1.2x of its lower bound; a 10k-asset
