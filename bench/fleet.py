@@ -18,9 +18,11 @@ the slots usable at once (max_concurrency per account, at most
 account's requests / rate; whichever is longest.
 
 "cycle" is ``collect_account`` for every account at once on the clients of
-``shared_clients`` (what ``collect_all`` and a daemon cycle do), built
-beforehand; "setup" is building them. "sequential" is a plain client: one
-``httpx.AsyncClient``, the same requests one after another (paced to the rate
+``shared_clients`` (what ``report`` does through ``collect_all``; the daemon
+runs the same family collections as separate jobs, all at once in its first
+cycle, with actions as a job of their own), built beforehand; "setup" is
+building them. "sequential" is a plain client: one ``httpx.AsyncClient``,
+the same requests one after another (paced to the rate
 limit in the ``rate`` scenario); above ``--seq-max`` accounts (above one in the
 ``rate`` and ``wan`` scenarios, where pacing or latency makes every account take
 the same time) it runs on that many and is scaled linearly (marked ``~``).

@@ -24,8 +24,9 @@ async def all_or_cancel(aws: Iterable[Awaitable[T]]) -> list[T]:
     waits for them) before it propagates: a family that failed leaves no walks
     retrying in the background. Unlike ``TaskGroup`` it raises the error itself,
     not an ``ExceptionGroup``."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
+    tasks: list[asyncio.Future[T]] = []
     try:
+        tasks.extend(asyncio.ensure_future(a) for a in aws)
         return list(await asyncio.gather(*tasks))
     finally:
         await reap(tasks)

@@ -347,29 +347,31 @@ class IVHClient:
         model: type[M],
         payload: Mapping[str, Any] | None = None,
         *,
-        on_page: Callable[[list[M]], None] | None = None,
+        on_page: Callable[[int, list[M]], None] | None = None,
     ) -> Listing[M]:
         """Fetch every page of a list endpoint (REFERENCE.md §3).
 
         Pages after the first are fetched a window at a time (as many as may be
         in flight), stopping at ``Total`` or at the first short page, and never
-        beyond ``max_pages`` whatever ``Total`` claims. With ``on_page`` each
-        page's records go there as the page arrives instead of into
+        beyond ``max_pages`` whatever ``Total`` claims. Records and problems come
+        in page order, however the pages arrived. With ``on_page`` each page's
+        index and records go there as the page arrives instead of into
         ``Listing.records``: a caller that boils them down keeps a big listing
         from sitting in memory as vendor models (1-2 KB a record).
         """
         size = self._config.page_size
         base = dict(payload or {})
         listing: Listing[M] = Listing()
+        pages: dict[int, list[M]] = {}
 
         async def page(index: int) -> tuple[int, int]:
             got = await self.call(endpoint, {**base, "PageIndex": index, "PageSize": size})
             raw = got.get(list_field)
             records, problems = parse_records(raw, model, offset=(index - 1) * size)
             if on_page is None:
-                listing.records.extend(records)
+                pages[index] = records
             else:
-                on_page(records)
+                on_page(index, records)
             listing.problems.extend(problems)
             listing.pages += 1
             count = len(raw) if isinstance(raw, list) else (1 if raw else 0)
@@ -393,19 +395,21 @@ class IVHClient:
             count = min(c for c, _ in results)
             total = max(results[-1][1], 0)  # Total may change between pages (§3)
             listing.total = total
+        listing.records = [r for i in sorted(pages) for r in pages[i]]
+        listing.problems.sort(key=lambda p: p.index)
         return listing
 
     # -- the six endpoints --------------------------------------------------------
 
     async def service_assets(
-        self, on_page: Callable[[list[ServiceAsset]], None] | None = None
+        self, on_page: Callable[[int, list[ServiceAsset]], None] | None = None
     ) -> Listing[ServiceAsset]:
         return await self.walk(
             "getserviceasset", "ServiceAssetInfos", ServiceAsset, on_page=on_page
         )
 
     async def timbres(
-        self, on_page: Callable[[list[TimbreAsset]], None] | None = None
+        self, on_page: Callable[[int, list[TimbreAsset]], None] | None = None
     ) -> Listing[TimbreAsset]:
         return await self.walk("describetimbre", "TimbreAssets", TimbreAsset, on_page=on_page)
 
@@ -458,7 +462,9 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 class _Inflater:
     """Content-Encoding decoding (gzip, deflate, identity) that never produces much
-    more than it is asked for. Unknown codings are ignored, as httpx does."""
+    more than it is asked for. Unknown codings are ignored, as httpx does; bytes
+    after the end of the compressed body (other than further gzip members) and a
+    body that ends early are errors."""
 
     def __init__(self, codings: Sequence[str]) -> None:
         known = [c.strip().lower() for c in codings]
@@ -479,17 +485,28 @@ class _Inflater:
             return data
         first, self._fed = not self._fed, True
         try:
-            return bytes(self._z.decompress(data, max(room, 0) + 1))
+            out = bytes(self._z.decompress(data, max(room, 0) + 1))
         except zlib.error:
             if not (first and self._deflate):
                 raise
             # some servers send raw deflate under "deflate" (RFC 9110 says zlib), as
             # httpx also tolerates
             self._z = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
-            return bytes(self._z.decompress(data, max(room, 0) + 1))
+            out = bytes(self._z.decompress(data, max(room, 0) + 1))
+        while self._z.eof and self._z.unused_data and len(out) <= room:
+            rest = self._z.unused_data
+            if self._deflate or not b"\x1f\x8b".startswith(rest[:2]):
+                raise zlib.error("data after the end of the compressed body")
+            self._z = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)  # the next gzip member
+            out += self._z.decompress(rest, max(room - len(out), 0) + 1)
+        return out
 
     def flush(self) -> bytes:
-        return b"" if self._z is None else bytes(self._z.flush())
+        if self._z is None:
+            return b""
+        if self._fed and not self._z.eof:
+            raise zlib.error("the compressed body ends early")
+        return bytes(self._z.flush())
 
 
 def _decode(raw: bytes) -> Any:

@@ -30,7 +30,14 @@ from monitor.derive import (
 )
 from monitor.domain import Anchor, Asset
 from monitor.errors import UpstreamError
-from monitor.models import Action, ImageAsset, RecordProblem, SmallSampleImage
+from monitor.models import (
+    Action,
+    ImageAsset,
+    RecordProblem,
+    ServiceAsset,
+    SmallSampleImage,
+    TimbreAsset,
+)
 from monitor.models import Anchor as AnchorRecord
 
 __all__ = ["FAMILIES", "Family", "FamilyResult", "Problem", "collect_account", "collect_family"]
@@ -90,25 +97,34 @@ def _problems(endpoint: str, problems: Sequence[RecordProblem]) -> list[Problem]
 # held whole as vendor models, which take several times an asset's memory.
 
 
+# Pages arrive in any order; they are put back in page order so that ids
+# (services) and the copy that wins (voices) never depend on timing.
+
+
 async def _services(client: IVHClient, tally: _Tally) -> dict[str, Any]:
     acct = client.account
-    packages: list[ServicePackage] = []
-    listing = await client.service_assets(
-        on_page=lambda page: packages.extend(service_packages(acct.name, acct.zone, page))
-    )
+    pages: dict[int, list[ServicePackage]] = {}
+
+    def boil(index: int, page: list[ServiceAsset]) -> None:
+        pages[index] = service_packages(acct.name, acct.zone, page)
+
+    listing = await client.service_assets(on_page=boil)
     tally.add("getserviceasset", listing)
-    return {"assets": tuple(number_services(packages))}
+    return {"assets": tuple(number_services(p for i in sorted(pages) for p in pages[i]))}
 
 
 async def _timbres(client: IVHClient, tally: _Tally) -> dict[str, Any]:
     acct = client.account
-    by_key: dict[str, Asset] = {}  # TimbreKey is unique: the last copy wins (§4.2)
-    listing = await client.timbres(
-        on_page=lambda page: by_key.update(
-            (a.id, a) for a in timbres_to_assets(acct.name, acct.zone, page)
-        )
-    )
+    pages: dict[int, list[Asset]] = {}
+
+    def boil(index: int, page: list[TimbreAsset]) -> None:
+        pages[index] = timbres_to_assets(acct.name, acct.zone, page)
+
+    listing = await client.timbres(on_page=boil)
     tally.add("describetimbre", listing)
+    by_key: dict[str, Asset] = {}  # TimbreKey is unique: the last copy wins (§4.2)
+    for index in sorted(pages):
+        by_key.update((a.id, a) for a in pages[index])
     return {"assets": tuple(by_key.values())}
 
 
@@ -268,14 +284,17 @@ async def collect_account(
             type_codes=type_codes,
             on_3d_keys=start_actions if family == "images" else None,
         )
+        if family == "images" and not result.ok:
+            await reap(prefetch.values())  # at once: no actions for images that failed
         if on_family_done is not None:
             on_family_done(result)
         return result
 
     try:
-        # families fail one by one (FamilyResult.error), so a plain gather is enough
-        services, timbres, images = await asyncio.gather(
-            run("services"), run("timbres"), run("images")
+        # an upstream failure is a FamilyResult, not an exception; anything else
+        # (a bug) must not leave the other families running
+        services, timbres, images = await all_or_cancel(
+            run(f) for f in ("services", "timbres", "images")
         )
         results = [services, timbres, images]
         if not images.ok:

@@ -322,3 +322,35 @@ async def test_observer_sees_every_attempt(sim: RunningSimulator) -> None:
     async with client:
         await client.service_assets()
     assert seen == [("getserviceasset", "http_error"), ("getserviceasset", "success")]
+
+
+async def test_twin_packages_keep_their_ids_whatever_order_pages_arrive_in(
+    sim: RunningSimulator, make_client: MakeClient
+) -> None:
+    """Two packages of one type, size and expiry get ids ``X`` and ``X-2`` by page
+    order, not by which page came back first (a swap would flip their series)."""
+    from monitor.collect import collect_family
+
+    def package(remaining: int) -> dict[str, object]:
+        hours = {"OrderMilliseconds": 360_000_000, "RemainMilliseconds": remaining}
+        return {
+            "ServiceType": "BroadcastHour",
+            "ExpireDate": "2030-01-01 00:00:00",
+            "UniversalHourInfoDetail": hours,
+        }
+
+    sim.dataset.account("t1").replace("services", [package(1_000), package(2_000)])
+    client = make_client(page_size=1)
+    ids = {}
+    for slow_page in (1, 2):
+        sim.faults.clear()
+        sim.faults.add(
+            Fault(kind="latency", endpoint="getserviceasset", page=slow_page, seconds=0.3)
+        )
+        result = await collect_family(client, "services")
+        ids[slow_page] = {a.id: a.remaining_seconds for a in result.assets}
+    assert (
+        ids[1]
+        == ids[2]
+        == {"BroadcastHour-20300101000000": 1.0, "BroadcastHour-20300101000000-2": 2.0}
+    )

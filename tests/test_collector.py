@@ -207,8 +207,9 @@ def test_cached_text_exposition_matches_the_collector_as_things_change() -> None
 
 
 async def test_metrics_endpoint_streams_big_bodies_plain_and_gzipped() -> None:
-    """A big exposition is streamed in pieces (plain with its Content-Length,
-    gzip piece by piece); both decode to exactly the registry's text."""
+    """A big exposition is streamed in pieces with its Content-Length, or
+    compressed from them; both decode to exactly the registry's text, and HEAD
+    sends the headers only."""
     from monitor.collector import ExpositionRegistry
     from monitor.server import create_app, start_server
 
@@ -225,6 +226,8 @@ async def test_metrics_endpoint_streams_big_bodies_plain_and_gzipped() -> None:
             store.apply(FamilyResult("a", "services", assets=assets), T0)
             plain = await http.get(url, headers={"Accept-Encoding": "identity"})
             packed = await http.get(url, headers={"Accept-Encoding": "gzip"})
+            head = await http.head(url, headers={"Accept-Encoding": "identity"})
+            after = await http.get(url)  # the connection is still in step after HEAD
     finally:
         await runner.cleanup()
     expected = registry.render_text()
@@ -233,6 +236,9 @@ async def test_metrics_endpoint_streams_big_bodies_plain_and_gzipped() -> None:
     assert plain.headers["content-length"] == str(len(expected))
     assert plain.headers["content-type"].startswith("text/plain;")
     assert packed.headers["content-encoding"] == "gzip"
-    assert packed.headers["transfer-encoding"] == "chunked"  # compressed on the way
     assert packed.content == expected  # httpx inflates it
+    assert int(packed.headers["content-length"]) < len(expected) / 5
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(expected))
+    assert after.content == expected
     assert 'asset="p02999"' in plain.text

@@ -442,6 +442,7 @@ def test_a_gzip_bomb_is_never_inflated_past_the_bound() -> None:
     ("coding", "pack"),
     [
         ("gzip", gzip.compress),
+        ("gzip", lambda b: gzip.compress(b[:9]) + gzip.compress(b[9:])),  # two members
         ("x-gzip", gzip.compress),
         ("deflate", zlib.compress),  # RFC 9110: zlib-wrapped
         ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate, as some servers send
@@ -463,7 +464,13 @@ def test_content_codings_decode_to_the_envelope(
 
 @pytest.mark.parametrize(
     ("coding", "body"),
-    [("gzip", b"not gzip at all"), ("gzip, deflate", zlib.compress(gzip.compress(b"{}")))],
+    [
+        ("gzip", b"not gzip at all"),
+        ("gzip, deflate", zlib.compress(gzip.compress(b"{}"))),  # stacked: not supported
+        ("gzip", gzip.compress(b'{"Header": {"Code": 0}}') + b"trailing junk"),
+        ("gzip", gzip.compress(b'{"Header": {"Code": 0}}')[:-4]),  # cut before its end
+        ("deflate", zlib.compress(b'{"Header": {"Code": 0}}') + b"\x1f\x8b"),
+    ],
 )
 def test_a_body_that_contradicts_its_coding_is_a_parse_error(coding: str, body: bytes) -> None:
     out = run_call(
