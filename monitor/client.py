@@ -418,13 +418,23 @@ class IVHClient:
             "getanchor", "Virtualmans", Anchor, {"VirtualmanTypeCode": type_code}
         )
 
-    async def images(self, type_code: str) -> Listing[ImageAsset]:
+    async def images(
+        self, type_code: str, on_page: Callable[[int, list[ImageAsset]], None] | None = None
+    ) -> Listing[ImageAsset]:
         return await self.walk(
-            "getimagebyanchor", "Virtualmans", ImageAsset, {"VirtualmanTypeCode": type_code}
+            "getimagebyanchor",
+            "Virtualmans",
+            ImageAsset,
+            {"VirtualmanTypeCode": type_code},
+            on_page=on_page,
         )
 
-    async def small_sample_images(self) -> Listing[SmallSampleImage]:
-        return await self.walk("describesmallsampleimage", "Virtualmans", SmallSampleImage)
+    async def small_sample_images(
+        self, on_page: Callable[[int, list[SmallSampleImage]], None] | None = None
+    ) -> Listing[SmallSampleImage]:
+        return await self.walk(
+            "describesmallsampleimage", "Virtualmans", SmallSampleImage, on_page=on_page
+        )
 
     async def actions(self, virtualman_key: str) -> Listing[Action]:
         got = await self.call("getaction", {"VirtualmanKey": virtualman_key})

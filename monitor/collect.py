@@ -24,6 +24,7 @@ from monitor.derive import (
     anchors_to_groups,
     images_to_assets,
     is_3d,
+    merge_images,
     number_services,
     service_packages,
     timbres_to_assets,
@@ -136,19 +137,33 @@ async def _images(
     on_3d_keys: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
     # REFERENCE.md §4: getanchor/getimagebyanchor need a type code, so listing
-    # every image takes one walk per code, plus the small-sample list.
-    async def images(code: str) -> Listing[ImageAsset]:
-        listing = await client.images(code)
+    # every image takes one walk per code, plus the small-sample list. Pages are
+    # boiled down to assets as they come (see _services), merged at the end.
+    acct = client.account
+    image_pages: list[dict[int, list[Asset]]] = [{} for _ in type_codes]
+    small_pages: dict[int, tuple[list[Asset], dict[str, bool]]] = {}
+
+    async def images(i: int) -> Listing[ImageAsset]:
+        pages = image_pages[i]
+
+        def boil(index: int, page: list[ImageAsset]) -> None:
+            pages[index] = images_to_assets(acct.name, acct.zone, page, [], actions)
+
+        listing = await client.images(type_codes[i], on_page=boil)
         if on_3d_keys is not None:
-            on_3d_keys([r.key for r in listing.records if is_3d(r.virtualman_type_code)])
+            on_3d_keys([a.id for p in pages.values() for a in p if is_3d(a.type)])
         return listing
+
+    def boil_small(index: int, page: list[SmallSampleImage]) -> None:
+        exact = {r.key: bool(r.expire_time_ms and r.expire_time_ms > 0) for r in page}
+        small_pages[index] = (images_to_assets(acct.name, acct.zone, [], page), exact)
 
     # Requests queue for the account's slots in the order they are made: the 3D
     # image walks first, so the actions they lead to start while the rest runs.
     order = sorted(range(len(type_codes)), key=lambda i: not is_3d(type_codes[i]))
-    image_tasks = {i: asyncio.ensure_future(images(type_codes[i])) for i in order}
+    image_tasks = {i: asyncio.ensure_future(images(i)) for i in order}
     anchor_tasks = [asyncio.ensure_future(client.anchors(code)) for code in type_codes]
-    small_task = asyncio.ensure_future(client.small_sample_images())
+    small_task = asyncio.ensure_future(client.small_sample_images(on_page=boil_small))
     try:
         await asyncio.gather(*image_tasks.values(), *anchor_tasks, small_task)
     finally:
@@ -157,17 +172,20 @@ async def _images(
     image_lists = [image_tasks[i].result() for i in range(len(type_codes))]
     small = small_task.result()
     anchors_raw: list[AnchorRecord] = []
-    images_raw: list[ImageAsset] = []
     for anchor_listing in anchor_lists:
         tally.add("getanchor", anchor_listing)
         anchors_raw.extend(anchor_listing.records)
     for image_listing in image_lists:
         tally.add("getimagebyanchor", image_listing)
-        images_raw.extend(image_listing.records)
     tally.add("describesmallsampleimage", small)
-    small_raw: list[SmallSampleImage] = small.records
-    acct = client.account
-    assets = images_to_assets(acct.name, acct.zone, images_raw, small_raw, actions)
+    exact: dict[str, bool] = {}  # the last copy of a key wins, as for its asset
+    for index in sorted(small_pages):
+        exact.update(small_pages[index][1])
+    assets = merge_images(
+        (a for pages in image_pages for i in sorted(pages) for a in pages[i]),
+        (a for i in sorted(small_pages) for a in small_pages[i][0]),
+        {key for key, yes in exact.items() if yes},
+    )
     anchors = anchors_to_groups(acct.name, anchors_raw, assets)
     return {"assets": tuple(assets), "anchors": tuple(anchors)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from functools import cache
@@ -224,6 +224,41 @@ def images_to_assets(
             )
         )
     return assets
+
+
+def merge_images(
+    from_images: Iterable[Asset], from_small: Iterable[Asset], exact_expiry: Collection[str]
+) -> list[Asset]:
+    """:func:`images_to_assets` of every record, from the assets it made of the
+    image records alone and of the small-sample records alone (page by page, in
+    page order); ``exact_expiry``: keys whose small-sample record has an
+    ``ExpireTime``, which wins over the image's zone-less date (§4.5)."""
+    by_key: dict[str, Asset] = {}
+    for asset in from_images:
+        by_key[asset.id] = asset  # first place, last copy: as images_to_assets
+    small: dict[str, Asset] = {}
+    for asset in from_small:
+        small[asset.id] = asset
+    merged: list[Asset] = []
+    for key, img in by_key.items():
+        other = small.get(key)
+        if other is None:
+            merged.append(img)
+            continue
+        merged.append(
+            replace(
+                img,
+                expires_at=other.expires_at if key in exact_expiry else img.expires_at,
+                video_seconds=_max_f(img.video_seconds, other.video_seconds),
+                videos=_max(img.videos, other.videos),
+            )
+        )
+    merged.extend(a for key, a in small.items() if key not in by_key)
+    return merged
+
+
+def _max_f(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def is_3d(type_code: str) -> bool:

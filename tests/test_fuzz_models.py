@@ -8,6 +8,7 @@ problem, and problem reasons never echo the values they could not read.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,9 @@ from pydantic import AliasChoices
 from monitor.derive import (
     anchors_to_groups,
     images_to_assets,
+    merge_images,
+    number_services,
+    service_packages,
     services_to_assets,
     timbres_to_assets,
 )
@@ -304,6 +308,51 @@ def test_derive_never_raises_on_what_the_parsers_accept(
         _check_assets(assets)
     groups = anchors_to_groups("acct", anc, image_assets)
     assert len({g.code for g in groups}) == len(groups)
+
+
+def _split(records: list[Any], cuts: list[int]) -> list[list[Any]]:
+    """``records`` as consecutive pages, cut at ``cuts`` (positions, any order)."""
+    edges = sorted({0, len(records), *(c % (len(records) + 1) for c in cuts)})
+    return [records[a:b] for a, b in itertools.pairwise(edges)]
+
+
+@FUZZ
+@given(
+    pages=st.fixed_dictionaries(
+        {m: pages_of(m) for m in (ServiceAsset, ImageAsset, SmallSampleImage)}
+    ),
+    zone=st.sampled_from(ZONES),
+    actions=st.dictionaries(st.text(max_size=40), st.integers(0, 10**6), max_size=3),
+    cuts=st.lists(st.integers(0, 30), max_size=4),
+)
+def test_derived_page_by_page_is_derived_whole(
+    pages: dict[type[_Vendor], list[Any]],
+    zone: ZoneInfo,
+    actions: dict[str, int],
+    cuts: list[int],
+) -> None:
+    """The collection boils each page down as it arrives (services, images): the
+    result must be what deriving the whole listing at once gives."""
+    svc, _ = parse_records(pages[ServiceAsset] * 2, ServiceAsset)  # twins: -2 ids
+    images = [r for r in pages[ImageAsset] if isinstance(r, dict)]
+    # a key again, changed: the last copy wins
+    again = [{**r, "AnchorName": f"again {i}", "VideoNum": i} for i, r in enumerate(images)]
+    img, _ = parse_records(images + again, ImageAsset)
+    # keys in both lists, every other one with an exact ExpireTime (which wins)
+    both = [
+        {**r, "ExpireTime": 1_900_000_000_000 + i} if i % 2 else {**r, "VideoDuration": 10**7}
+        for i, r in enumerate(images[::-1])
+    ]
+    sml, _ = parse_records(pages[SmallSampleImage] + both, SmallSampleImage)
+    packages = [p for page in _split(svc, cuts) for p in service_packages("a", zone, page)]
+    assert number_services(packages) == services_to_assets("a", zone, svc)
+    exact = {r.key: bool(r.expire_time_ms and r.expire_time_ms > 0) for r in sml}
+    merged = merge_images(
+        (a for page in _split(img, cuts) for a in images_to_assets("a", zone, page, [], actions)),
+        (a for page in _split(sml, cuts[::-1]) for a in images_to_assets("a", zone, [], page)),
+        {key for key, yes in exact.items() if yes},
+    )
+    assert merged == images_to_assets("a", zone, img, sml, actions)
 
 
 absurd_numbers = (
