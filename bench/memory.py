@@ -38,6 +38,8 @@ from _common import (
 )
 from scrape import fetch
 
+from monitor.collect import FAMILIES
+
 HEADERS = [
     "fleet",
     "assets",
@@ -153,7 +155,7 @@ def _observe(
         raise RuntimeError("daemon never became ready")
     ready = time.perf_counter() - started
     after_cycle = memory_kib(pid)["VmRSS"] / 1024
-    jobs = accounts * 4
+    jobs = accounts * len(FAMILIES)
     if not wait_until(lambda: _finished(log) >= 2 * jobs, 600, every=0.2):
         raise RuntimeError("the second cycle never ended")
     time.sleep(0.5)  # the last job's alerts and snapshot swap

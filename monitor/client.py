@@ -17,7 +17,7 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
@@ -57,12 +57,28 @@ __all__ = ["CallObserver", "IVHClient", "Listing", "shared_clients"]
 log = structlog.get_logger("monitor.client")
 
 M = TypeVar("M", bound=_Vendor)
+T = TypeVar("T")
 
 #: (endpoint, outcome, seconds) for every attempt; outcomes form a bounded set
 CallObserver = Callable[[str, str, float], None]
 
 _SIGNATURE_WINDOW_SECONDS = 300.0  # REFERENCE.md §1
 _MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+class PageOrder(Generic[T]):
+    """Items put page by page, read back in page order however the pages arrived
+    (the windows of a walk answer in any order)."""
+
+    def __init__(self) -> None:
+        self._pages: dict[int, list[T]] = {}
+
+    def put(self, index: int, items: Iterable[T]) -> None:
+        self._pages[index] = list(items)
+
+    def __iter__(self) -> Iterator[T]:
+        for index in sorted(self._pages):
+            yield from self._pages[index]
 
 
 @dataclass(slots=True)
@@ -356,22 +372,19 @@ class IVHClient:
         beyond ``max_pages`` whatever ``Total`` claims. Records and problems come
         in page order, however the pages arrived. With ``on_page`` each page's
         index and records go there as the page arrives instead of into
-        ``Listing.records``: a caller that boils them down keeps a big listing
-        from sitting in memory as vendor models (1-2 KB a record).
+        ``Listing.records`` (put what they boil down to in a :class:`PageOrder`):
+        a big listing then never sits in memory as vendor models (1-2 KB a record).
         """
         size = self._config.page_size
         base = dict(payload or {})
         listing: Listing[M] = Listing()
-        pages: dict[int, list[M]] = {}
+        pages: PageOrder[M] = PageOrder()
 
         async def page(index: int) -> tuple[int, int]:
             got = await self.call(endpoint, {**base, "PageIndex": index, "PageSize": size})
             raw = got.get(list_field)
             records, problems = parse_records(raw, model, offset=(index - 1) * size)
-            if on_page is None:
-                pages[index] = records
-            else:
-                on_page(index, records)
+            (on_page or pages.put)(index, records)
             listing.problems.extend(problems)
             listing.pages += 1
             count = len(raw) if isinstance(raw, list) else (1 if raw else 0)
@@ -395,7 +408,7 @@ class IVHClient:
             count = min(c for c, _ in results)
             total = max(results[-1][1], 0)  # Total may change between pages (§3)
             listing.total = total
-        listing.records = [r for i in sorted(pages) for r in pages[i]]
+        listing.records = list(pages)
         listing.problems.sort(key=lambda p: p.index)
         return listing
 

@@ -10,6 +10,7 @@ a problem of a family that still succeeds (REFERENCE.md §6).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,15 +19,17 @@ from typing import Any, Literal
 import structlog
 
 from monitor.aio import all_or_cancel, reap
-from monitor.client import IVHClient, Listing
+from monitor.client import IVHClient, Listing, PageOrder
 from monitor.derive import (
     ServicePackage,
+    SmallSample,
     anchors_to_groups,
     images_to_assets,
     is_3d,
     merge_images,
     number_services,
     service_packages,
+    small_sample_assets,
     timbres_to_assets,
 )
 from monitor.domain import Anchor, Asset
@@ -35,9 +38,6 @@ from monitor.models import (
     Action,
     ImageAsset,
     RecordProblem,
-    ServiceAsset,
-    SmallSampleImage,
-    TimbreAsset,
 )
 from monitor.models import Anchor as AnchorRecord
 
@@ -94,38 +94,30 @@ def _problems(endpoint: str, problems: Sequence[RecordProblem]) -> list[Problem]
     return [Problem(endpoint, p.index, p.key, p.reason) for p in problems]
 
 
-# Pages are boiled down to assets as they arrive (``on_page``): a listing is never
-# held whole as vendor models, which take several times an asset's memory.
-
-
-# Pages arrive in any order; they are put back in page order so that ids
-# (services) and the copy that wins (voices) never depend on timing.
+# Pages are boiled down to assets as they arrive (``on_page``), so a listing is
+# never held whole as vendor models (several times an asset's memory), and read
+# back in page order (PageOrder), so that ids (services) and the copy that wins
+# (voices, images) never depend on which page came back first.
 
 
 async def _services(client: IVHClient, tally: _Tally) -> dict[str, Any]:
     acct = client.account
-    pages: dict[int, list[ServicePackage]] = {}
-
-    def boil(index: int, page: list[ServiceAsset]) -> None:
-        pages[index] = service_packages(acct.name, acct.zone, page)
-
-    listing = await client.service_assets(on_page=boil)
+    packages: PageOrder[ServicePackage] = PageOrder()
+    listing = await client.service_assets(
+        on_page=lambda i, page: packages.put(i, service_packages(acct.name, acct.zone, page))
+    )
     tally.add("getserviceasset", listing)
-    return {"assets": tuple(number_services(p for i in sorted(pages) for p in pages[i]))}
+    return {"assets": tuple(number_services(packages))}
 
 
 async def _timbres(client: IVHClient, tally: _Tally) -> dict[str, Any]:
     acct = client.account
-    pages: dict[int, list[Asset]] = {}
-
-    def boil(index: int, page: list[TimbreAsset]) -> None:
-        pages[index] = timbres_to_assets(acct.name, acct.zone, page)
-
-    listing = await client.timbres(on_page=boil)
+    assets: PageOrder[Asset] = PageOrder()
+    listing = await client.timbres(
+        on_page=lambda i, page: assets.put(i, timbres_to_assets(acct.name, acct.zone, page))
+    )
     tally.add("describetimbre", listing)
-    by_key: dict[str, Asset] = {}  # TimbreKey is unique: the last copy wins (§4.2)
-    for index in sorted(pages):
-        by_key.update((a.id, a) for a in pages[index])
+    by_key = {a.id: a for a in assets}  # TimbreKey is unique: the last copy wins (§4.2)
     return {"assets": tuple(by_key.values())}
 
 
@@ -133,59 +125,46 @@ async def _images(
     client: IVHClient,
     tally: _Tally,
     type_codes: Sequence[str],
-    actions: dict[str, int],
     on_3d_keys: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
     # REFERENCE.md §4: getanchor/getimagebyanchor need a type code, so listing
-    # every image takes one walk per code, plus the small-sample list. Pages are
-    # boiled down to assets as they come (see _services), merged at the end.
+    # every image takes one walk per code, plus the small-sample list.
     acct = client.account
-    image_pages: list[dict[int, list[Asset]]] = [{} for _ in type_codes]
-    small_pages: dict[int, tuple[list[Asset], dict[str, bool]]] = {}
+    image_assets: list[PageOrder[Asset]] = [PageOrder() for _ in type_codes]
+    small: PageOrder[SmallSample] = PageOrder()
 
     async def images(i: int) -> Listing[ImageAsset]:
-        pages = image_pages[i]
-
-        def boil(index: int, page: list[ImageAsset]) -> None:
-            pages[index] = images_to_assets(acct.name, acct.zone, page, [], actions)
-
-        listing = await client.images(type_codes[i], on_page=boil)
+        assets = image_assets[i]
+        listing = await client.images(
+            type_codes[i],
+            on_page=lambda n, page: assets.put(n, images_to_assets(acct.name, acct.zone, page, [])),
+        )
         if on_3d_keys is not None:
-            on_3d_keys([a.id for p in pages.values() for a in p if is_3d(a.type)])
+            on_3d_keys([a.id for a in assets if is_3d(a.type)])
         return listing
-
-    def boil_small(index: int, page: list[SmallSampleImage]) -> None:
-        exact = {r.key: bool(r.expire_time_ms and r.expire_time_ms > 0) for r in page}
-        small_pages[index] = (images_to_assets(acct.name, acct.zone, [], page), exact)
 
     # Requests queue for the account's slots in the order they are made: the 3D
     # image walks first, so the actions they lead to start while the rest runs.
     order = sorted(range(len(type_codes)), key=lambda i: not is_3d(type_codes[i]))
     image_tasks = {i: asyncio.ensure_future(images(i)) for i in order}
     anchor_tasks = [asyncio.ensure_future(client.anchors(code)) for code in type_codes]
-    small_task = asyncio.ensure_future(client.small_sample_images(on_page=boil_small))
+    small_task = asyncio.ensure_future(
+        client.small_sample_images(
+            on_page=lambda n, page: small.put(n, small_sample_assets(acct.name, acct.zone, page))
+        )
+    )
     try:
         await asyncio.gather(*image_tasks.values(), *anchor_tasks, small_task)
     finally:
         await reap([*image_tasks.values(), *anchor_tasks, small_task])
-    anchor_lists = [t.result() for t in anchor_tasks]
-    image_lists = [image_tasks[i].result() for i in range(len(type_codes))]
-    small = small_task.result()
     anchors_raw: list[AnchorRecord] = []
-    for anchor_listing in anchor_lists:
-        tally.add("getanchor", anchor_listing)
-        anchors_raw.extend(anchor_listing.records)
-    for image_listing in image_lists:
-        tally.add("getimagebyanchor", image_listing)
-    tally.add("describesmallsampleimage", small)
-    exact: dict[str, bool] = {}  # the last copy of a key wins, as for its asset
-    for index in sorted(small_pages):
-        exact.update(small_pages[index][1])
-    assets = merge_images(
-        (a for pages in image_pages for i in sorted(pages) for a in pages[i]),
-        (a for i in sorted(small_pages) for a in small_pages[i][0]),
-        {key for key, yes in exact.items() if yes},
-    )
+    for task in anchor_tasks:
+        tally.add("getanchor", task.result())
+        anchors_raw.extend(task.result().records)
+    for i in range(len(type_codes)):  # in type-code order, as the problems are reported
+        tally.add("getimagebyanchor", image_tasks[i].result())
+    tally.add("describesmallsampleimage", small_task.result())
+    assets = merge_images(itertools.chain.from_iterable(image_assets), small)
     anchors = anchors_to_groups(acct.name, anchors_raw, assets)
     return {"assets": tuple(assets), "anchors": tuple(anchors)}
 
@@ -210,7 +189,6 @@ async def collect_family(
     *,
     type_codes: Sequence[str] = (),
     image_keys: Sequence[str] = (),
-    actions: dict[str, int] | None = None,
     on_3d_keys: Callable[[list[str]], None] | None = None,
     started_actions: Mapping[str, asyncio.Future[Listing[Action]]] | None = None,
 ) -> FamilyResult:
@@ -218,7 +196,6 @@ async def collect_family(
 
     ``image_keys`` are the 3D images whose actions to fetch (the ``actions``
     family), ``started_actions`` fetches of them already under way;
-    ``actions`` are counts already known, attached to 3D images;
     ``on_3d_keys`` hears the 3D image keys of each type code as its walk ends.
     """
     tally = _Tally()
@@ -230,7 +207,7 @@ async def collect_family(
         elif family == "timbres":
             parts = await _timbres(client, tally)
         elif family == "images":
-            parts = await _images(client, tally, type_codes, dict(actions or {}), on_3d_keys)
+            parts = await _images(client, tally, type_codes, on_3d_keys)
         else:
             parts = await _actions(client, tally, image_keys, started_actions or {})
     except UpstreamError as exc:

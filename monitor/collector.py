@@ -126,12 +126,9 @@ class AssetCollector(Collector):
         yield from self._health(now)
         yield from self._accounts(snap.accounts)
 
-    def render_text(self) -> bytes:
-        """The text exposition (format 0.0.4) of :meth:`collect`, fast for big snapshots."""
-        return b"".join(self.render_parts())
-
     def render_parts(self) -> list[bytes]:
-        """:meth:`render_text` in pieces, to be joined once with whatever follows.
+        """The text exposition (format 0.0.4) of :meth:`collect` in pieces, fast for big
+        snapshots (joined once, with whatever follows, by :class:`ExpositionRegistry`).
 
         The per-asset families of each (account, family) are rendered once per
         collection of that family and cached; a scrape assembles the cached lines

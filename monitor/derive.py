@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.domain import Anchor, Asset, Category
 from monitor.models import Anchor as AnchorRecord
@@ -31,6 +31,7 @@ __all__ = [
 SMALL_SAMPLE_TYPE = "small_sample"
 
 _MS = 1000.0
+N = TypeVar("N", int, float)
 
 
 @cache
@@ -174,7 +175,7 @@ def timbres_to_assets(account: str, zone: tzinfo, records: Sequence[TimbreAsset]
     return list(by_key.values())
 
 
-def _max(a: int | None, b: int | None) -> int | None:
+def _max(a: N | None, b: N | None) -> N | None:
     if a is None:
         return b
     if b is None:
@@ -226,39 +227,46 @@ def images_to_assets(
     return assets
 
 
-def merge_images(
-    from_images: Iterable[Asset], from_small: Iterable[Asset], exact_expiry: Collection[str]
-) -> list[Asset]:
+#: a small-sample image as an asset, and whether its expiry is exact (``ExpireTime``)
+SmallSample = tuple[Asset, bool]
+
+
+def small_sample_assets(
+    account: str, zone: tzinfo, records: Iterable[SmallSampleImage]
+) -> list[SmallSample]:
+    """Each small-sample record on its own, for :func:`merge_images`."""
+    return [
+        (
+            images_to_assets(account, zone, [], [r])[0],
+            r.expire_time_ms is not None and r.expire_time_ms > 0,
+        )
+        for r in records
+    ]
+
+
+def merge_images(from_images: Iterable[Asset], from_small: Iterable[SmallSample]) -> list[Asset]:
     """:func:`images_to_assets` of every record, from the assets it made of the
-    image records alone and of the small-sample records alone (page by page, in
-    page order); ``exact_expiry``: keys whose small-sample record has an
-    ``ExpireTime``, which wins over the image's zone-less date (§4.5)."""
-    by_key: dict[str, Asset] = {}
-    for asset in from_images:
-        by_key[asset.id] = asset  # first place, last copy: as images_to_assets
-    small: dict[str, Asset] = {}
-    for asset in from_small:
-        small[asset.id] = asset
+    image records alone (page by page, in page order) and from
+    :func:`small_sample_assets`: an exact small-sample expiry wins over the
+    image's zone-less date (§4.5)."""
+    by_key = {a.id: a for a in from_images}  # first place, last copy: as images_to_assets
+    small = {a.id: (a, exact) for a, exact in from_small}
     merged: list[Asset] = []
     for key, img in by_key.items():
-        other = small.get(key)
-        if other is None:
+        if key not in small:
             merged.append(img)
             continue
+        other, exact = small[key]
         merged.append(
             replace(
                 img,
-                expires_at=other.expires_at if key in exact_expiry else img.expires_at,
-                video_seconds=_max_f(img.video_seconds, other.video_seconds),
+                expires_at=other.expires_at if exact else img.expires_at,
+                video_seconds=_max(img.video_seconds, other.video_seconds),
                 videos=_max(img.videos, other.videos),
             )
         )
-    merged.extend(a for key, a in small.items() if key not in by_key)
+    merged.extend(a for key, (a, _) in small.items() if key not in by_key)
     return merged
-
-
-def _max_f(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
 
 
 def is_3d(type_code: str) -> bool:

@@ -25,6 +25,7 @@ from monitor.derive import (
     number_services,
     service_packages,
     services_to_assets,
+    small_sample_assets,
     timbres_to_assets,
 )
 from monitor.domain import Asset
@@ -346,11 +347,9 @@ def test_derived_page_by_page_is_derived_whole(
     sml, _ = parse_records(pages[SmallSampleImage] + both, SmallSampleImage)
     packages = [p for page in _split(svc, cuts) for p in service_packages("a", zone, page)]
     assert number_services(packages) == services_to_assets("a", zone, svc)
-    exact = {r.key: bool(r.expire_time_ms and r.expire_time_ms > 0) for r in sml}
     merged = merge_images(
         (a for page in _split(img, cuts) for a in images_to_assets("a", zone, page, [], actions)),
-        (a for page in _split(sml, cuts[::-1]) for a in images_to_assets("a", zone, [], page)),
-        {key for key, yes in exact.items() if yes},
+        (s for page in _split(sml, cuts[::-1]) for s in small_sample_assets("a", zone, page)),
     )
     assert merged == images_to_assets("a", zone, img, sml, actions)
 

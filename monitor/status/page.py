@@ -9,7 +9,7 @@ network. Every value from outside (names, ids, messages) goes through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from html import escape
@@ -45,6 +45,7 @@ __all__ = [
     "ViewQuery",
     "parse_query",
     "render_page",
+    "usage_shown",
 ]
 
 #: table rows per account on the overview; the rest is one click away
@@ -88,6 +89,13 @@ def parse_query(params: Mapping[str, str]) -> ViewQuery:
         descending=params.get("dir") == "desc",
         page=max(page, 1),
     )
+
+
+def usage_shown(query: ViewQuery, accounts: Collection[str]) -> frozenset[str] | None:
+    """The accounts whose hour-package history the page draws (None: all)."""
+    if query.account is not None:
+        return frozenset({query.account})
+    return None if len(accounts) <= OVERVIEW_ACCOUNTS else frozenset()
 
 
 def _e(value: object) -> str:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from monitor.status.api import alerts_json, assets_json
 from monitor.status.gather import StatusReader, StatusSource
-from monitor.status.page import OVERVIEW_ACCOUNTS, parse_query, render_page
+from monitor.status.page import parse_query, render_page, usage_shown
 
 __all__ = ["add_routes"]
 
@@ -54,11 +54,7 @@ def add_routes(
 
     async def index(request: web.Request) -> web.Response:
         query = parse_query(request.query)
-        if query.account is not None:
-            usage_for: frozenset[str] | None = frozenset({query.account})
-        else:
-            usage_for = None if len(names) <= OVERVIEW_ACCOUNTS else frozenset()
-        data = reader.read(usage_for)
+        data = reader.read(usage_shown(query, names))
         status, page = await asyncio.to_thread(render_page, data, query)
         return web.Response(
             status=status, text=page, content_type="text/html", charset="utf-8", headers=_HEADERS
