@@ -20,7 +20,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import httpx
 import stamina
@@ -30,11 +30,13 @@ from aiolimiter import AsyncLimiter
 from monitor import __version__
 from monitor.aio import all_or_cancel
 from monitor.config import Account, ClientConfig
-from monitor.endpoints import DEFAULT_PATHS, alternate_path
+from monitor.endpoints import DEFAULT_PATHS, alternate_path, alternate_paths
 from monitor.errors import (
     APIError,
     AuthError,
+    DeadlineError,
     HTTPStatusError,
+    IncompleteListingError,
     ParseError,
     TransportError,
     UpstreamError,
@@ -52,12 +54,14 @@ from monitor.models import (
 )
 from monitor.signing import signed_query
 
-__all__ = ["CallObserver", "IVHClient", "Listing", "shared_clients"]
+__all__ = ["Boil", "CallObserver", "IVHClient", "Listing", "shared_clients"]
 
 log = structlog.get_logger("monitor.client")
 
 M = TypeVar("M", bound=_Vendor)
 T = TypeVar("T")
+#: what a walk makes of each page's records as the page arrives
+Boil = Callable[[list[M]], Iterable[T]]
 
 #: (endpoint, outcome, seconds) for every attempt; outcomes form a bounded set
 CallObserver = Callable[[str, str, float], None]
@@ -82,14 +86,50 @@ class PageOrder(Generic[T]):
 
 
 @dataclass(slots=True)
-class Listing(Generic[M]):
-    """Every record of a (paginated) list, plus what could not be read."""
+class Listing(Generic[T]):
+    """Every record of a (paginated) list in page order, plus what could not be read.
 
-    records: list[M] = field(default_factory=list)
+    ``records`` are what the walk's ``boil`` made of each page (the vendor models
+    themselves by default); ``rows`` counts every row delivered, readable or not.
+    """
+
+    records: list[T] = field(default_factory=list)
     problems: list[RecordProblem] = field(default_factory=list)
     pages: int = 0
     total: int = 0
-    truncated: bool = False
+    rows: int = 0
+
+
+@dataclass(slots=True)
+class _Walk(Generic[T]):
+    """One walk through a listing, and what is wrong with it (``reason``)."""
+
+    listing: Listing[T]
+    reason: str | None = None
+    #: the row identities page by page: two walks that agree are a stable listing
+    signature: int = 0
+
+
+_REASONS = {
+    "short": "fewer rows than Total",
+    "extra": "more rows than Total",
+    "repeated": "a row repeated across pages",
+    "total_changed": "Total changed between pages",
+    "too_large": "Total beyond client.max_pages",
+}
+_KEY_FIELDS = ("VirtualmanKey", "TimbreKey", "AnchorCode")
+
+
+def _identity(row: object) -> object:
+    """What makes a row the same row on another page: its key, or (service packages
+    have none, §4.1) its whole content."""
+    if isinstance(row, dict):
+        for name in _KEY_FIELDS:
+            value = row.get(name)
+            if isinstance(value, str) and value:
+                return (name, value)
+        return json.dumps(row, sort_keys=True, default=str)
+    return repr(row)[:200]
 
 
 def _outcome(exc: UpstreamError) -> str:
@@ -99,6 +139,8 @@ def _outcome(exc: UpstreamError) -> str:
         return "rate_limited" if exc.rate_limited else "api_error"
     if isinstance(exc, HTTPStatusError):
         return "rate_limited" if exc.status == 429 else "http_error"
+    if isinstance(exc, DeadlineError):
+        return "deadline"
     if isinstance(exc, TransportError):
         return "transport_error"
     return "parse_error"
@@ -139,6 +181,9 @@ class IVHClient:
         self._observer = observer
         self._paths: dict[str, str] = {**DEFAULT_PATHS, **config.endpoints}
         self._fixed_paths = frozenset(config.endpoints)  # configured paths are never swapped
+        #: whether a call has found which path spelling this gateway answers (§4)
+        self._spelling_known = False
+        self._probe = asyncio.Lock()
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._in_flight = in_flight
         rate = config.rate_limit_per_second
@@ -213,6 +258,37 @@ class IVHClient:
         return True
 
     async def _call_once(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        if self._spelling_known or endpoint in self._fixed_paths:
+            return await self._post_either(endpoint, payload)
+        # REFERENCE.md §4: the two documents disagree on the spelling. The first call
+        # finds out which one this gateway answers, alone; every other call of the
+        # account waits for it, so concurrent walks don't each spend a 404 finding out.
+        async with self._probe:
+            if self._spelling_known:
+                return await self._post_either(endpoint, payload)
+            path = self._paths[endpoint]
+            try:
+                result = await self._post_either(endpoint, payload)
+            except HTTPStatusError as exc:
+                if exc.status == 404:  # neither spelling: the endpoint is wrong, not the spelling
+                    self._spelling_known = True
+                raise
+            except APIError:
+                self._spelling_known = True  # the gateway answered: the path is right
+                raise
+            self._spelling_known = True
+            answered = self._paths[endpoint]
+            if answered != path:
+                # the other spelling answered: take that document's table for every path
+                for name, other in alternate_paths(path).items():
+                    if name not in self._fixed_paths:
+                        self._paths[name] = other
+                self._paths[endpoint] = answered
+            return result
+
+    async def _post_either(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """POST to the endpoint's path; on 404 try its other spelling once and keep
+        whichever answers."""
         path = self._paths[endpoint]
         try:
             return await self._post(endpoint, path, payload)
@@ -220,8 +296,6 @@ class IVHClient:
             alt = alternate_path(path)
             if exc.status != 404 or alt is None or endpoint in self._fixed_paths:
                 raise
-        # REFERENCE.md §4: the two documents disagree on the spelling; try the
-        # other one once and keep whichever answers.
         result = await self._post(endpoint, alt, payload)
         self._paths[endpoint] = alt
         log.info("api.path_fallback", account=self.account.name, endpoint=endpoint, path=alt)
@@ -256,11 +330,21 @@ class IVHClient:
         now = self._clock()
         query = signed_query(acct.appkey, acct.access_token.get_secret_value(), int(now))
         ctx = {"account": acct.name, "endpoint": endpoint}
+        deadline = self._config.timeout_seconds
         try:
-            async with self._http.stream(
-                "POST", f"{path}?{query}", content=body.encode("utf-8")
-            ) as response:
+            # One deadline for the whole exchange, connect to last byte: httpx's own
+            # timeouts bound each read, so a peer dripping a byte at a time never trips them.
+            async with (
+                asyncio.timeout(deadline),
+                self._http.stream(
+                    "POST", f"{path}?{query}", content=body.encode("utf-8")
+                ) as response,
+            ):
                 raw = await self._read_bounded(response, endpoint)
+        except TimeoutError:
+            raise DeadlineError(
+                f"no complete answer within {deadline:g} s (client.timeout_seconds)", **ctx
+            ) from None
         except httpx.TimeoutException as exc:
             raise TransportError(f"timed out ({type(exc).__name__})", **ctx) from None
         except (zlib.error, httpx.DecodingError):
@@ -356,6 +440,16 @@ class IVHClient:
 
     # -- lists ------------------------------------------------------------------
 
+    @overload
+    async def walk(
+        self,
+        endpoint: str,
+        list_field: str,
+        model: type[M],
+        payload: Mapping[str, Any] | None = None,
+    ) -> Listing[M]: ...
+
+    @overload
     async def walk(
         self,
         endpoint: str,
@@ -363,96 +457,164 @@ class IVHClient:
         model: type[M],
         payload: Mapping[str, Any] | None = None,
         *,
-        on_page: Callable[[int, list[M]], None] | None = None,
-    ) -> Listing[M]:
-        """Fetch every page of a list endpoint (REFERENCE.md §3).
+        boil: Boil[M, T],
+    ) -> Listing[T]: ...
+
+    async def walk(
+        self,
+        endpoint: str,
+        list_field: str,
+        model: type[M],
+        payload: Mapping[str, Any] | None = None,
+        *,
+        boil: Boil[M, Any] = list,
+    ) -> Listing[Any]:
+        """Every page of a list endpoint (REFERENCE.md §3), checked for completeness.
 
         Pages after the first are fetched a window at a time (as many as may be
-        in flight), stopping at ``Total`` or at the first short page, and never
-        beyond ``max_pages`` whatever ``Total`` claims. Records and problems come
-        in page order, however the pages arrived. With ``on_page`` each page's
-        index and records go there as the page arrives instead of into
-        ``Listing.records`` (put what they boil down to in a :class:`PageOrder`):
-        a big listing then never sits in memory as vendor models (1-2 KB a record).
-        """
-        size = self._config.page_size
-        base = dict(payload or {})
-        listing: Listing[M] = Listing()
-        pages: PageOrder[M] = PageOrder()
+        in flight) up to ``Total``. ``boil`` turns each page's records into what
+        the caller keeps as the page arrives (a big listing then never sits in
+        memory as vendor models, 1-2 KB a record); ``records`` come back in page
+        order however the pages arrived.
 
-        async def page(index: int) -> tuple[int, int]:
+        The walk is complete only when the rows delivered add up to ``Total``,
+        with no page short before the end, no ``Total`` changing between pages
+        and no row on two pages (offset pages shift under a purchase). Otherwise
+        the listing is walked once more; inconsistent again, it raises
+        :class:`IncompleteListingError` carrying what arrived. A ``Total`` beyond
+        ``max_pages`` pages fails at once: memory stays bounded whatever it claims.
+        """
+        base = dict(payload or {})
+        name = endpoint + (f"({','.join(str(v) for v in base.values())})" if base else "")
+        first = await self._walk_once(endpoint, list_field, model, base, boil)
+        if first.reason is None:
+            return first.listing
+        walk = first
+        if first.reason != "too_large":
+            log.warning(
+                "api.listing_inconsistent",
+                account=self.account.name,
+                endpoint=endpoint,
+                listing=name,
+                rows=first.listing.rows,
+                total=first.listing.total,
+                reason=first.reason,
+                will_retry=True,
+            )
+            walk = await self._walk_once(endpoint, list_field, model, base, boil)
+            if walk.reason is None:
+                return walk.listing
+            if walk.reason == first.reason == "repeated" and walk.signature == first.signature:
+                # the same rows in the same places twice: identical records straddling a
+                # page boundary (twin service packages), not a shifting listing
+                return walk.listing
+        got = walk.listing
+        reason = walk.reason or "short"
+        if reason == "too_large":
+            limit = self._config.max_pages * self._config.page_size
+            message = (
+                f"incomplete listing {name}: Total {got.total} is beyond client.max_pages"
+                f" ({self._config.max_pages} pages, {limit} rows); not walked"
+            )
+        else:
+            message = (
+                f"incomplete listing {name}: {got.rows} rows delivered, Total {got.total}"
+                f" ({_REASONS.get(reason, reason)}), on two walks"
+            )
+        raise IncompleteListingError(
+            message,
+            account=self.account.name,
+            endpoint=endpoint,
+            listing=name,
+            rows=got.rows,
+            total=got.total,
+            reason=reason,
+            partial=got,
+        )
+
+    async def _walk_once(
+        self,
+        endpoint: str,
+        list_field: str,
+        model: type[M],
+        base: Mapping[str, Any],
+        boil: Boil[M, T],
+    ) -> _Walk[T]:
+        size = self._config.page_size
+        max_pages = self._config.max_pages
+        listing: Listing[T] = Listing()
+        pages: PageOrder[T] = PageOrder()
+        counts: dict[int, int] = {}
+        totals: dict[int, int | None] = {}
+        identities: dict[int, frozenset[object]] = {}
+
+        async def page(index: int) -> None:
             got = await self.call(endpoint, {**base, "PageIndex": index, "PageSize": size})
             raw = got.get(list_field)
             records, problems = parse_records(raw, model, offset=(index - 1) * size)
-            (on_page or pages.put)(index, records)
+            pages.put(index, boil(records))
             listing.problems.extend(problems)
-            listing.pages += 1
-            count = len(raw) if isinstance(raw, list) else (1 if raw else 0)
-            return count, _int(got.get("Total"))
+            rows: list[object] = raw if isinstance(raw, list) else ([raw] if raw else [])
+            counts[index] = len(rows)
+            totals[index] = _total(got.get("Total"))
+            identities[index] = frozenset(_identity(r) for r in rows)
 
-        count, total = await page(1)
-        listing.total = total
-        index = 1
-        while count >= size and index * size < total:
-            if index >= self._config.max_pages:
-                listing.truncated = True
-                break
-            last = min(
-                index + self._config.max_concurrency,
-                -(-total // size),  # ceil in ints: an absurd Total overflows a float
-                self._config.max_pages,
-            )
-            window = range(index + 1, last + 1)
-            results = await all_or_cancel(page(i) for i in window)
-            index = window[-1]
-            count = min(c for c, _ in results)
-            total = max(results[-1][1], 0)  # Total may change between pages (§3)
-            listing.total = total
+        await page(1)
+        total = totals[1]
+        reason: str | None = None
+        if total is not None and -(-total // size) > max_pages:  # ceil in ints (huge Totals)
+            reason = "too_large"
+        else:
+            index = 1
+            # a known Total says how many pages; without one, walk to the first short page
+            last = max_pages if total is None else min(-(-total // size), max_pages)
+            while counts[index] >= size and index < last:
+                window = range(index + 1, min(index + self._config.max_concurrency, last) + 1)
+                await all_or_cancel(page(i) for i in window)
+                short = [i for i in window if counts[i] < size]
+                index = short[0] if short else window[-1]
+            if total is None and counts[index] >= size and index >= max_pages:
+                reason = "too_large"
         listing.records = list(pages)
         listing.problems.sort(key=lambda p: p.index)
-        return listing
+        listing.pages = len(counts)
+        listing.rows = sum(counts.values())
+        listing.total = listing.rows if total is None else total
+        verdict, signature = _verdict(listing, totals, identities)
+        return _Walk(listing, reason or verdict, signature)
 
     # -- the six endpoints --------------------------------------------------------
 
-    async def service_assets(
-        self, on_page: Callable[[int, list[ServiceAsset]], None] | None = None
-    ) -> Listing[ServiceAsset]:
-        return await self.walk(
-            "getserviceasset", "ServiceAssetInfos", ServiceAsset, on_page=on_page
-        )
+    async def service_assets(self, boil: Boil[ServiceAsset, Any] = list) -> Listing[Any]:
+        return await self.walk("getserviceasset", "ServiceAssetInfos", ServiceAsset, boil=boil)
 
-    async def timbres(
-        self, on_page: Callable[[int, list[TimbreAsset]], None] | None = None
-    ) -> Listing[TimbreAsset]:
-        return await self.walk("describetimbre", "TimbreAssets", TimbreAsset, on_page=on_page)
+    async def timbres(self, boil: Boil[TimbreAsset, Any] = list) -> Listing[Any]:
+        return await self.walk("describetimbre", "TimbreAssets", TimbreAsset, boil=boil)
 
     async def anchors(self, type_code: str) -> Listing[Anchor]:
         return await self.walk(
             "getanchor", "Virtualmans", Anchor, {"VirtualmanTypeCode": type_code}
         )
 
-    async def images(
-        self, type_code: str, on_page: Callable[[int, list[ImageAsset]], None] | None = None
-    ) -> Listing[ImageAsset]:
+    async def images(self, type_code: str, boil: Boil[ImageAsset, Any] = list) -> Listing[Any]:
         return await self.walk(
             "getimagebyanchor",
             "Virtualmans",
             ImageAsset,
             {"VirtualmanTypeCode": type_code},
-            on_page=on_page,
+            boil=boil,
         )
 
-    async def small_sample_images(
-        self, on_page: Callable[[int, list[SmallSampleImage]], None] | None = None
-    ) -> Listing[SmallSampleImage]:
+    async def small_sample_images(self, boil: Boil[SmallSampleImage, Any] = list) -> Listing[Any]:
         return await self.walk(
-            "describesmallsampleimage", "Virtualmans", SmallSampleImage, on_page=on_page
+            "describesmallsampleimage", "Virtualmans", SmallSampleImage, boil=boil
         )
 
     async def actions(self, virtualman_key: str) -> Listing[Action]:
         got = await self.call("getaction", {"VirtualmanKey": virtualman_key})
         records, problems = parse_records(got.get("Actions"), Action)
-        return Listing(records=records, problems=problems, pages=1, total=len(records))
+        rows = len(got["Actions"]) if isinstance(got.get("Actions"), list) else len(records)
+        return Listing(records=records, problems=problems, pages=1, total=rows, rows=rows)
 
 
 def shared_clients(
@@ -552,6 +714,42 @@ def _int(value: object) -> int:
         except ValueError:
             return 0
     return 0
+
+
+def _verdict(
+    listing: Listing[Any],
+    totals: Mapping[int, int | None],
+    identities: Mapping[int, frozenset[object]],
+) -> tuple[str | None, int]:
+    """What is wrong with a walk (``None``: complete), and the signature of its rows."""
+    seen: set[object] = set()
+    repeated = False
+    signature = 0
+    for index in sorted(identities):
+        ids = identities[index]
+        repeated |= not seen.isdisjoint(ids)
+        seen |= ids
+        signature = hash((signature, tuple(sorted(map(str, ids)))))
+    if len({t for t in totals.values() if t is not None}) > 1:
+        return "total_changed", signature
+    if listing.rows < listing.total:
+        return "short", signature
+    if listing.rows > listing.total:
+        return "extra", signature
+    return ("repeated" if repeated else None), signature
+
+
+def _total(value: object) -> int | None:
+    """``Total`` as a count; ``None`` when absent or unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        return None
+    if not isinstance(value, int | float | str):
+        return None
+    return max(_int(value), 0)
 
 
 def _code(value: object) -> int | None:

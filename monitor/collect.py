@@ -10,16 +10,15 @@ a problem of a family that still succeeds (REFERENCE.md §6).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 
 from monitor.aio import all_or_cancel, reap
-from monitor.client import IVHClient, Listing, PageOrder
+from monitor.client import IVHClient, Listing
 from monitor.derive import (
     ServicePackage,
     SmallSample,
@@ -33,10 +32,9 @@ from monitor.derive import (
     timbres_to_assets,
 )
 from monitor.domain import Anchor, Asset
-from monitor.errors import UpstreamError
+from monitor.errors import DeadlineError, IncompleteListingError, UpstreamError
 from monitor.models import (
     Action,
-    ImageAsset,
     RecordProblem,
 )
 from monitor.models import Anchor as AnchorRecord
@@ -44,6 +42,8 @@ from monitor.models import Anchor as AnchorRecord
 __all__ = ["FAMILIES", "Family", "FamilyResult", "Problem", "collect_account", "collect_family"]
 
 log = structlog.get_logger("monitor.collect")
+
+T = TypeVar("T")
 
 Family = Literal["services", "timbres", "images", "actions"]
 FAMILIES: tuple[Family, ...] = ("services", "timbres", "images", "actions")
@@ -61,6 +61,9 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class FamilyResult:
+    """One collection of one family. ``ok`` only when every listing was complete; a
+    failed one keeps what did arrive of its incomplete listings (``partial``)."""
+
     account: str
     family: Family
     assets: tuple[Asset, ...] = ()
@@ -71,53 +74,66 @@ class FamilyResult:
     error: UpstreamError | None = None
     pages: int = 0
     duration_seconds: float = 0.0
-    truncated: bool = False
+    #: every listing whose rows did not add up to its Total (the first is ``error``)
+    incomplete: tuple[IncompleteListingError, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def partial(self) -> bool:
+        """Failed only for incomplete listings: ``assets`` is what did arrive."""
+        return bool(self.incomplete) and self.error is self.incomplete[0]
 
 
 class _Tally:
     def __init__(self) -> None:
         self.pages = 0
         self.problems: list[Problem] = []
-        self.truncated = False
+        self.incomplete: list[IncompleteListingError] = []
 
     def add(self, endpoint: str, listing: Listing[Any]) -> None:
         self.pages += listing.pages
-        self.truncated |= listing.truncated
         self.problems.extend(_problems(endpoint, listing.problems))
+
+    async def whole(self, walk: Awaitable[Listing[T]]) -> Listing[T]:
+        """The listing, or what arrived of it when it was incomplete (noted here): the
+        family goes on with its other listings and fails at the end."""
+        try:
+            return await walk
+        except IncompleteListingError as exc:
+            self.incomplete.append(exc)
+            partial: Listing[T] = exc.partial  # type: ignore[assignment]
+            return partial
 
 
 def _problems(endpoint: str, problems: Sequence[RecordProblem]) -> list[Problem]:
     return [Problem(endpoint, p.index, p.key, p.reason) for p in problems]
 
 
-# Pages are boiled down to assets as they arrive (``on_page``), so a listing is
-# never held whole as vendor models (several times an asset's memory), and read
-# back in page order (PageOrder), so that ids (services) and the copy that wins
-# (voices, images) never depend on which page came back first.
+# Pages are boiled down to assets as they arrive (a walk's ``boil``), so a listing is
+# never held whole as vendor models (several times an asset's memory), and come back
+# in page order, so that ids (services) and the copy that wins (voices, images) never
+# depend on which page came back first.
 
 
 async def _services(client: IVHClient, tally: _Tally) -> dict[str, Any]:
     acct = client.account
-    packages: PageOrder[ServicePackage] = PageOrder()
-    listing = await client.service_assets(
-        on_page=lambda i, page: packages.put(i, service_packages(acct.name, acct.zone, page))
+    listing: Listing[ServicePackage] = await tally.whole(
+        client.service_assets(lambda page: service_packages(acct.name, acct.zone, page))
     )
     tally.add("getserviceasset", listing)
-    return {"assets": tuple(number_services(packages))}
+    return {"assets": tuple(number_services(listing.records))}
 
 
 async def _timbres(client: IVHClient, tally: _Tally) -> dict[str, Any]:
     acct = client.account
-    assets: PageOrder[Asset] = PageOrder()
-    listing = await client.timbres(
-        on_page=lambda i, page: assets.put(i, timbres_to_assets(acct.name, acct.zone, page))
+    listing: Listing[Asset] = await tally.whole(
+        client.timbres(lambda page: timbres_to_assets(acct.name, acct.zone, page))
     )
     tally.add("describetimbre", listing)
-    by_key = {a.id: a for a in assets}  # TimbreKey is unique: the last copy wins (§4.2)
+    by_key = {a.id: a for a in listing.records}  # TimbreKey is unique: the last copy wins (§4.2)
     return {"assets": tuple(by_key.values())}
 
 
@@ -130,27 +146,23 @@ async def _images(
     # REFERENCE.md §4: getanchor/getimagebyanchor need a type code, so listing
     # every image takes one walk per code, plus the small-sample list.
     acct = client.account
-    image_assets: list[PageOrder[Asset]] = [PageOrder() for _ in type_codes]
-    small: PageOrder[SmallSample] = PageOrder()
 
-    async def images(i: int) -> Listing[ImageAsset]:
-        assets = image_assets[i]
-        listing = await client.images(
-            type_codes[i],
-            on_page=lambda n, page: assets.put(n, images_to_assets(acct.name, acct.zone, page, [])),
+    async def images(code: str) -> Listing[Asset]:
+        listing: Listing[Asset] = await tally.whole(
+            client.images(code, lambda page: images_to_assets(acct.name, acct.zone, page, []))
         )
         if on_3d_keys is not None:
-            on_3d_keys([a.id for a in assets if is_3d(a.type)])
+            on_3d_keys([a.id for a in listing.records if is_3d(a.type)])
         return listing
 
     # Requests queue for the account's slots in the order they are made: the 3D
     # image walks first, so the actions they lead to start while the rest runs.
     order = sorted(range(len(type_codes)), key=lambda i: not is_3d(type_codes[i]))
-    image_tasks = {i: asyncio.ensure_future(images(i)) for i in order}
-    anchor_tasks = [asyncio.ensure_future(client.anchors(code)) for code in type_codes]
-    small_task = asyncio.ensure_future(
-        client.small_sample_images(
-            on_page=lambda n, page: small.put(n, small_sample_assets(acct.name, acct.zone, page))
+    image_tasks = {i: asyncio.ensure_future(images(type_codes[i])) for i in order}
+    anchor_tasks = [asyncio.ensure_future(tally.whole(client.anchors(c))) for c in type_codes]
+    small_task: asyncio.Future[Listing[SmallSample]] = asyncio.ensure_future(
+        tally.whole(
+            client.small_sample_images(lambda page: small_sample_assets(acct.name, acct.zone, page))
         )
     )
     try:
@@ -161,10 +173,12 @@ async def _images(
     for task in anchor_tasks:
         tally.add("getanchor", task.result())
         anchors_raw.extend(task.result().records)
+    image_assets: list[Asset] = []
     for i in range(len(type_codes)):  # in type-code order, as the problems are reported
         tally.add("getimagebyanchor", image_tasks[i].result())
+        image_assets.extend(image_tasks[i].result().records)
     tally.add("describesmallsampleimage", small_task.result())
-    assets = merge_images(itertools.chain.from_iterable(image_assets), small)
+    assets = merge_images(image_assets, small_task.result().records)
     anchors = anchors_to_groups(acct.name, anchors_raw, assets)
     return {"assets": tuple(assets), "anchors": tuple(anchors)}
 
@@ -191,26 +205,37 @@ async def collect_family(
     image_keys: Sequence[str] = (),
     on_3d_keys: Callable[[list[str]], None] | None = None,
     started_actions: Mapping[str, asyncio.Future[Listing[Action]]] | None = None,
+    deadline: float | None = None,
 ) -> FamilyResult:
     """Collect one family; never raises for an upstream failure (it is in ``error``).
 
     ``image_keys`` are the 3D images whose actions to fetch (the ``actions``
     family), ``started_actions`` fetches of them already under way;
     ``on_3d_keys`` hears the 3D image keys of each type code as its walk ends.
+    Past ``deadline`` seconds the collection is cancelled and fails
+    (:class:`~monitor.errors.DeadlineError`).
     """
     tally = _Tally()
     started = time.perf_counter()
     account = client.account.name
     try:
-        if family == "services":
-            parts = await _services(client, tally)
-        elif family == "timbres":
-            parts = await _timbres(client, tally)
-        elif family == "images":
-            parts = await _images(client, tally, type_codes, on_3d_keys)
-        else:
-            parts = await _actions(client, tally, image_keys, started_actions or {})
-    except UpstreamError as exc:
+        async with asyncio.timeout(deadline) as limit:
+            try:
+                parts = await _family(
+                    client,
+                    family,
+                    tally,
+                    type_codes=type_codes,
+                    image_keys=image_keys,
+                    on_3d_keys=on_3d_keys,
+                    started_actions=started_actions,
+                )
+            except asyncio.CancelledError:
+                if limit.expired():
+                    raise TimeoutError from None
+                raise
+    except (UpstreamError, TimeoutError) as exc:
+        error = exc if isinstance(exc, UpstreamError) else _past_deadline(account, family, deadline)
         duration = time.perf_counter() - started
         # An expected upstream failure, already typed: no traceback needed.
         log.error(  # noqa: TRY400
@@ -218,10 +243,10 @@ async def collect_family(
             family=family,
             duration_s=round(duration, 3),
             pages=tally.pages,
-            **exc.log_fields(),
+            **error.log_fields(),
         )
         return FamilyResult(
-            account, family, error=exc, pages=tally.pages, duration_seconds=duration
+            account, family, error=error, pages=tally.pages, duration_seconds=duration
         )
     duration = time.perf_counter() - started
     result = FamilyResult(
@@ -230,7 +255,8 @@ async def collect_family(
         problems=tuple(tally.problems),
         pages=tally.pages,
         duration_seconds=duration,
-        truncated=tally.truncated,
+        error=tally.incomplete[0] if tally.incomplete else None,
+        incomplete=tuple(tally.incomplete),
         **parts,
     )
     for problem in tally.problems:
@@ -243,6 +269,14 @@ async def collect_family(
             key=problem.key,
             reason=problem.reason,
         )
+    for incomplete in tally.incomplete:
+        log.error(
+            "collect.failed",
+            family=family,
+            duration_s=round(duration, 3),
+            pages=tally.pages,
+            **incomplete.log_fields(),
+        )
     log.info(
         "collect.finished",
         account=account,
@@ -250,10 +284,37 @@ async def collect_family(
         assets=len(result.assets) or len(result.actions),
         pages=tally.pages,
         skipped=len(tally.problems),
-        truncated=tally.truncated,
+        complete=not tally.incomplete,
         duration_s=round(duration, 3),
     )
     return result
+
+
+async def _family(
+    client: IVHClient,
+    family: Family,
+    tally: _Tally,
+    *,
+    type_codes: Sequence[str],
+    image_keys: Sequence[str],
+    on_3d_keys: Callable[[list[str]], None] | None,
+    started_actions: Mapping[str, asyncio.Future[Listing[Action]]] | None,
+) -> dict[str, Any]:
+    if family == "services":
+        return await _services(client, tally)
+    if family == "timbres":
+        return await _timbres(client, tally)
+    if family == "images":
+        return await _images(client, tally, type_codes, on_3d_keys)
+    return await _actions(client, tally, image_keys, started_actions or {})
+
+
+def _past_deadline(account: str, family: Family, deadline: float | None) -> DeadlineError:
+    return DeadlineError(
+        f"collection of {family} not finished within its {deadline or 0:g} s deadline; cancelled",
+        account=account,
+        endpoint=family,
+    )
 
 
 async def collect_account(
@@ -261,10 +322,13 @@ async def collect_account(
     type_codes: Sequence[str],
     *,
     on_family_done: Callable[[FamilyResult], None] | None = None,
+    deadlines: Mapping[Family, float] | None = None,
 ) -> list[FamilyResult]:
     """Every family of one account: services, voices and images concurrently, and
     the actions of each 3D image as soon as the walk that found it ends (so the
-    account's request slots never idle behind the whole images family)."""
+    account's request slots never idle behind the whole images family). Each
+    family fails past its entry in ``deadlines``."""
+    deadlines = deadlines or {}
     prefetch: dict[str, asyncio.Future[Listing[Action]]] = {}
 
     def start_actions(keys: list[str]) -> None:
@@ -278,6 +342,7 @@ async def collect_account(
             family,
             type_codes=type_codes,
             on_3d_keys=start_actions if family == "images" else None,
+            deadline=deadlines.get(family),
         )
         if family == "images" and not result.ok:
             await reap(prefetch.values())  # at once: no actions for images that failed
@@ -295,7 +360,13 @@ async def collect_account(
         if not images.ok:
             return results
         keys = [a.id for a in images.assets if is_3d(a.type)]
-        actions = await collect_family(client, "actions", image_keys=keys, started_actions=prefetch)
+        actions = await collect_family(
+            client,
+            "actions",
+            image_keys=keys,
+            started_actions=prefetch,
+            deadline=deadlines.get("actions"),
+        )
         if on_family_done is not None:
             on_family_done(actions)
         results.append(actions)
@@ -303,16 +374,7 @@ async def collect_account(
             merged = [
                 _with_actions(a, actions.actions) if is_3d(a.type) else a for a in images.assets
             ]
-            results[2] = FamilyResult(
-                images.account,
-                "images",
-                assets=tuple(merged),
-                anchors=images.anchors,
-                problems=images.problems,
-                pages=images.pages,
-                duration_seconds=images.duration_seconds,
-                truncated=images.truncated,
-            )
+            results[2] = replace(images, assets=tuple(merged))
         return results
     finally:
         await reap(prefetch.values())

@@ -324,16 +324,23 @@ class AssetCollector(Collector):
             "Records the last successful collection could not read and skipped.",
             labels=labels,
         )
+        partial = GaugeMetricFamily(
+            "ivh_collection_partial",
+            "1 while the family's data is what arrived of an incomplete listing (rows not"
+            " adding up to its Total) because no complete one has been collected yet.",
+            labels=labels,
+        )
         for state in snap.states():
             key = [state.account, state.family]
             if state.attempted:
                 success.add_metric(key, 1.0 if state.success else 0.0)
                 duration.add_metric(key, state.duration_seconds)
                 stale.add_metric(key, 1.0 if state.stale() else 0.0)
+                partial.add_metric(key, 1.0 if state.partial else 0.0)
             if state.last_success is not None:
                 last_success.add_metric(key, state.last_success.timestamp())
                 skipped.add_metric(key, float(state.skipped_records))
-        yield from (success, last_success, duration, stale, skipped)
+        yield from (success, last_success, duration, stale, skipped, partial)
 
     def _accounts(self, accounts: tuple[str, ...]) -> Iterator[Metric]:
         keys = sorted({k for labels in self._account_labels.values() for k in labels})
@@ -358,7 +365,7 @@ class DaemonMetrics:
     ) -> None:
         self.api_requests = Counter(
             "ivh_api_requests",
-            "Calls to the IVH gateway, by outcome (success, transport_error, http_error,"
+            "Calls to the IVH gateway, by outcome (success, transport_error, deadline, http_error,"
             " api_error, rate_limited, auth_error, parse_error); retries count each attempt.",
             ["account", "endpoint", "outcome"],
             registry=registry,
@@ -379,8 +386,17 @@ class DaemonMetrics:
         )
         self.collection_errors = Counter(
             "ivh_collection_errors",
-            "Collections of a family that failed.",
-            ["account", "family"],
+            "Collections of a family that failed, by reason: transport, deadline (no whole"
+            " answer in time, or the job past its deadline), http_status, api, auth, parse,"
+            " incomplete (rows of a listing not adding up to its Total), internal.",
+            ["account", "family", "reason"],
+            registry=registry,
+        )
+        self.runs_skipped = Counter(
+            "ivh_collection_runs_skipped",
+            "Scheduled collections not run: still_running (the previous run of the job had"
+            " not finished) or missed (the loop was too busy to start it in time).",
+            ["account", "family", "reason"],
             registry=registry,
         )
         self.notifications = Counter(

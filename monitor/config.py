@@ -146,7 +146,19 @@ class ClientConfig(_Strict):
         64, ge=1, description="requests in flight across all accounts (sockets, CPU)"
     )
     page_size: int = Field(100, ge=1, le=100, description="the gateway allows at most 100")
-    max_pages: int = Field(500, ge=1, description="bound on pages walked per list (absurd Totals)")
+    max_pages: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="bound on pages per list: a Total beyond it fails the listing at once",
+    )
+    job_timeout_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="deadline of one collection job; default: the family's interval, at"
+        " least 2 x (retry_budget_seconds + timeout_seconds), at most 1 h",
+    )
     endpoints: dict[str, str] = Field(
         default_factory=dict, description="override an endpoint's path, e.g. getaction: /v2/…"
     )
@@ -354,6 +366,16 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ConfigError([f"shard: {exc}"]) from None
         return select(accounts, [a.name for a in accounts], index, total)
+
+    def job_deadline(self, family: str) -> float:
+        """How long one collection of ``family`` may take before it is cancelled and
+        counted as failed: by default its interval (a run should end before the next is
+        due), but never less than two calls' whole retry budget, nor more than an hour."""
+        client = self.client
+        if client.job_timeout_seconds is not None:
+            return client.job_timeout_seconds
+        one_call = client.retry_budget_seconds + client.timeout_seconds
+        return max(2 * one_call, min(self.schedule.interval(family), 3600.0))
 
     def effective_state_dir(self) -> Path:
         if self.state_dir is not None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -142,7 +143,8 @@ class Daemon:
         if skew is not None:
             self.metrics.clock_skew.labels(account).set(skew)
         if not result.ok:
-            self.metrics.collection_errors.labels(account, family).inc()
+            kind = result.error.kind if result.error is not None else "error"
+            self.metrics.collection_errors.labels(account, family, kind).inc()
         if family == "images":
             self._event(account).set()
         self._alerts(account, family, result, now)
@@ -176,12 +178,16 @@ class Daemon:
 
     async def _collect(self, account: str, family: Family) -> FamilyResult:
         client = self.clients[account]
+        deadline = self.settings.job_deadline(family)
         try:
             if family == "actions":
                 keys = await self._3d_images(account)
-                return await collect_family(client, "actions", image_keys=keys)
+                return await collect_family(client, "actions", image_keys=keys, deadline=deadline)
             return await collect_family(
-                client, family, type_codes=self.settings.client.virtualman_type_codes
+                client,
+                family,
+                type_codes=self.settings.client.virtualman_type_codes,
+                deadline=deadline,
             )
         except Exception as exc:
             log.exception("collect.crashed", account=account, family=family)
@@ -233,6 +239,7 @@ class Daemon:
             max_instances=1,
             coalesce=True,
         )
+        self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self.scheduler.start()
         self._dispatch_task = asyncio.get_running_loop().create_task(
             self.dispatcher.run(), name="alert-dispatcher"
@@ -243,6 +250,15 @@ class Daemon:
             jobs=len(self.accounts) * len(FAMILIES),
             intervals={f: schedule.interval(f) for f in FAMILIES},
         )
+
+    def _skipped(self, event: JobEvent) -> None:
+        """A run that did not happen is counted and logged, never silent."""
+        account, _, family = str(event.job_id).rpartition("/")
+        if family not in FAMILIES:
+            return
+        reason = "still_running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
+        self.metrics.runs_skipped.labels(account, family, reason).inc()
+        log.warning("collect.run_skipped", account=account, family=family, reason=reason)
 
     @property
     def alive(self) -> bool:

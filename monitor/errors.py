@@ -6,10 +6,14 @@
     ├── ConfigError                  bad configuration; message names every bad field
     └── UpstreamError                one failed call to the IVH gateway
         ├── TransportError           connect/read failure or timeout (retryable)
+        │   └── DeadlineError        no whole answer (connect to last byte) in time,
+        │                            or a whole collection job past its deadline
         ├── HTTPStatusError          non-2xx answer (5xx/429 retryable, others not)
         ├── APIError                 ``Header.Code != 0`` (retryable per REFERENCE.md §2)
         │   └── AuthError            credentials refused (100005 or a signature/time failure)
-        └── ParseError               the body is not the documented envelope
+        ├── ParseError               the body is not the documented envelope
+        └── IncompleteListingError   the rows of a listing don't add up to its ``Total``
+                                     (short, shifted or lying pages), twice in a row
 
 Every ``UpstreamError`` carries the endpoint and the account name, never the
 access token: the token is not on the wire, and the URL with its signature is
@@ -22,8 +26,10 @@ __all__ = [
     "APIError",
     "AuthError",
     "ConfigError",
+    "DeadlineError",
     "HTTPStatusError",
     "IVHMonitorError",
+    "IncompleteListingError",
     "ParseError",
     "TransportError",
     "UpstreamError",
@@ -188,3 +194,51 @@ class AuthError(APIError):
 
 class ParseError(UpstreamError):
     kind = "parse"
+
+
+class DeadlineError(TransportError):
+    """The peer did not finish in time: one exchange (connect to last byte) past
+    ``client.timeout_seconds``, or a collection job past its deadline."""
+
+    kind = "deadline"
+
+
+class IncompleteListingError(UpstreamError):
+    """A listing whose rows did not add up to its ``Total`` on two walks (REFERENCE.md §3).
+
+    ``listing`` names it (endpoint and type code), ``rows`` is how many rows arrived,
+    ``total`` what ``Total`` claimed, ``reason`` one of ``short`` (fewer rows),
+    ``extra`` (more rows), ``repeated`` (a row on two pages), ``total_changed``,
+    ``too_large`` (``Total`` beyond ``client.max_pages``) or ``no_total``.
+    ``partial`` holds what did arrive (the caller may show it, flagged).
+    """
+
+    kind = "incomplete"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        account: str,
+        endpoint: str,
+        listing: str,
+        rows: int,
+        total: int,
+        reason: str,
+        partial: object = None,
+    ) -> None:
+        super().__init__(message, account=account, endpoint=endpoint)
+        self.listing = listing
+        self.rows = rows
+        self.total = total
+        self.reason = reason
+        self.partial = partial
+
+    def log_fields(self) -> dict[str, object]:
+        return {
+            **super().log_fields(),
+            "listing": self.listing,
+            "rows": self.rows,
+            "total": self.total,
+            "reason": self.reason,
+        }

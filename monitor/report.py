@@ -73,7 +73,12 @@ async def collect_all(
 
             per_account = await asyncio.gather(
                 *(
-                    collect_account(c, settings.client.virtualman_type_codes, on_family_done=done)
+                    collect_account(
+                        c,
+                        settings.client.virtualman_type_codes,
+                        on_family_done=done,
+                        deadlines={f: settings.job_deadline(f) for f in FAMILIES},
+                    )
                     for c in clients
                 )
             )
@@ -191,12 +196,10 @@ def print_problems(result: ReportResult, err: TextIO) -> None:
                 f"warning: {family.account}: {p.endpoint}: skipped record #{p.index}{key}:"
                 f" {p.reason}\n"
             )
-        if family.truncated:
-            err.write(
-                f"warning: {family.account}: {family.family}: list truncated at client.max_pages\n"
-            )
         if family.error is not None:
             err.write(f"error: {family.family}: {family.error}\n")
+        for incomplete in family.incomplete[1:]:  # the first is the family's error
+            err.write(f"error: {family.family}: {incomplete}\n")
 
 
 def exit_status(result: ReportResult, critical_days: float) -> int:

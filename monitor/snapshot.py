@@ -39,8 +39,13 @@ class FamilyState:
     success: bool = False
     duration_seconds: float = 0.0
     skipped_records: int = 0
-    #: kind of the last error (transport, http_status, api, auth, parse)
+    #: kind of the last error (transport, deadline, http_status, api, auth, parse,
+    #: incomplete, internal)
     error: str | None = None
+    #: the data shown is what arrived of an incomplete listing (no complete one yet)
+    partial: bool = False
+    #: when that incomplete data arrived
+    last_partial: datetime | None = None
 
     @property
     def attempted(self) -> bool:
@@ -55,10 +60,13 @@ class FamilyState:
 
     def usable(self, now: datetime, stale_after: float) -> bool:
         """Whether this family's data may still be shown."""
+        keep = max(stale_after, 2 * self.interval_seconds)
+        if self.partial and self.last_partial is not None:
+            return (now - self.last_partial).total_seconds() <= keep
         age = self.age_seconds(now)
         if age is None:
             return False
-        return self.success or age <= max(stale_after, 2 * self.interval_seconds)
+        return self.success or age <= keep
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +157,24 @@ class SnapshotStore:
                 duration_seconds=result.duration_seconds,
                 skipped_records=len(result.problems),
                 error=None,
+                partial=False,
+                last_partial=None,
+            )
+        elif result.partial and previous.last_success is None:
+            # no complete listing yet: show what arrived, flagged; an incomplete listing
+            # never replaces a complete one (that stays, and goes stale as usual)
+            state = replace(
+                previous,
+                assets=result.assets,
+                anchors=result.anchors,
+                actions=MappingProxyType(dict(result.actions)),
+                last_attempt=at,
+                success=False,
+                duration_seconds=result.duration_seconds,
+                skipped_records=len(result.problems),
+                error="incomplete",
+                partial=True,
+                last_partial=at,
             )
         else:
             # keep the last good data; only the health fields change

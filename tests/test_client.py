@@ -8,9 +8,17 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.client import IVHClient
+from monitor.client import IVHClient, Listing
 from monitor.config import ClientConfig
-from monitor.errors import APIError, AuthError, HTTPStatusError, ParseError, TransportError
+from monitor.errors import (
+    APIError,
+    AuthError,
+    DeadlineError,
+    HTTPStatusError,
+    IncompleteListingError,
+    ParseError,
+    TransportError,
+)
 from monitor.simulator import Fault, RunningSimulator
 from tests.conftest import FAST, TEST_TOKEN, account_for, vendor_example
 
@@ -37,14 +45,20 @@ async def test_pagination_to_the_end_at_page_size_100(
     assert {e.page_size for e in sent} == {100}
 
 
-async def test_max_pages_bounds_an_absurd_listing(
+async def test_a_total_beyond_max_pages_fails_after_one_page(
     sim: RunningSimulator, make_client: MakeClient
 ) -> None:
     sim.dataset.account("t1").replace("timbres", _timbres(250))
-    listing = await make_client(page_size=10, max_pages=5, max_concurrency=2).timbres()
-    assert listing.truncated
-    assert listing.pages == 5
-    assert len(listing.records) == 50
+    with pytest.raises(IncompleteListingError) as caught:
+        await make_client(page_size=10, max_pages=5, max_concurrency=2).timbres()
+    error = caught.value
+    assert (error.reason, error.rows, error.total) == ("too_large", 10, 250)
+    assert "client.max_pages" in str(error)
+    # nothing beyond the first page was fetched: memory stays bounded whatever Total says
+    assert [e.page_index for e in sim.requests.entries()] == [1]
+    partial = error.partial
+    assert isinstance(partial, Listing)
+    assert len(partial.records) == 10
 
 
 async def test_every_endpoint_with_the_vendor_examples(
@@ -197,7 +211,7 @@ async def test_bad_date_record_is_reported_with_its_key(
 
 async def test_hung_connection_times_out(sim: RunningSimulator, make_client: MakeClient) -> None:
     sim.faults.add(Fault(kind="hang"))
-    with pytest.raises(TransportError, match="timed out"):
+    with pytest.raises(DeadlineError, match="no complete answer within 0.3 s"):
         await make_client(timeout_seconds=0.3, retries=0).service_assets()
 
 

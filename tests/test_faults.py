@@ -88,8 +88,10 @@ def _events(daemon: DaemonProcess, name: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("fault", "outcome", "error"),
     [
-        (Fault(kind="latency", seconds=3), "transport_error", "transport"),
-        (Fault(kind="hang"), "transport_error", "transport"),
+        (Fault(kind="latency", seconds=3), "deadline", "deadline"),
+        (Fault(kind="hang"), "deadline", "deadline"),
+        # headers at once, then a byte a second: every read is quick, the whole is not
+        (Fault(kind="drip", seconds=1), "deadline", "deadline"),
         (Fault(kind="http_error", status=502), "http_error", "http_status"),
         (Fault(kind="garbage_body"), "parse_error", "parse"),
         (Fault(kind="rate_limit"), "rate_limited", "api"),
@@ -99,7 +101,7 @@ def _events(daemon: DaemonProcess, name: str) -> list[dict[str, Any]]:
             "api",
         ),
     ],
-    ids=["slow", "hung", "5xx", "garbage", "rate-limited", "internal-error"],
+    ids=["slow", "hung", "drip", "5xx", "garbage", "rate-limited", "internal-error"],
 )
 async def test_upstream_fault_on_one_account(
     sim: RunningSimulator, tmp_path: Path, fault: Fault, outcome: str, error: str

@@ -24,7 +24,7 @@ from structlog.testing import capture_logs
 
 from monitor.client import IVHClient, Listing
 from monitor.config import Account, ClientConfig
-from monitor.errors import ParseError, UpstreamError
+from monitor.errors import IncompleteListingError, ParseError, UpstreamError
 from monitor.models import (
     Action,
     Anchor,
@@ -57,6 +57,7 @@ OUTCOMES = {
     "api_error",
     "http_error",
     "transport_error",
+    "deadline",
     "parse_error",
 }
 _MIB = 1024 * 1024
@@ -330,8 +331,9 @@ def test_any_answer_gives_a_listing_or_an_upstream_error(
 
     out = run_call(method, handler, config)
     check(out, config)
-    # one fixed answer: the only extra request is the one 404 path fallback (§4)
-    assert out.requests <= config.max_pages + (1 if status == 404 else 0)
+    # one fixed answer: at most two walks (an inconsistent listing is walked once more,
+    # §3), and the only extra request is the one 404 path fallback (§4)
+    assert out.requests <= 2 * config.max_pages + (1 if status == 404 else 0)
 
 
 @FUZZ
@@ -348,7 +350,8 @@ def test_answers_that_change_from_request_to_request(
 
     out = run_call(method, handler, config)
     check(out, config)
-    assert out.requests <= 2 * config.max_pages  # at worst every page tries both spellings
+    # at worst two walks whose every page tries both spellings
+    assert out.requests <= 4 * config.max_pages
 
 
 @FUZZ
@@ -366,7 +369,7 @@ def test_answers_that_change_from_request_to_request(
     items=[{"TimbreKey": "k"}] * 6,
     config=ClientConfig(retries=0, rate_limit_per_second=10000, page_size=2, max_pages=3),
 )
-def test_an_absurd_total_stops_at_max_pages_and_counts_every_item(
+def test_an_absurd_total_fails_after_one_page_and_keeps_every_item(
     method: str, total: object, items: list[Any], config: ClientConfig
 ) -> None:
     list_field = CALLS[method][0]
@@ -376,15 +379,15 @@ def test_an_absurd_total_stops_at_max_pages_and_counts_every_item(
 
     out = run_call(method, lambda _: httpx.Response(200, stream=Raw(body)), config)
     check(out, config)
-    listing = out.result
-    assert listing is not None
-    assert out.requests == listing.pages <= config.max_pages
-    # a full page keeps the walk going until max_pages, and then says so
-    full = len(items) >= config.page_size
-    assert listing.truncated == full
-    assert listing.pages == (config.max_pages if full else 1)
-    # every item of every page is a record or a counted problem
-    assert len(listing.records) + len(listing.problems) == listing.pages * len(items)
+    # a Total beyond max_pages is a failure at once: one request, whatever it claims
+    assert out.requests == 1
+    error = out.error
+    assert isinstance(error, IncompleteListingError), repr(error)
+    assert error.reason == "too_large"
+    # what did arrive is kept: every item of the page is a record or a counted problem
+    partial = error.partial
+    assert isinstance(partial, Listing)
+    assert len(partial.records) + len(partial.problems) == len(items) == error.rows
 
 
 # -- oversized bodies -------------------------------------------------------------------------

@@ -200,9 +200,11 @@ def evaluate_account(
     assets: dict[tuple[str, str], Asset] = {}
     for family, kind in _KIND_OF_FAMILY.items():
         state = snapshot.families.get((account, family))  # type: ignore[arg-type]
-        if state is None or not state.success:
+        if state is None or not (state.success or state.partial):
             continue  # stale or absent: neither fire nor resolve
-        scopes.add(kind)
+        if state.success:
+            # what an incomplete listing (partial) lacks is not gone: it fires, never resolves
+            scopes.add(kind)
         for asset in state.assets:
             assets[(kind, asset.id)] = asset
             findings.extend(_asset_findings(asset, now, config, forecasts.get(asset.id)))

@@ -21,6 +21,15 @@ Kinds:
 ``hang``             never answer until the client gives up or the server stops
 ``garbage_body``     HTTP 200 with an HTML error page instead of JSON
 ``wrong_content_type`` the normal JSON body, sent as ``text/html``
+``drip``             headers at once, then the body one byte every ``seconds``
+                     (a peer that never quite stops answering)
+``short_listing``    a page that carries ``count`` rows fewer than it should,
+                     ``Total`` unchanged (rows fall short of ``Total``)
+``total``            ``Total`` reported as ``total``; with ``fill`` every page is
+                     full, padded with made-up rows (a ``Total`` that lies)
+``shift``            the page served ``count`` rows early, as when a purchase
+                     between two pages shifts offset pagination: the last rows
+                     of the previous page repeat
 ==================== ==========================================================
 
 Clock skew is not a fault: give the server a skewed ``clock`` or set its
@@ -49,6 +58,10 @@ FaultKind = Literal[
     "hang",
     "garbage_body",
     "wrong_content_type",
+    "drip",
+    "short_listing",
+    "total",
+    "shift",
 ]
 Corruption = Literal["wrong_type", "not_object", "bad_date"]
 
@@ -76,6 +89,12 @@ class Fault(BaseModel):
     message: str | None = None
     corruption: Corruption = "wrong_type"
     record: int = Field(default=0, ge=0)
+    count: int = Field(default=1, ge=1, le=10_000)
+    """Rows for ``short_listing`` and ``shift``."""
+    total: int | None = Field(default=None, ge=0)
+    """The ``Total`` a ``total`` fault reports."""
+    fill: bool = False
+    """``total``: pad every page to full with made-up rows."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -85,8 +104,10 @@ class Fault(BaseModel):
             raise ValueError("rate_limit takes no status or status=429")
         if self.kind == "api_error" and self.code == 0:
             raise ValueError("api_error needs a non-zero code")
-        if self.kind == "latency" and self.seconds <= 0:
-            raise ValueError("latency needs seconds > 0")
+        if self.kind in ("latency", "drip") and self.seconds <= 0:
+            raise ValueError(f"{self.kind} needs seconds > 0")
+        if self.kind == "total" and self.total is None:
+            raise ValueError("total needs a total (the Total to report)")
         return self
 
     def matches(self, accounts: Collection[str], endpoint: str, page: int | None) -> bool:

@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import hashlib
 import hmac
 import json
@@ -61,13 +62,13 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 import structlog
@@ -101,6 +102,10 @@ Clock = Callable[[], float]
 
 API_PREFIX = "/v2/ivh/crmserver"
 PATH_SPELLINGS = ("customerassetservice", "customerassetsservice")
+#: which spellings a gateway serves (§4 "Path spelling"): ``both`` (the default),
+#: ``public`` (one "s" for all six, as the vendor's pages and clients spell them) or
+#: ``document`` (as the document we were given spells them: two "s", except getaction)
+Spellings = Literal["both", "public", "document"]
 ENDPOINTS = (
     "getserviceasset",
     "describetimbre",
@@ -446,7 +451,7 @@ def _payload_of(body: Any) -> dict[str, Any]:
 
 
 def _serve_endpoint(
-    endpoint: str, account: SimAccount, payload: Mapping[str, Any]
+    endpoint: str, account: SimAccount, payload: Mapping[str, Any], faults: Sequence[Fault] = ()
 ) -> tuple[dict[str, Any], list[Any]]:
     """The Payload of a successful answer and the list of records it carries."""
     if endpoint == "getaction":
@@ -455,9 +460,51 @@ def _serve_endpoint(
     collection, list_key, make_filter = _LISTS[endpoint]
     predicate = make_filter(payload)  # validates filters before paging, like the gateway
     index, size = _paging(payload)
-    total, records = account.page(collection, predicate, index, size)
-    page: list[Any] = list(records)
+    total, page = _listing_page(
+        account, collection, predicate, index=index, size=size, faults=faults
+    )
     return {list_key: page, "Total": total}, page
+
+
+def _listing_page(
+    account: SimAccount,
+    collection: str,
+    predicate: Predicate,
+    *,
+    index: int,
+    size: int,
+    faults: Sequence[Fault],
+) -> tuple[int, list[Any]]:
+    """(Total, rows) of one page, bent by the listing faults (``shift``, ``short_listing``,
+    ``total``): the ways an offset-paginated gateway lets a listing fall apart."""
+    shift = sum(f.count for f in faults if f.kind == "shift")
+    if shift and index > 1:
+        # the page starts ``shift`` rows early: read it as two pages' worth and cut
+        start = (index - 1) * size - shift
+        total, before = account.page(collection, predicate, 1, max(start, 0) + size)
+        page: list[Any] = list(before[max(start, 0) :])
+    else:
+        total, records = account.page(collection, predicate, index, size)
+        page = list(records)
+    for fault in faults:
+        if fault.kind == "short_listing":
+            del page[max(len(page) - fault.count, 0) :]
+        elif fault.kind == "total" and fault.total is not None:
+            total = fault.total
+            if fault.fill and page and len(page) < size:
+                filler = page[-1]
+                page.extend(_made_up(filler, f"{index}-{n}") for n in range(size - len(page)))
+    return total, page
+
+
+def _made_up(template: Any, suffix: str) -> Any:
+    """A new row shaped like ``template``, with fresh keys."""
+    row = copy.deepcopy(template)
+    if isinstance(row, dict):
+        for key in ("VirtualmanKey", "TimbreKey", "AnchorCode"):
+            if isinstance(row.get(key), str):
+                row[key] = f"{row[key]}-fill-{suffix}"
+    return row
 
 
 def _first_int_path(node: Any) -> tuple[Any, Any] | None:
@@ -578,14 +625,31 @@ async def _api(request: web.Request) -> web.StreamResponse:
     names = {appkey} | ({account.name} if account is not None else set())
     faults = state.faults.take(names, endpoint, page_index)
     call.faults = [fault.kind for fault in faults]
+    drip = next((f for f in faults if f.kind == "drip"), None)
     try:
-        return await _respond(state, call, params, body, faults)
+        response = await _respond(state, call, params, body, faults)
+        if drip is not None and isinstance(response, web.Response):
+            response = await _drip(request, response, drip.seconds)
     except Exception:
         call.outcome, call.status, call.code = "internal_error", 500, None
         raise
     finally:
         if call.outcome != "hang":  # a hang is logged when it starts
             _record(state, call, started)
+    return response
+
+
+async def _drip(request: web.Request, response: web.Response, seconds: float) -> web.StreamResponse:
+    """Headers at once, then the body a byte every ``seconds`` (ends when the client goes)."""
+    body = bytes(response.body) if isinstance(response.body, bytes | bytearray) else b""
+    stream = web.StreamResponse(status=response.status, headers=response.headers)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    for i in range(len(body)):
+        await stream.write(body[i : i + 1])
+        await asyncio.sleep(seconds)
+    await stream.write_eof()
+    return stream
 
 
 def _record(state: _State, call: _Call, started: float) -> None:
@@ -652,7 +716,7 @@ async def _respond(
     try:
         _authenticate(params, call.account, state.now())
         assert call.account is not None  # noqa: S101 - _authenticate guarantees it
-        answer, records = _serve_endpoint(call.endpoint, call.account, _payload_of(body))
+        answer, records = _serve_endpoint(call.endpoint, call.account, _payload_of(body), faults)
     except _ApiError as exc:
         return error(exc)
     for fault in faults:
@@ -848,12 +912,14 @@ def create_app(
     clock: Clock = time.time,
     latency: float = 0.0,
     rate_limit_per_second: float | None = None,
+    spellings: Spellings = "both",
 ) -> web.Application:
     """The simulator as an aiohttp application over ``dataset``.
 
     ``clock`` is the gateway's clock (epoch seconds) for timestamp checks and
     the ``Date`` header; ``latency`` is added to every API call;
-    ``rate_limit_per_second`` enables the per-appkey limiter.
+    ``rate_limit_per_second`` enables the per-appkey limiter; ``spellings``
+    which path spellings answer (the others are 404s).
     """
     state = _State(
         dataset=dataset,
@@ -865,9 +931,9 @@ def create_app(
     )
     app = web.Application(middlewares=[_loopback_only])
     app[_STATE] = state
-    spellings = "|".join(PATH_SPELLINGS)
-    endpoints = "|".join(ENDPOINTS)
-    app.router.add_post(f"{API_PREFIX}/{{spelling:{spellings}}}/{{endpoint:{endpoints}}}", _api)
+    for endpoint in ENDPOINTS:
+        for spelling in _served(spellings, endpoint):
+            app.router.add_post(f"{API_PREFIX}/{spelling}/{{endpoint:{endpoint}}}", _api)
     app.router.add_get("/_sim/health", _health)
     app.router.add_get("/_sim/faults", _faults_get)
     app.router.add_post("/_sim/faults", _faults_post)
@@ -894,6 +960,15 @@ def create_app(
     app.on_response_prepare.append(set_date)
     app.on_shutdown.append(cancel_hung)
     return app
+
+
+def _served(spellings: Spellings, endpoint: str) -> tuple[str, ...]:
+    one, two = PATH_SPELLINGS
+    if spellings == "public":
+        return (one,)
+    if spellings == "document":
+        return (one,) if endpoint == "getaction" else (two,)
+    return PATH_SPELLINGS
 
 
 @dataclass
@@ -923,6 +998,7 @@ async def run_simulator(
     latency: float = 0.0,
     rate_limit_per_second: float | None = None,
     faults: FaultRegistry | None = None,
+    spellings: Spellings = "both",
 ) -> AsyncIterator[RunningSimulator]:
     """Serve the simulator on ``host:port`` (0 = a free port) for the ``async with`` body.
 
@@ -932,7 +1008,12 @@ async def run_simulator(
     if dataset is None:
         dataset = default_dataset(datetime.fromtimestamp(clock(), UTC))
     app = create_app(
-        dataset, faults, clock=clock, latency=latency, rate_limit_per_second=rate_limit_per_second
+        dataset,
+        faults,
+        clock=clock,
+        latency=latency,
+        rate_limit_per_second=rate_limit_per_second,
+        spellings=spellings,
     )
     # handler_cancellation: a client that gives up on a hung request frees its handler.
     runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=2.0, access_log=None)
