@@ -68,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--dataset", metavar="FILE", help="YAML/JSON dataset (default: built-in)")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     sim.add_argument("--rate-limit", type=float, help="requests per second per appkey")
+    sim.add_argument(
+        "--paths",
+        choices=("both", "public", "document"),
+        default="both",
+        help="path spellings served: both (default), public (customerassetservice for all"
+        " six) or document (customerassetsservice, getaction with one s)",
+    )
 
     run = sub.add_parser("run", help="run the daemon: scheduled collection, /metrics, alerts")
     run.add_argument(
@@ -172,6 +179,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         args.dataset,
         latency=args.latency,
         rate_limit_per_second=args.rate_limit,
+        spellings=args.paths,
     )
     return 0
 

@@ -108,6 +108,9 @@ class _Walk(Generic[T]):
     reason: str | None = None
     #: the row identities page by page: two walks that agree are a stable listing
     signature: int = 0
+    #: every row seen on two pages is a keyless row (a service package): those may be
+    #: twins, identical packages; a key on two pages never is
+    twins: bool = False
 
 
 _REASONS = {
@@ -129,7 +132,7 @@ def _identity(row: object) -> object:
             if isinstance(value, str) and value:
                 return (name, value)
         return json.dumps(row, sort_keys=True, default=str)
-    return repr(row)[:200]
+    return ("row", repr(row)[:200])  # not a record: never a twin
 
 
 def _outcome(exc: UpstreamError) -> str:
@@ -504,7 +507,12 @@ class IVHClient:
             walk = await self._walk_once(endpoint, list_field, model, base, boil)
             if walk.reason is None:
                 return walk.listing
-            if walk.reason == first.reason == "repeated" and walk.signature == first.signature:
+            if (
+                walk.reason == first.reason == "repeated"
+                and walk.twins
+                and walk.signature == first.signature
+                and walk.listing.rows == walk.listing.total
+            ):
                 # the same rows in the same places twice: identical records straddling a
                 # page boundary (twin service packages), not a shifting listing
                 return walk.listing
@@ -580,8 +588,8 @@ class IVHClient:
         listing.pages = len(counts)
         listing.rows = sum(counts.values())
         listing.total = listing.rows if total is None else total
-        verdict, signature = _verdict(listing, totals, identities)
-        return _Walk(listing, reason or verdict, signature)
+        verdict, signature, twins = _verdict(listing, totals, identities)
+        return _Walk(listing, reason or verdict, signature, twins)
 
     # -- the six endpoints --------------------------------------------------------
 
@@ -720,23 +728,27 @@ def _verdict(
     listing: Listing[Any],
     totals: Mapping[int, int | None],
     identities: Mapping[int, frozenset[object]],
-) -> tuple[str | None, int]:
-    """What is wrong with a walk (``None``: complete), and the signature of its rows."""
+) -> tuple[str | None, int, bool]:
+    """What is wrong with a walk (``None``: complete), the signature of its rows, and
+    whether its repeats could be twins."""
     seen: set[object] = set()
-    repeated = False
+    repeats: set[object] = set()
     signature = 0
     for index in sorted(identities):
         ids = identities[index]
-        repeated |= not seen.isdisjoint(ids)
+        repeats |= seen & ids
         seen |= ids
         signature = hash((signature, tuple(sorted(map(str, ids)))))
+    twins = all(isinstance(r, str) for r in repeats)
     if len({t for t in totals.values() if t is not None}) > 1:
-        return "total_changed", signature
+        return "total_changed", signature, twins
+    if repeats:
+        return "repeated", signature, twins
     if listing.rows < listing.total:
-        return "short", signature
+        return "short", signature, twins
     if listing.rows > listing.total:
-        return "extra", signature
-    return ("repeated" if repeated else None), signature
+        return "extra", signature, twins
+    return None, signature, twins
 
 
 def _total(value: object) -> int | None:

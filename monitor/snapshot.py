@@ -42,6 +42,8 @@ class FamilyState:
     #: kind of the last error (transport, deadline, http_status, api, auth, parse,
     #: incomplete, internal)
     error: str | None = None
+    #: what the last error said (account, endpoint, message, RequestID; never a secret)
+    error_detail: str | None = None
     #: the data shown is what arrived of an incomplete listing (no complete one yet)
     partial: bool = False
     #: when that incomplete data arrived
@@ -157,6 +159,7 @@ class SnapshotStore:
                 duration_seconds=result.duration_seconds,
                 skipped_records=len(result.problems),
                 error=None,
+                error_detail=None,
                 partial=False,
                 last_partial=None,
             )
@@ -173,6 +176,7 @@ class SnapshotStore:
                 duration_seconds=result.duration_seconds,
                 skipped_records=len(result.problems),
                 error="incomplete",
+                error_detail=_detail(result),
                 partial=True,
                 last_partial=at,
             )
@@ -184,8 +188,14 @@ class SnapshotStore:
                 success=False,
                 duration_seconds=result.duration_seconds,
                 error=result.error.kind if result.error is not None else "error",
+                error_detail=_detail(result),
             )
         families = dict(snap.families)
         families[key] = state
         self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
         return state
+
+
+def _detail(result: FamilyResult) -> str | None:
+    errors = result.incomplete or ((result.error,) if result.error is not None else ())
+    return "; ".join(str(e) for e in errors)[:1000] or None

@@ -1046,6 +1046,7 @@ async def _serve_until_stopped(
     latency: float,
     rate_limit_per_second: float | None,
     faults: Iterable[Fault],
+    spellings: Spellings = "both",
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -1059,6 +1060,7 @@ async def _serve_until_stopped(
         latency=latency,
         rate_limit_per_second=rate_limit_per_second,
         faults=FaultRegistry(faults),
+        spellings=spellings,
     ) as sim:
         log.info("sim.started", url=sim.url, accounts=len(dataset.accounts), demo=demo)
         for account in dataset.accounts:
@@ -1083,6 +1085,7 @@ def serve(
     latency: float = 0.0,
     rate_limit_per_second: float | None = None,
     faults: Iterable[Fault] = (),
+    spellings: Spellings = "both",
 ) -> None:
     """Run the simulator until SIGINT/SIGTERM (``ivh-monitor simulate``).
 
@@ -1102,5 +1105,6 @@ def serve(
                 latency=latency,
                 rate_limit_per_second=rate_limit_per_second,
                 faults=list(faults),
+                spellings=spellings,
             )
         )

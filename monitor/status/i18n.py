@@ -87,6 +87,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "st_stale": ("stale: last attempt failed", "数据陈旧：最近一次采集失败"),
     "st_dropped": ("too old, not shown", "过旧，不再显示"),
     "st_failing": ("failing", "失败"),
+    "st_partial": ("incomplete listing", "列表不完整"),
     "timeline": ("Expiry timeline: the next {days} days", "到期时间线：未来 {days} 天"),
     "timeline_desc": (
         "{n} assets expire in the next {days} days ({s} services, {t} voices, {i} images);"

@@ -219,6 +219,8 @@ def _family_state(state: FamilyState, data: StatusData) -> str:
         return "pending"
     if state.success:
         return "ok"
+    if state.partial:
+        return "partial"
     if state.last_success is None:
         return "failing"
     return "stale" if state.usable(data.now, data.stale_after_seconds) else "dropped"
@@ -436,7 +438,9 @@ def _collection_table(data: StatusData, account: AccountStatus) -> str:
             f'<td><span class="{cls}">{_e(text(lang, "st_" + st))}</span></td>'
             f"<td>{last}</td>"
             f"<td>{_e(fmt.ago(age, lang)) if age is not None else '—'}</td>"
-            f"<td>{_e(state.error or '')}</td></tr>"
+            f"<td>{_e(state.error or '')}"
+            + (f"<br><small>{_e(state.error_detail)}</small>" if state.error_detail else "")
+            + "</td></tr>"
         )
     return (
         f"<div><h3>{_e(text(lang, 'collection'))}</h3><table>"
