@@ -219,21 +219,16 @@ async def collect_family(
     started = time.perf_counter()
     account = client.account.name
     try:
-        async with asyncio.timeout(deadline) as limit:
-            try:
-                parts = await _family(
-                    client,
-                    family,
-                    tally,
-                    type_codes=type_codes,
-                    image_keys=image_keys,
-                    on_3d_keys=on_3d_keys,
-                    started_actions=started_actions,
-                )
-            except asyncio.CancelledError:
-                if limit.expired():
-                    raise TimeoutError from None
-                raise
+        async with asyncio.timeout(deadline):  # past it: cancelled, then TimeoutError
+            parts = await _family(
+                client,
+                family,
+                tally,
+                type_codes=type_codes,
+                image_keys=image_keys,
+                on_3d_keys=on_3d_keys,
+                started_actions=started_actions,
+            )
     except (UpstreamError, TimeoutError) as exc:
         error = exc if isinstance(exc, UpstreamError) else _past_deadline(account, family, deadline)
         duration = time.perf_counter() - started
