@@ -186,7 +186,8 @@ class IVHClient:
         self._fixed_paths = frozenset(config.endpoints)  # configured paths are never swapped
         #: whether a call has found which path spelling this gateway answers (§4)
         self._spelling_known = False
-        self._probe = asyncio.Lock()
+        #: the call finding it out, while one is in flight
+        self._probe: asyncio.Future[None] | None = None
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._in_flight = in_flight
         rate = config.rate_limit_per_second
@@ -263,31 +264,36 @@ class IVHClient:
     async def _call_once(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         if self._spelling_known or endpoint in self._fixed_paths:
             return await self._post_either(endpoint, payload)
-        # REFERENCE.md §4: the two documents disagree on the spelling. The first call
-        # finds out which one this gateway answers, alone; every other call of the
-        # account waits for it, so concurrent walks don't each spend a 404 finding out.
-        async with self._probe:
-            if self._spelling_known:
-                return await self._post_either(endpoint, payload)
-            path = self._paths[endpoint]
-            try:
-                result = await self._post_either(endpoint, payload)
-            except HTTPStatusError as exc:
-                if exc.status == 404:  # neither spelling: the endpoint is wrong, not the spelling
-                    self._spelling_known = True
-                raise
-            except APIError:
-                self._spelling_known = True  # the gateway answered: the path is right
-                raise
-            self._spelling_known = True
-            answered = self._paths[endpoint]
-            if answered != path:
-                # the other spelling answered: take that document's table for every path
-                for name, other in alternate_paths(path).items():
-                    if name not in self._fixed_paths:
-                        self._paths[name] = other
-                self._paths[endpoint] = answered
-            return result
+        if self._probe is not None:
+            # REFERENCE.md §4: the two documents disagree on the spelling. One call finds
+            # out which one this gateway answers; the account's other calls wait for it,
+            # so concurrent walks don't each spend a 404 finding out. Should it fail for
+            # another reason, they go on on their own (each may then fall back once).
+            await asyncio.shield(self._probe)
+            return await self._post_either(endpoint, payload)
+        self._probe = asyncio.get_running_loop().create_future()
+        path = self._paths[endpoint]
+        try:
+            result = await self._post_either(endpoint, payload)
+        except HTTPStatusError as exc:
+            if exc.status == 404:  # neither spelling: the endpoint is wrong, not the spelling
+                self._spelling_known = True
+            raise
+        except APIError:
+            self._spelling_known = True  # the gateway answered: the path is right
+            raise
+        finally:
+            self._probe.set_result(None)
+            self._probe = None
+        self._spelling_known = True
+        answered = self._paths[endpoint]
+        if answered != path:
+            # the other spelling answered: take that document's table for every path
+            for name, other in alternate_paths(path).items():
+                if name not in self._fixed_paths:
+                    self._paths[name] = other
+            self._paths[endpoint] = answered
+        return result
 
     async def _post_either(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """POST to the endpoint's path; on 404 try its other spelling once and keep
