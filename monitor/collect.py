@@ -32,7 +32,7 @@ from monitor.derive import (
     small_sample_assets,
     timbres_to_assets,
 )
-from monitor.domain import Anchor, Asset
+from monitor.domain import Anchor, Anomaly, Asset
 from monitor.errors import UpstreamError
 from monitor.models import (
     Action,
@@ -76,6 +76,11 @@ class FamilyResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def anomalies(self) -> list[tuple[Asset, Anomaly]]:
+        """What the kept records carried that could not be placed (not skipped records)."""
+        return [(asset, anomaly) for asset in self.assets for anomaly in asset.anomalies]
 
 
 class _Tally:
@@ -137,7 +142,9 @@ async def _images(
         assets = image_assets[i]
         listing = await client.images(
             type_codes[i],
-            on_page=lambda n, page: assets.put(n, images_to_assets(acct.name, acct.zone, page, [])),
+            on_page=lambda n, page: assets.put(
+                n, images_to_assets(acct.name, acct.zone, page, [], listed_as=type_codes[i])
+            ),
         )
         if on_3d_keys is not None:
             on_3d_keys([a.id for a in assets if is_3d(a.type)])
@@ -243,6 +250,7 @@ async def collect_family(
             key=problem.key,
             reason=problem.reason,
         )
+    _log_oddities(result)
     log.info(
         "collect.finished",
         account=account,
@@ -254,6 +262,29 @@ async def collect_family(
         duration_s=round(duration, 3),
     )
     return result
+
+
+def _log_oddities(result: FamilyResult) -> None:
+    """One warning per anomaly and per asset whose expiry is unknown (README, "Dates")."""
+    for asset, anomaly in result.anomalies:
+        log.warning(
+            "collect.record_anomaly",
+            account=result.account,
+            family=result.family,
+            endpoint=anomaly.endpoint,
+            asset=asset.id,
+            reason=anomaly.reason,
+            field=anomaly.detail,
+        )
+    for asset in result.assets:
+        if asset.expiry_unknown:
+            log.warning(
+                "collect.expiry_unknown",
+                account=result.account,
+                family=result.family,
+                kind=asset.kind,
+                asset=asset.id,
+            )
 
 
 async def collect_account(

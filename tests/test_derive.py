@@ -96,7 +96,7 @@ def test_package_ids_are_stable_and_unique() -> None:
             "BroadcastHour-20261201000000",
             "BroadcastHour-20261201000000-2",
             "BroadcastHour-20270301000000",
-            "ImageAsset-never",
+            "ImageAsset-unknown",  # §4.1: a blank ExpireDate is unknown
         }
     )
 
@@ -136,7 +136,7 @@ def test_same_virtualman_key_from_two_endpoints_is_one_image() -> None:
     assert merged.expires_at == datetime.fromtimestamp(1699944584, UTC)
     assert merged.videos == 2  # counters: the larger of the two sources
     only_small = by_id[small[0].key]
-    assert only_small.type == "small_sample"
+    assert only_small.type == "small_sample_lite_2d"  # §4: small-sample catch-all
     assert only_small.expires_at == datetime(2023, 11, 14, 6, 49, 44, tzinfo=UTC)
 
 
