@@ -23,8 +23,13 @@ to the load time: ``"+7d"``, ``"-3d"``, ``"+36h"``, ``"+90m"``, ``"+45s"``
 (sign required, decimals allowed). ``ExpireDate`` and ``EffectiveDate`` render
 as ``yyyy-MM-dd HH:mm:ss`` in Beijing time (UTC+8, REFERENCE.md §5);
 ``ExpireTime`` and ``EffectiveTime`` as epoch milliseconds. Anything else is
-kept verbatim (an empty ``ExpireDate`` means "never expires", §4.2). Unquoted
-YAML timestamps such as ``2024-04-05 11:31:07`` are turned back into that text.
+kept verbatim, blank and placeholder dates included (``""``, ``"0001-01-01
+00:00:00"``, ``"9999-12-31 23:59:59"``, an ``ExpireTime`` of 0 or below): an
+empty ``ExpireDate`` means "never expires" for a voice (§4.2) but "unknown" for
+a service package or an image, where the date is required (§4.1, §4.4).
+Detail objects are served as written, hour fields on a concurrency type too
+(§4.1). Unquoted YAML timestamps such as ``2024-04-05 11:31:07`` are turned
+back into that text.
 See ``example-dataset.yaml`` next to this module.
 """
 
