@@ -88,7 +88,6 @@ _STRING_DATE_FIELDS = frozenset({"ExpireDate", "EffectiveDate"})
 _EPOCH_MS_FIELDS = frozenset({"ExpireTime", "EffectiveTime"})
 _RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)([dhms])$")
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _MS_PER_HOUR = 3_600_000
 _MEDIA = "https://cos.ivh-sim.example"
 
@@ -101,7 +100,8 @@ def format_beijing(moment: datetime) -> str:
     """Render an aware datetime the way the vendor writes dates (Beijing wall time)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: pass an aware one (e.g. datetime.now(UTC))")
-    return moment.astimezone(BEIJING).strftime(_DATE_FORMAT)
+    wall = moment.astimezone(BEIJING).replace(tzinfo=None)
+    return wall.isoformat(sep=" ", timespec="seconds")  # not strftime: "0001", not "1"
 
 
 def service_types() -> list[dict[str, str]]:
@@ -126,10 +126,22 @@ def _relative(value: str, now: datetime) -> datetime | None:
     return (now + timedelta(seconds=seconds)).replace(microsecond=0)
 
 
+def _yaml_timestamp(key: str, value: datetime, where: str) -> str:
+    """An unquoted YAML timestamp; aware ones are converted, naive ones are Beijing time.
+    isoformat, not strftime: glibc's %Y writes year 1 as "1", not "0001"."""
+    if not value.tzinfo:
+        return value.isoformat(sep=" ", timespec="seconds")
+    try:
+        return format_beijing(value)
+    except OverflowError:
+        raise DatasetError(
+            f"{where}.{key}: {value.isoformat()} is out of range in Beijing time"
+        ) from None
+
+
 def _render_value(key: str, value: Any, now: datetime, where: str) -> Any:
     if isinstance(value, datetime):
-        # An unquoted YAML timestamp; aware ones are converted, naive ones are Beijing time.
-        return format_beijing(value) if value.tzinfo else value.strftime(_DATE_FORMAT)
+        return _yaml_timestamp(key, value, where)
     if isinstance(value, date):
         return value.isoformat()
     if key not in _STRING_DATE_FIELDS | _EPOCH_MS_FIELDS or not isinstance(value, str):
