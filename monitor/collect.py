@@ -31,7 +31,7 @@ from monitor.derive import (
     small_sample_assets,
     timbres_to_assets,
 )
-from monitor.domain import Anchor, Asset
+from monitor.domain import Anchor, Anomaly, Asset
 from monitor.errors import DeadlineError, IncompleteListingError, UpstreamError
 from monitor.models import (
     Action,
@@ -85,6 +85,11 @@ class FamilyResult:
     def partial(self) -> bool:
         """Failed only for incomplete listings: ``assets`` is what did arrive."""
         return bool(self.incomplete) and self.error is self.incomplete[0]
+
+    @property
+    def anomalies(self) -> list[tuple[Asset, Anomaly]]:
+        """What the kept records carried that could not be placed (not skipped records)."""
+        return [(asset, anomaly) for asset in self.assets for anomaly in asset.anomalies]
 
 
 class _Tally:
@@ -149,7 +154,10 @@ async def _images(
 
     async def images(code: str) -> Listing[Asset]:
         listing: Listing[Asset] = await tally.whole(
-            client.images(code, lambda page: images_to_assets(acct.name, acct.zone, page, []))
+            client.images(
+                code,
+                lambda page: images_to_assets(acct.name, acct.zone, page, [], listed_as=code),
+            )
         )
         if on_3d_keys is not None:
             on_3d_keys([a.id for a in listing.records if is_3d(a.type)])
@@ -272,6 +280,7 @@ async def collect_family(
             pages=tally.pages,
             **incomplete.log_fields(),
         )
+    _log_oddities(result)
     log.info(
         "collect.finished",
         account=account,
@@ -310,6 +319,29 @@ def _past_deadline(account: str, family: Family, deadline: float | None) -> Dead
         account=account,
         endpoint=family,
     )
+
+
+def _log_oddities(result: FamilyResult) -> None:
+    """One warning per anomaly and per asset whose expiry is unknown (README, "Dates")."""
+    for asset, anomaly in result.anomalies:
+        log.warning(
+            "collect.record_anomaly",
+            account=result.account,
+            family=result.family,
+            endpoint=anomaly.endpoint,
+            asset=asset.id,
+            reason=anomaly.reason,
+            field=anomaly.detail,
+        )
+    for asset in result.assets:
+        if asset.expiry_unknown:
+            log.warning(
+                "collect.expiry_unknown",
+                account=result.account,
+                family=result.family,
+                kind=asset.kind,
+                asset=asset.id,
+            )
 
 
 async def collect_account(

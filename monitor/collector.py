@@ -39,7 +39,7 @@ from monitor.alerts.config import (
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.config import ScheduleConfig
-from monitor.domain import Anchor, Asset
+from monitor.domain import ANOMALY_REASONS, Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.snapshot import SnapshotStore
 
@@ -196,7 +196,14 @@ class AssetCollector(Collector):
         )
         expiry = GaugeMetricFamily(
             "ivh_asset_expiry_timestamp_seconds",
-            "When the asset expires (Unix time); absent when it never expires." + any_,
+            "When the asset expires (Unix time); absent when it never expires or its expiry"
+            " is unknown." + any_,
+            labels=["account", "kind", "asset"],
+        )
+        unknown = GaugeMetricFamily(
+            "ivh_asset_expiry_unknown",
+            "1 when the API gave no usable expiry for the asset (blank where required, or a"
+            " placeholder date): not the same as never expiring." + any_,
             labels=["account", "kind", "asset"],
         )
         svc_labels = ["account", "asset", "service_type", "category"]
@@ -254,6 +261,8 @@ class AssetCollector(Collector):
             info.add_metric([a.account, a.kind, a.id, a.name, a.type, a.purchase_type or ""], 1.0)
             if a.expires_at is not None:
                 expiry.add_metric([a.account, a.kind, a.id], a.expires_at.timestamp())
+            elif a.expiry_unknown:
+                unknown.add_metric([a.account, a.kind, a.id], 1.0)
             if a.kind == "service":
                 labels = [a.account, a.id, a.type, a.category or "unknown"]
                 for family, value in (
@@ -277,7 +286,7 @@ class AssetCollector(Collector):
                     videos.add_metric([a.account, a.id], float(a.videos))
                 if a.actions is not None:
                     actions.add_metric([a.account, a.id], float(a.actions))
-        families: list[Metric] = [info, expiry, ordered, remaining, quota_limit]
+        families: list[Metric] = [info, expiry, unknown, ordered, remaining, quota_limit]
         families += [quota_remaining, concurrency, audio_seconds, audio_requests]
         families += [video_seconds, videos, actions]
 
@@ -330,6 +339,13 @@ class AssetCollector(Collector):
             " adding up to its Total) because no complete one has been collected yet.",
             labels=labels,
         )
+        anomalies = GaugeMetricFamily(
+            "ivh_collection_record_anomalies",
+            "Oddities in records the last successful collection kept but could not place as"
+            " documented (negative or off-category figures, no figures, unknown category,"
+            " untold image type), by reason; see the collect.record_anomaly log events.",
+            labels=[*labels, "reason"],
+        )
         for state in snap.states():
             key = [state.account, state.family]
             if state.attempted:
@@ -340,7 +356,9 @@ class AssetCollector(Collector):
             if state.last_success is not None:
                 last_success.add_metric(key, state.last_success.timestamp())
                 skipped.add_metric(key, float(state.skipped_records))
-        yield from (success, last_success, duration, stale, skipped, partial)
+                for reason in ANOMALY_REASONS[state.family]:
+                    anomalies.add_metric([*key, reason], float(state.anomalies.get(reason, 0)))
+        yield from (success, last_success, duration, stale, skipped, partial, anomalies)
 
     def _accounts(self, accounts: tuple[str, ...]) -> Iterator[Metric]:
         keys = sorted({k for labels in self._account_labels.values() for k in labels})

@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
-from monitor.domain import Anchor, Asset, Category
+from monitor.domain import Anchor, Anomaly, Asset, Category
 from monitor.models import Anchor as AnchorRecord
 from monitor.models import Detail, ImageAsset, ServiceAsset, SmallSampleImage, TimbreAsset
 
@@ -27,8 +27,11 @@ __all__ = [
     "timbres_to_assets",
 ]
 
-#: type code of images known only from describesmallsampleimage (it carries none)
-SMALL_SAMPLE_TYPE = "small_sample"
+#: type code of images known only from describesmallsampleimage (§4.5 gives them
+#: none; §4: small_sample_lite_2d covers the client-rendered small-sample images)
+SMALL_SAMPLE_TYPE = "small_sample_lite_2d"
+#: type of an image record that carries no code and was listed by no typed walk
+UNKNOWN_TYPE = "unknown"
 
 _MS = 1000.0
 N = TypeVar("N", int, float)
@@ -83,17 +86,68 @@ def _first(details: Iterable[Detail], *names: str) -> Detail | None:
     return None
 
 
-def _localise(naive: datetime | None, zone: tzinfo) -> datetime | None:
-    return None if naive is None else naive.replace(tzinfo=zone)
+# -- dates -------------------------------------------------------------------------------
+#
+# Placeholder policy (README, "Dates"): IVH began selling in the 2020s, so a date
+# before 2000 is no real expiry but a zero value (0001-01-01, 1970-01-01,
+# 0000-00-00): "unknown". A date in year 9999 is the usual "forever" of the
+# vendor's stack (9999-12-31 23:59:59): "never expires". Between the two every
+# date is kept, and is far enough from datetime's limits to survive any zone's
+# offset (±14 h), ``timestamp()`` and ``astimezone``.
+
+_EARLIEST = datetime(2000, 1, 1)  # noqa: DTZ001 - compared with the vendor's zone-less dates
+_FOREVER = datetime(9999, 1, 1)  # noqa: DTZ001
+_EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+_FOREVER_MS = 253_370_764_800_000  # 9999-01-01T00:00:00Z
+
+#: (aware expiry or ``None``, whether it is unknown)
+Expiry = tuple[datetime | None, bool]
+
+
+def _expiry(naive: datetime | None, zone: tzinfo, *, blank_is_unknown: bool) -> Expiry:
+    """A vendor date string (read by the model) under the placeholder policy.
+
+    A blank date is "unknown" where the API documents the date as required
+    (services §4.1, images §4.4) and "never" for voices (§4.2)."""
+    if naive is None:
+        return None, blank_is_unknown
+    if naive < _EARLIEST:
+        return None, True
+    if naive >= _FOREVER:
+        return None, False
+    return naive.replace(tzinfo=zone), False
+
+
+def _epoch_expiry(ms: int | None, zone: tzinfo) -> Expiry | None:
+    """``ExpireTime`` (epoch ms, §4.5) under the same policy; ``None`` when it is no
+    date at all (absent, 0, negative, before 2000), so ``ExpireDate`` decides."""
+    if ms is None or ms < _EARLIEST_MS:
+        return None
+    if ms >= _FOREVER_MS:
+        return None, False
+    return datetime.fromtimestamp(ms / _MS, UTC).astimezone(zone), False
+
+
+def _id_stamp(naive: datetime | None, expiry: Expiry) -> str:
+    """The date part of a package id: 14 digits, ``never`` or ``unknown``."""
+    expires_at, unknown = expiry
+    if unknown:
+        return "unknown"
+    if expires_at is None or naive is None:
+        return "never"
+    return naive.strftime("%Y%m%d%H%M%S")
+
+
+# -- service packages ----------------------------------------------------------------------
 
 
 def services_to_assets(
     account: str, zone: tzinfo, records: Sequence[ServiceAsset], language: str = "en"
 ) -> list[Asset]:
     """One asset per package. The API gives packages no id (§4.1), so the id is
-    ``<ServiceType>-<expiry yyyymmddHHMMSS | never>``, suffixed ``-2``, ``-3``…
-    for packages of one type that expire at the same second (ordered by size so
-    the suffix is stable)."""
+    ``<ServiceType>-<expiry yyyymmddHHMMSS | never | unknown>``, suffixed ``-2``,
+    ``-3``… for packages of one type that expire at the same second (ordered by
+    size so the suffix is stable)."""
     return number_services(service_packages(account, zone, records, language))
 
 
@@ -118,41 +172,77 @@ def number_services(packages: Iterable[ServicePackage]) -> list[Asset]:
     return assets
 
 
+_SERVICES_ENDPOINT = "getserviceasset"
+
+
+class _Figures:
+    """The figures a service record carries, whatever its category (§4.1: the docs
+    give a concurrency type hour fields), negative ones clamped to 0 and noted."""
+
+    def __init__(self, details: Sequence[Detail]) -> None:
+        self.fields: dict[str, Any] = {}
+        self.carried: list[Category] = []
+        self.anomalies: list[Anomaly] = []
+        if (d := _first(details, "order_ms", "remain_ms")) is not None:
+            self.carried.append("hours")
+            ordered = self._count(d.order_ms, "OrderMilliseconds")
+            remaining = self._count(d.remain_ms, "RemainMilliseconds")
+            self.fields["ordered_seconds"] = None if ordered is None else ordered / _MS
+            self.fields["remaining_seconds"] = None if remaining is None else remaining / _MS
+        if (d := _first(details, "customization_num", "remain_num")) is not None:
+            self.carried.append("quota")
+            self.fields["quota_limit"] = self._count(d.customization_num, "CustomizationNum")
+            self.fields["quota_remaining"] = self._count(d.remain_num, "RemainNum")
+        if (d := _first(details, "concurrency")) is not None:
+            self.carried.append("concurrency")
+            self.fields["concurrency"] = self._count(d.concurrency, "Concurrency")
+
+    def _count(self, value: int | None, name: str) -> int | None:
+        if value is not None and value < 0:
+            # Nothing is less than none left; 0 keeps the package visible (and alerting).
+            self.anomalies.append(Anomaly(_SERVICES_ENDPOINT, "negative_figure", name))
+            return 0
+        return value
+
+    def placed(self, category: Category) -> list[Anomaly]:
+        """The anomalies, with what the figures say against the category."""
+        found = list(self.anomalies)
+        if category == "unknown":
+            found.append(Anomaly(_SERVICES_ENDPOINT, "unknown_category"))
+        elif not self.carried:
+            found.append(Anomaly(_SERVICES_ENDPOINT, "no_figures"))
+        elif off := [c for c in self.carried if c != category]:
+            found.append(Anomaly(_SERVICES_ENDPOINT, "figures_off_category", ",".join(off)))
+        return found
+
+
 def _service_package(
     account: str, zone: tzinfo, rec: ServiceAsset, language: str
 ) -> ServicePackage:
-    when = rec.expire_date.strftime("%Y%m%d%H%M%S") if rec.expire_date else "never"
-    stem = f"{rec.service_type}-{when}"
-    ordered = _first(rec.details(), "order_ms")
+    # §4.1: ExpireDate is required; blank means unknown, not never
+    expiry = _expiry(rec.expire_date, zone, blank_is_unknown=True)
+    stem = f"{rec.service_type}-{_id_stamp(rec.expire_date, expiry)}"
+    details = list(rec.details())
+    ordered = _first(details, "order_ms")
     ordered_ms = ordered.order_ms or 0 if ordered is not None else 0
     category = classify_service(rec)
-    fields: dict[str, Any] = {}
-    details = list(rec.details())
-    if category == "hours":
-        d = _first(details, "order_ms", "remain_ms")
-        if d is not None:
-            fields["ordered_seconds"] = None if d.order_ms is None else d.order_ms / _MS
-            fields["remaining_seconds"] = None if d.remain_ms is None else d.remain_ms / _MS
-    elif category == "quota":
-        d = _first(details, "customization_num", "remain_num")
-        if d is not None:
-            fields["quota_limit"] = d.customization_num
-            fields["quota_remaining"] = d.remain_num
-    elif category == "concurrency":
-        d = _first(details, "concurrency")
-        if d is not None:
-            fields["concurrency"] = d.concurrency
+    figures = _Figures(details)
     asset = Asset(
         account=account,
         kind="service",
         id=stem,
         type=rec.service_type,
         name=service_display_name(rec.service_type, language),
-        expires_at=_localise(rec.expire_date, zone),
+        expires_at=expiry[0],
+        expiry_unknown=expiry[1],
         category=category,
-        **fields,
+        anomalies=tuple(figures.placed(category)),
+        **figures.fields,
     )
     return stem, ordered_ms, asset
+
+
+# -- voices --------------------------------------------------------------------------------
 
 
 def timbres_to_assets(account: str, zone: tzinfo, records: Sequence[TimbreAsset]) -> list[Asset]:
@@ -160,19 +250,24 @@ def timbres_to_assets(account: str, zone: tzinfo, records: Sequence[TimbreAsset]
     shifting page repeated one)."""
     by_key: dict[str, Asset] = {}
     for rec in records:
+        # §4.2: empty or absent ExpireDate = never expires
+        expires_at, unknown = _expiry(rec.expire_date, zone, blank_is_unknown=False)
         by_key[rec.key] = Asset(
             account=account,
             kind="timbre",
             id=rec.key,
             type=rec.timbre_type or "unknown",
             name=rec.name or rec.key,
-            # §4.2: empty or absent ExpireDate = never expires
-            expires_at=_localise(rec.expire_date, zone),
+            expires_at=expires_at,
+            expiry_unknown=unknown,
             purchase_type=rec.purchase_type or None,
             audio_seconds=None if rec.audio_ms is None else rec.audio_ms / _MS,
             audio_requests=rec.audio_num,
         )
     return list(by_key.values())
+
+
+# -- images --------------------------------------------------------------------------------
 
 
 def _max(a: N | None, b: N | None) -> N | None:
@@ -183,48 +278,74 @@ def _max(a: N | None, b: N | None) -> N | None:
     return max(a, b)
 
 
+def _image_asset(
+    account: str,
+    zone: tzinfo,
+    rec: ImageAsset,
+    listed_as: str,
+    actions: Mapping[str, int],
+) -> Asset:
+    """One getimagebyanchor record on its own; typed by its own VirtualmanTypeCode,
+    else by the type code of the walk that listed it (and noted)."""
+    # §4.4: ExpireDate is required; blank means unknown, not never
+    expires_at, unknown = _expiry(rec.expire_date, zone, blank_is_unknown=True)
+    type_code = rec.virtualman_type_code or listed_as or UNKNOWN_TYPE
+    anomalies = () if rec.virtualman_type_code else (_TYPE_MISSING,)
+    return Asset(
+        account=account,
+        kind="image",
+        id=rec.key,
+        type=type_code,
+        name=rec.display_name,
+        expires_at=expires_at,
+        expiry_unknown=unknown,
+        purchase_type=rec.purchase_type or None,
+        video_seconds=None if rec.video_ms is None else rec.video_ms / _MS,
+        videos=rec.video_num,
+        actions=actions.get(rec.key) if is_3d(type_code) else None,
+        anchor=rec.anchor_code or None,
+        anomalies=anomalies,
+    )
+
+
+def _small_sample_asset(account: str, zone: tzinfo, rec: SmallSampleImage) -> SmallSample:
+    exact = _epoch_expiry(rec.expire_time_ms, zone)
+    expires_at, unknown = exact or _expiry(rec.expire_date, zone, blank_is_unknown=True)
+    asset = Asset(
+        account=account,
+        kind="image",
+        id=rec.key,
+        # §4: small_sample_lite_2d covers the client-rendered small-sample images; the
+        # record's own code where it carries one (§4.5 documents none)
+        type=rec.virtualman_type_code or SMALL_SAMPLE_TYPE,
+        name=rec.display_name,
+        expires_at=expires_at,
+        expiry_unknown=unknown,
+        video_seconds=None if rec.video_ms is None else rec.video_ms / _MS,
+        videos=rec.video_num,
+        anchor=rec.anchor_code or None,
+    )
+    return asset, exact is not None
+
+
 def images_to_assets(
     account: str,
     zone: tzinfo,
     images: Sequence[ImageAsset],
     small_samples: Sequence[SmallSampleImage],
     actions: Mapping[str, int] | None = None,
+    *,
+    listed_as: str = "",
 ) -> list[Asset]:
     """One asset per VirtualmanKey: the same key from getimagebyanchor and
     describesmallsampleimage is one image (§4.5). Expiry prefers the
-    small-sample ``ExpireTime`` (epoch ms, unambiguous) over a zone-less date."""
-    actions = actions or {}
-    by_key: dict[str, ImageAsset] = {r.key: r for r in images}
-    small_by_key: dict[str, SmallSampleImage] = {r.key: r for r in small_samples}
-    assets: list[Asset] = []
-    for key in list(by_key) + [k for k in small_by_key if k not in by_key]:
-        img = by_key.get(key)
-        small = small_by_key.get(key)
-        base = img or small
-        assert base is not None  # noqa: S101 - key came from one of the two maps
-        expires_at = _localise(base.expire_date, zone)
-        if small is not None and small.expire_time_ms is not None and small.expire_time_ms > 0:
-            expires_at = datetime.fromtimestamp(small.expire_time_ms / _MS, UTC).astimezone(zone)
-        elif small is not None and img is None:
-            expires_at = _localise(small.expire_date, zone)
-        video_ms = _max(img.video_ms if img else None, small.video_ms if small else None)
-        type_code = (img.virtualman_type_code if img else "") or SMALL_SAMPLE_TYPE
-        assets.append(
-            Asset(
-                account=account,
-                kind="image",
-                id=key,
-                type=type_code,
-                name=base.display_name,
-                expires_at=expires_at,
-                purchase_type=(img.purchase_type if img else "") or None,
-                video_seconds=None if video_ms is None else video_ms / _MS,
-                videos=_max(img.video_num if img else None, small.video_num if small else None),
-                actions=actions.get(key) if is_3d(type_code) else None,
-                anchor=base.anchor_code or None,
-            )
-        )
-    return assets
+    small-sample ``ExpireTime`` (epoch ms, unambiguous) over a zone-less date.
+    ``listed_as``: the type code of the walk that listed ``images``."""
+    acts = actions or {}
+    return merge_images(
+        (_image_asset(account, zone, r, listed_as, acts) for r in images),
+        small_sample_assets(account, zone, small_samples),
+    )
 
 
 #: a small-sample image as an asset, and whether its expiry is exact (``ExpireTime``)
@@ -235,21 +356,49 @@ def small_sample_assets(
     account: str, zone: tzinfo, records: Iterable[SmallSampleImage]
 ) -> list[SmallSample]:
     """Each small-sample record on its own, for :func:`merge_images`."""
-    return [
-        (
-            images_to_assets(account, zone, [], [r])[0],
-            r.expire_time_ms is not None and r.expire_time_ms > 0,
-        )
-        for r in records
-    ]
+    return [_small_sample_asset(account, zone, r) for r in records]
+
+
+_IMAGES_ENDPOINT = "getimagebyanchor"
+_TYPE_MISSING = Anomaly(_IMAGES_ENDPOINT, "image_type_missing", "VirtualmanTypeCode")
+_TYPE_CONFLICT = Anomaly(_IMAGES_ENDPOINT, "image_type_conflict", "VirtualmanTypeCode")
+
+
+def _type_rank(asset: Asset) -> int:
+    """Which copy of an image tells its type best: a specific code over the catch-all
+    small_sample_lite_2d over none; a code the record carries over its walk's."""
+    specific = 0 if asset.type == UNKNOWN_TYPE else 1 if asset.type == SMALL_SAMPLE_TYPE else 2
+    return 2 * specific + (_TYPE_MISSING not in asset.anomalies)
+
+
+def _specific(asset: Asset) -> bool:
+    return asset.type not in (UNKNOWN_TYPE, SMALL_SAMPLE_TYPE)
+
+
+def _same_image(kept: Asset, new: Asset) -> Asset:
+    """Two getimagebyanchor copies of one key (two type-code walks, or a page shift):
+    the better-typed copy wins whatever the walk order, the later one on a tie. Two
+    different specific codes are noted (and the note kept through later merges)."""
+    winner = new if _type_rank(new) >= _type_rank(kept) else kept
+    conflict = (
+        _TYPE_CONFLICT in kept.anomalies
+        or _TYPE_CONFLICT in new.anomalies
+        or (_specific(kept) and _specific(new) and kept.type != new.type)
+    )
+    if conflict and _TYPE_CONFLICT not in winner.anomalies:
+        winner = replace(winner, anomalies=(*winner.anomalies, _TYPE_CONFLICT))
+    return winner
 
 
 def merge_images(from_images: Iterable[Asset], from_small: Iterable[SmallSample]) -> list[Asset]:
     """:func:`images_to_assets` of every record, from the assets it made of the
     image records alone (page by page, in page order) and from
     :func:`small_sample_assets`: an exact small-sample expiry wins over the
-    image's zone-less date (§4.5)."""
-    by_key = {a.id: a for a in from_images}  # first place, last copy: as images_to_assets
+    image's zone-less date (§4.5), as does any known one over an unknown."""
+    by_key: dict[str, Asset] = {}  # first place; the copy :func:`_same_image` keeps
+    for asset in from_images:
+        kept = by_key.get(asset.id)
+        by_key[asset.id] = asset if kept is None else _same_image(kept, asset)
     small = {a.id: (a, exact) for a, exact in from_small}
     merged: list[Asset] = []
     for key, img in by_key.items():
@@ -257,10 +406,12 @@ def merge_images(from_images: Iterable[Asset], from_small: Iterable[SmallSample]
             merged.append(img)
             continue
         other, exact = small[key]
+        better = exact or (img.expiry_unknown and not other.expiry_unknown)
         merged.append(
             replace(
                 img,
-                expires_at=other.expires_at if exact else img.expires_at,
+                expires_at=other.expires_at if better else img.expires_at,
+                expiry_unknown=other.expiry_unknown if better else img.expiry_unknown,
                 video_seconds=_max(img.video_seconds, other.video_seconds),
                 videos=_max(img.videos, other.videos),
             )

@@ -10,10 +10,58 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["Anchor", "Asset", "Category", "Kind"]
+__all__ = [
+    "ANOMALY_REASONS",
+    "Anchor",
+    "Anomaly",
+    "AnomalyReason",
+    "Asset",
+    "Category",
+    "ExpiryState",
+    "Kind",
+]
 
 Kind = Literal["service", "timbre", "image"]
 Category = Literal["hours", "concurrency", "quota", "unknown"]
+#: ``dated``: expires at ``expires_at``; ``never``: the API says it never expires;
+#: ``unknown``: the API gave no usable date (blank where one is required, a placeholder)
+ExpiryState = Literal["dated", "never", "unknown"]
+
+AnomalyReason = Literal[
+    # a service figure below zero (clamped to 0)
+    "negative_figure",
+    # figures of another category than the service type's (kept and exported)
+    "figures_off_category",
+    # a service record that carries no figures at all
+    "no_figures",
+    # a service type neither in the vendor's table nor telling by its details or name
+    "unknown_category",
+    # an image record without VirtualmanTypeCode (typed by the walk that listed it)
+    "image_type_missing",
+    # one VirtualmanKey listed with two different specific type codes
+    "image_type_conflict",
+]
+#: the reasons each family can report (a bounded label set for the metric)
+ANOMALY_REASONS: dict[str, tuple[AnomalyReason, ...]] = {
+    "services": ("negative_figure", "figures_off_category", "no_figures", "unknown_category"),
+    "timbres": (),
+    "images": ("image_type_missing", "image_type_conflict"),
+    "actions": (),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Something in a kept record the daemon could not place as documented.
+
+    Not a skipped record (those are dropped and counted apart): the record is
+    kept, as well as it can be read, and this says what was odd about it.
+    """
+
+    endpoint: str
+    reason: AnomalyReason
+    #: the vendor's field(s) concerned, e.g. ``RemainMilliseconds``; never a value
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +75,7 @@ class Asset:
     #: ServiceType, TimbreType or VirtualmanTypeCode
     type: str
     name: str
-    #: aware datetime; ``None`` when the API says it never expires
+    #: aware datetime; ``None`` when it never expires or its expiry is unknown
     expires_at: datetime | None
     #: hours / concurrency / quota for services, ``None`` for voices and images
     category: Category | None = None
@@ -46,9 +94,20 @@ class Asset:
     actions: int | None = None
     #: anchor code of an image
     anchor: str | None = None
+    #: the API gave no usable expiry (``expires_at`` is ``None`` but not "never")
+    expiry_unknown: bool = False
+    #: what was odd about the record(s) it came from
+    anomalies: tuple[Anomaly, ...] = ()
+
+    @property
+    def expiry(self) -> ExpiryState:
+        if self.expiry_unknown:
+            return "unknown"
+        return "never" if self.expires_at is None else "dated"
 
     def expires_in_seconds(self, now: datetime) -> float | None:
-        """Seconds until expiry (negative once expired); ``None`` when it never expires."""
+        """Seconds until expiry (negative once expired); ``None`` when it never expires
+        or its expiry is unknown (tell them apart with :attr:`expiry`)."""
         if self.expires_at is None:
             return None
         return (self.expires_at - now).total_seconds()

@@ -10,6 +10,7 @@ mislead: a record without its key, or with a date we cannot read, is rejected
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d")
+#: a database's zero date, which no calendar holds: read as the earliest date, a
+#: placeholder that ``derive`` treats as "expiry unknown" (README, "Dates")
+_ZERO_DATE = re.compile(r"0000-00-00(?:[ T]00:00:00)?")
 
 
 def _vendor_date(value: object) -> datetime | None:
@@ -52,6 +56,8 @@ def _vendor_date(value: object) -> datetime | None:
     text = value.strip()
     if not text:
         return None
+    if _ZERO_DATE.fullmatch(text):
+        return datetime.min  # noqa: DTZ901 - zone-less like every vendor date (§5)
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt)  # noqa: DTZ007 - the zone is applied in derive
@@ -82,9 +88,8 @@ StrList = Annotated[list[str], BeforeValidator(_string_list)]
 #: The vendor's integers are int64 (§4.4); a bigger one is garbage, and would
 #: overflow the float conversions of ``derive`` (ms / 1000.0).
 Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-#: epoch ms that ``datetime`` can hold in any zone (up to 9999-12-30 UTC)
-_MAX_EPOCH_MS = 253_402_128_000_000
-EpochMs = Annotated[int, Field(ge=-(2**63), le=_MAX_EPOCH_MS)]
+#: epoch ms; ``derive`` reads 0, negative and beyond-year-9999 values as placeholders
+EpochMs = Int64
 
 
 class _Vendor(BaseModel):
@@ -92,9 +97,12 @@ class _Vendor(BaseModel):
 
 
 class Detail(_Vendor):
-    """Any ``…InfoDetail``: every figure optional, whatever the category (§4.1 slip)."""
+    """Any ``…InfoDetail``: every figure optional, whatever the category (§4.1 slip).
 
-    order_ms: Int64 | None = Field(None, alias="OrderMilliseconds", ge=0)
+    Negative figures are read as sent: ``derive`` clamps them and reports an anomaly
+    (the record is kept, not skipped)."""
+
+    order_ms: Int64 | None = Field(None, alias="OrderMilliseconds")
     remain_ms: Int64 | None = Field(
         None,
         validation_alias=AliasChoices("RemainMilliseconds", "RemainMillisecond s"),
@@ -208,6 +216,10 @@ class ImageAsset(_ImageBase):
 class SmallSampleImage(_ImageBase):
     """SmallSampleImage (describesmallsampleimage, §4.5)."""
 
+    #: not documented for §4.5; read when a record carries it (else small_sample_lite_2d)
+    virtualman_type_code: str = Field(
+        "", validation_alias=AliasChoices("VirtualmanTypeCode", "VirtualmanType Code")
+    )
     #: epoch milliseconds: unambiguous, preferred over ``ExpireDate`` (§4.5)
     expire_time_ms: EpochMs | None = Field(None, alias="ExpireTime")
     effective_time_ms: EpochMs | None = Field(None, alias="EffectiveTime")

@@ -103,6 +103,8 @@ def asset_record(asset: Asset, now: datetime) -> dict[str, Any]:
         "category": asset.category,
         "name": asset.name,
         "expires_at": asset.expires_at.isoformat() if asset.expires_at else None,
+        #: dated / never / unknown: a null ``expires_at`` is either of the last two
+        "expiry": asset.expiry,
         "expires_in_seconds": None if left is None else round(left, 3),
         "remaining_seconds": asset.remaining_seconds,
         "ordered_seconds": asset.ordered_seconds,
@@ -116,6 +118,10 @@ def asset_record(asset: Asset, now: datetime) -> dict[str, Any]:
         "video_seconds": asset.video_seconds,
         "videos": asset.videos,
         "actions": asset.actions,
+        "anomalies": [
+            {"endpoint": x.endpoint, "reason": x.reason, "field": x.detail or None}
+            for x in asset.anomalies
+        ],
     }
 
 
@@ -129,7 +135,9 @@ def render_json(result: ReportResult, out: TextIO) -> None:
     out.write("\n")
 
 
-def _left(seconds: float | None) -> str:
+def _left(seconds: float | None, *, unknown: bool = False) -> str:
+    if unknown:
+        return "expiry unknown"
     if seconds is None:
         return "never"
     ago = seconds < 0
@@ -172,7 +180,7 @@ def render_table(result: ReportResult, console: Console, settings: Settings) -> 
         expires = (
             asset.expires_at.astimezone(zones.get(asset.account)).strftime("%Y-%m-%d %H:%M %Z")
             if asset.expires_at
-            else "-"
+            else ("?" if asset.expiry_unknown else "-")
         )
         table.add_row(
             asset.account,
@@ -180,7 +188,7 @@ def render_table(result: ReportResult, console: Console, settings: Settings) -> 
             asset.type + (f" ({asset.category})" if asset.category else ""),
             asset.name,
             expires,
-            _left(left),
+            _left(left, unknown=asset.expiry_unknown),
             _figures(asset),
             style=style,
         )
@@ -188,7 +196,8 @@ def render_table(result: ReportResult, console: Console, settings: Settings) -> 
 
 
 def print_problems(result: ReportResult, err: TextIO) -> None:
-    """Failures and skipped records go to stderr with the account and endpoint."""
+    """Failures, skipped records, anomalies and unknown expiries go to stderr with
+    the account and endpoint (or kind) and the asset."""
     for family in result.families:
         for p in family.problems:
             key = f" ({p.key})" if p.key else ""
@@ -196,6 +205,18 @@ def print_problems(result: ReportResult, err: TextIO) -> None:
                 f"warning: {family.account}: {p.endpoint}: skipped record #{p.index}{key}:"
                 f" {p.reason}\n"
             )
+        for asset, x in family.anomalies:
+            field = f" ({x.detail})" if x.detail else ""
+            err.write(
+                f"warning: {family.account}: {x.endpoint}: {asset.kind} {asset.id}:"
+                f" {x.reason}{field}, record kept\n"
+            )
+        for asset in family.assets:
+            if asset.expiry_unknown:
+                err.write(
+                    f"warning: {family.account}: {asset.kind} {asset.id}: expiry unknown"
+                    " (blank or placeholder date), not alerted as expiring\n"
+                )
         if family.error is not None:
             err.write(f"error: {family.family}: {family.error}\n")
         for incomplete in family.incomplete[1:]:  # the first is the family's error

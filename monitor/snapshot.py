@@ -13,6 +13,7 @@ never "expired".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -39,6 +40,8 @@ class FamilyState:
     success: bool = False
     duration_seconds: float = 0.0
     skipped_records: int = 0
+    #: anomalies of the kept records by reason (:data:`monitor.domain.ANOMALY_REASONS`)
+    anomalies: Mapping[str, int] = field(default_factory=dict)
     #: kind of the last error (transport, deadline, http_status, api, auth, parse,
     #: incomplete, internal)
     error: str | None = None
@@ -158,6 +161,9 @@ class SnapshotStore:
                 success=True,
                 duration_seconds=result.duration_seconds,
                 skipped_records=len(result.problems),
+                anomalies=MappingProxyType(
+                    dict(Counter(anomaly.reason for _, anomaly in result.anomalies))
+                ),
                 error=None,
                 error_detail=None,
                 partial=False,
@@ -175,6 +181,9 @@ class SnapshotStore:
                 success=False,
                 duration_seconds=result.duration_seconds,
                 skipped_records=len(result.problems),
+                anomalies=MappingProxyType(
+                    dict(Counter(anomaly.reason for _, anomaly in result.anomalies))
+                ),
                 error="incomplete",
                 error_detail=_detail(result),
                 partial=True,

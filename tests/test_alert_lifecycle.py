@@ -232,3 +232,30 @@ async def test_service_package_renewed_reads_as_renewed(world: World) -> None:
     [resolved] = w.receiver.bodies[-1]["alerts"]
     assert resolved["status"] == "resolved"
     assert "renewed" in resolved["annotations"]["summary"]
+
+
+async def test_expiry_unknown_fires_in_both_languages_and_resolves_once_dated(
+    tmp_path: Path,
+) -> None:
+    for language, words in (("en", "no known expiry"), ("zh", "到期时间未知")):
+        receiver = Receiver()
+        w = _world(
+            tmp_path / language,
+            receiver,
+            Clock(),
+            language=language,
+            rules={"expiry_unknown": {"enabled": True}},
+        )
+        try:
+            blank = replace(voice("blank", expires_in_days=None), expiry_unknown=True)
+            await w.cycle(blank)
+            assert receiver.alerts() == [("firing", "expiry_unknown", "blank", "warning")]
+            [alert] = receiver.bodies[0]["alerts"]
+            assert alert["labels"]["alertname"] == "IvhAssetExpiryUnknown"
+            assert words in alert["annotations"]["summary"]
+            await w.cycle(voice("blank", expires_in_days=200))
+            assert receiver.alerts()[-1][0] == "resolved"
+            summary = receiver.bodies[-1]["alerts"][0]["annotations"]["summary"]
+            assert ("expiry known again" if language == "en" else "到期时间已可知") in summary
+        finally:
+            w.state.close()

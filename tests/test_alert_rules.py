@@ -1,6 +1,7 @@
 """The rules over a snapshot (pure): tiers, overrides, stale data, the monitor itself."""
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.alerts.burn import Forecast, burn_rate, forecast
@@ -172,3 +173,11 @@ def test_depleting_and_unused_rules_use_the_forecast() -> None:
     assert found[("hours_depleting", "BroadcastHour-burn")] == "warning"
     assert found[("unused_at_expiry", "BroadcastHour-idle")] == "warning"
     assert ("hours_depleting", "BroadcastHour-idle") not in found
+
+
+def test_expiry_unknown_is_opt_in_and_distinct_from_never() -> None:
+    unknown = replace(voice("blank", expires_in_days=None), expiry_unknown=True)
+    never = voice("never", expires_in_days=None)
+    assert _findings(unknown, never) == {}  # off by default
+    on = AlertsConfig.model_validate({"rules": {"expiry_unknown": {"enabled": True}}})
+    assert _findings(unknown, never, config=on) == {("expiry_unknown", "blank"): "warning"}

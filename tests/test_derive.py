@@ -1,15 +1,21 @@
 """Normalisation into assets: categories, ids, zones, merging images."""
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from monitor.derive import (
     classify_service,
     images_to_assets,
+    merge_images,
     services_to_assets,
     timbres_to_assets,
 )
+from monitor.domain import Asset
 from monitor.models import ImageAsset, ServiceAsset, SmallSampleImage, TimbreAsset, parse_records
 from tests.conftest import vendor_example
 
@@ -96,7 +102,7 @@ def test_package_ids_are_stable_and_unique() -> None:
             "BroadcastHour-20261201000000",
             "BroadcastHour-20261201000000-2",
             "BroadcastHour-20270301000000",
-            "ImageAsset-never",
+            "ImageAsset-unknown",  # §4.1: a blank ExpireDate is unknown
         }
     )
 
@@ -136,7 +142,7 @@ def test_same_virtualman_key_from_two_endpoints_is_one_image() -> None:
     assert merged.expires_at == datetime.fromtimestamp(1699944584, UTC)
     assert merged.videos == 2  # counters: the larger of the two sources
     only_small = by_id[small[0].key]
-    assert only_small.type == "small_sample"
+    assert only_small.type == "small_sample_lite_2d"  # §4: small-sample catch-all
     assert only_small.expires_at == datetime(2023, 11, 14, 6, 49, 44, tzinfo=UTC)
 
 
@@ -159,3 +165,243 @@ def test_expires_in_is_negative_once_expired() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert asset.expires_in_seconds(now) == 0
     assert asset.expires_in_seconds(now + timedelta(days=1)) == -86400
+
+
+# -- blank and placeholder dates (README, "Dates") -------------------------------------------
+
+EXTREME_ZONES = [
+    ZoneInfo(z)
+    for z in ("Asia/Shanghai", "America/Los_Angeles", "Pacific/Kiritimati", "Etc/GMT+12")
+]
+#: (ExpireDate, expiry of a service package or image, of a voice)
+DATES = [
+    ("", "unknown", "never"),
+    ("0001-01-01 00:00:00", "unknown", "unknown"),
+    ("1970-01-01 08:00:00", "unknown", "unknown"),
+    ("0000-00-00 00:00:00", "unknown", "unknown"),
+    ("9999-12-31 23:59:59", "never", "never"),
+    ("2026-05-01 12:00:00", "dated", "dated"),
+]
+SERVICE_ID = re.compile(r"^[A-Za-z0-9]+-(\d{14}|never|unknown)(-\d+)?$")
+
+
+@pytest.mark.parametrize("zone", EXTREME_ZONES, ids=str)
+def test_placeholder_dates_in_any_zone(zone: ZoneInfo) -> None:
+    services = _services(
+        [
+            {"ServiceType": "BroadcastHour", "ExpireDate": d, "UniversalHourInfoDetail": {}}
+            for d, _, _ in DATES
+        ]
+    )
+    timbres, _ = parse_records(
+        [{"TimbreKey": f"t{i}", "ExpireDate": d} for i, (d, _, _) in enumerate(DATES)],
+        TimbreAsset,
+    )
+    images, _ = parse_records(
+        [
+            {"VirtualmanKey": f"i{i}", "VirtualmanTypeCode": "real_man_2d", "ExpireDate": d}
+            for i, (d, _, _) in enumerate(DATES)
+        ],
+        ImageAsset,
+    )
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    svc = services_to_assets("a", zone, services)
+    by_stamp = {a.expiry: a for a in svc}
+    assert sorted(a.expiry for a in svc) == sorted(s for _, s, _ in DATES)
+    assert all(SERVICE_ID.match(a.id) for a in svc), [a.id for a in svc]
+    assert by_stamp["never"].id == "BroadcastHour-never"
+    assert {a.id for a in svc if a.expiry == "unknown"} == {
+        "BroadcastHour-unknown",
+        "BroadcastHour-unknown-2",
+        "BroadcastHour-unknown-3",
+        "BroadcastHour-unknown-4",
+    }
+    assert by_stamp["dated"].id == "BroadcastHour-20260501120000"
+    voices = {a.id: a.expiry for a in timbres_to_assets("a", zone, timbres)}
+    assert voices == {f"t{i}": v for i, (_, _, v) in enumerate(DATES)}
+    pictures = {a.id: a.expiry for a in images_to_assets("a", zone, images, [])}
+    assert pictures == {f"i{i}": s for i, (_, s, _) in enumerate(DATES)}
+    for asset in [*svc, *timbres_to_assets("a", zone, timbres)]:
+        left = asset.expires_in_seconds(now)
+        if asset.expiry == "dated":
+            assert asset.expires_at is not None
+            assert math.isfinite(asset.expires_at.timestamp())
+            assert asset.expires_at.astimezone(UTC).utcoffset() == timedelta(0)
+            assert left is not None
+        else:
+            assert asset.expires_at is None
+            assert left is None
+
+
+def test_placeholder_dates_never_get_a_local_mean_time_offset() -> None:
+    [rec] = _services([{"ServiceType": "TimbreHour", "ExpireDate": "0001-01-01 00:00:00"}])
+    [asset] = services_to_assets("a", SHANGHAI, [rec])
+    assert asset.id == "TimbreHour-unknown"  # not TimbreHour-10101000000
+    assert asset.expires_at is None  # not +08:05:43 LMT
+
+
+@pytest.mark.parametrize(
+    ("expire_time", "expire_date", "expiry"),
+    [
+        (0, "2026-05-01 12:00:00", "dated"),  # no date in ms: the string decides
+        (-1, "", "unknown"),
+        (-62_135_596_800_000, "0001-01-01 00:00:00", "unknown"),
+        (253_402_300_799_000, "9999-12-31 23:59:59", "never"),  # 9999-12-31T23:59:59Z
+        (10**15, "", "never"),  # past year 9999
+        (2**63 - 1, "", "never"),
+        (1_777_608_000_000, "", "dated"),  # 2026-05-01T04:00:00Z
+    ],
+)
+@pytest.mark.parametrize("zone", EXTREME_ZONES, ids=str)
+def test_small_sample_expire_time_extremes(
+    zone: ZoneInfo, expire_time: int, expire_date: str, expiry: str
+) -> None:
+    small, problems = parse_records(
+        [{"VirtualmanKey": "k", "ExpireTime": expire_time, "ExpireDate": expire_date}],
+        SmallSampleImage,
+    )
+    assert problems == []  # kept, never skipped
+    [asset] = images_to_assets("a", zone, [], small)
+    assert asset.expiry == expiry
+    if asset.expires_at is not None:
+        assert math.isfinite(asset.expires_at.timestamp())
+        assert asset.expires_at.astimezone(zone).year == 2026
+
+
+def test_an_unknown_image_date_is_completed_by_the_small_sample_one() -> None:
+    images, _ = parse_records(
+        [{"VirtualmanKey": "k", "VirtualmanTypeCode": "small_sample_2d", "ExpireDate": ""}],
+        ImageAsset,
+    )
+    small, _ = parse_records(
+        [{"VirtualmanKey": "k", "ExpireDate": "2026-05-01 12:00:00"}], SmallSampleImage
+    )
+    [asset] = images_to_assets("a", SHANGHAI, images, small)
+    assert asset.expiry == "dated"
+    assert asset.expires_at == datetime(2026, 5, 1, 4, tzinfo=UTC)
+
+
+# -- figures the category does not expect, and other anomalies ---------------------------------
+
+
+def _reasons(asset: Asset) -> list[str]:
+    return [x.reason for x in asset.anomalies]
+
+
+def test_hour_figures_of_a_concurrency_type_are_kept_and_noted() -> None:
+    # REFERENCE §4.1 documents RealMan2DBroadcastConcurrencyInfoDetail with hour fields
+    [rec] = _services(
+        [
+            {
+                "ExpireDate": "2026-05-01 12:00:00",
+                "RealMan2DBroadcastConcurrencyInfoDetail": {
+                    "OrderMilliseconds": 36_000_000,
+                    "RemainMilliseconds": 18_000_000,
+                },
+                "ServiceType": "RealMan2DBroadcastConcurrency",
+                "UniversalConcurrencyInfoDetail": {"Concurrency": 2},
+            }
+        ]
+    )
+    [asset] = services_to_assets("a", SHANGHAI, [rec])
+    assert asset.category == "concurrency"
+    assert asset.concurrency == 2
+    assert (asset.ordered_seconds, asset.remaining_seconds) == (36000.0, 18000.0)
+    [anomaly] = asset.anomalies
+    assert (anomaly.endpoint, anomaly.reason, anomaly.detail) == (
+        "getserviceasset",
+        "figures_off_category",
+        "hours",
+    )
+
+
+def test_negative_figures_are_clamped_and_noted() -> None:
+    [rec] = _services(
+        [
+            {
+                "ServiceType": "BroadcastHour",
+                "ExpireDate": "2026-05-01 12:00:00",
+                "UniversalHourInfoDetail": {
+                    "OrderMilliseconds": 3_600_000,
+                    "RemainMilliseconds": -7_200_000,
+                },
+            }
+        ]
+    )
+    [asset] = services_to_assets("a", SHANGHAI, [rec])
+    assert asset.remaining_seconds == 0
+    assert asset.ordered_seconds == 3600
+    assert [(x.reason, x.detail) for x in asset.anomalies] == [
+        ("negative_figure", "RemainMilliseconds")
+    ]
+
+
+def test_services_without_figures_or_category_are_kept_and_noted() -> None:
+    bare, mystery, fine = _services(
+        [
+            {"ServiceType": "BroadcastHour", "ExpireDate": "2026-05-01 12:00:00"},
+            {"ServiceType": "MysteryThing", "ExpireDate": "2026-05-01 12:00:00"},
+            {"ServiceType": "ImageAsset", "UniversalAssetInfoDetail": {"CustomizationNum": 1}},
+        ]
+    )
+    by_type = {a.type: a for a in services_to_assets("a", SHANGHAI, [bare, mystery, fine])}
+    assert _reasons(by_type["BroadcastHour"]) == ["no_figures"]
+    assert by_type["BroadcastHour"].expires_at is not None
+    assert _reasons(by_type["MysteryThing"]) == ["unknown_category"]
+    assert _reasons(by_type["ImageAsset"]) == []
+
+
+def test_vendor_examples_have_no_anomalies() -> None:
+    records = _services(vendor_example("getserviceasset")["Payload"]["ServiceAssetInfos"])
+    assert all(a.anomalies == () for a in services_to_assets("acct", SHANGHAI, records))
+    images, _ = parse_records(
+        vendor_example("getimagebyanchor")["Payload"]["Virtualmans"], ImageAsset
+    )
+    assert all(a.anomalies == () for a in images_to_assets("acct", SHANGHAI, images, []))
+
+
+def _walk(type_code: str, record_code: str | None = None) -> list[Asset]:
+    """The page one type-code walk gives for key k."""
+    raw: dict[str, object] = {"VirtualmanKey": "k", "ExpireDate": "2026-05-01 12:00:00"}
+    if record_code is not None:
+        raw["VirtualmanTypeCode"] = record_code
+    records, _ = parse_records([raw], ImageAsset)
+    return images_to_assets("a", SHANGHAI, records, [], listed_as=type_code)
+
+
+@pytest.mark.parametrize("lite_first", [True, False])
+def test_the_specific_type_wins_over_the_lite_copy_whatever_the_walk_order(
+    lite_first: bool,
+) -> None:
+    specific = _walk("small_sample_2d", "small_sample_2d")
+    lite = _walk("small_sample_lite_2d", "small_sample_lite_2d")
+    walks = [*lite, *specific] if lite_first else [*specific, *lite]
+    [asset] = merge_images(walks, [])
+    assert asset.type == "small_sample_2d"
+    assert asset.anomalies == ()
+
+
+def test_two_specific_types_of_one_key_are_a_conflict_and_missing_codes_are_noted() -> None:
+    [asset] = merge_images(
+        [*_walk("real_man_2d", "real_man_2d"), *_walk("cartoon_3d", "cartoon_3d")], []
+    )
+    assert asset.type == "cartoon_3d"  # a tie: the later walk, as for page repeats
+    assert _reasons(asset) == ["image_type_conflict"]
+    [untyped] = _walk("real_man_3d")
+    assert untyped.type == "real_man_3d"  # typed by its walk
+    assert _reasons(untyped) == ["image_type_missing"]
+    [told] = merge_images([*_walk("real_man_3d", "real_man_3d"), untyped], [])
+    assert told.type == "real_man_3d"
+    assert told.anomalies == ()  # the copy that carries its code wins
+
+
+def test_small_sample_only_images_get_a_code_the_api_knows() -> None:
+    small, _ = parse_records(
+        [
+            {"VirtualmanKey": "plain"},
+            {"VirtualmanKey": "coded", "VirtualmanTypeCode": "small_sample_photo_2d"},
+        ],
+        SmallSampleImage,
+    )
+    by_id = {a.id: a.type for a in images_to_assets("a", SHANGHAI, [], small)}
+    assert by_id == {"plain": "small_sample_lite_2d", "coded": "small_sample_photo_2d"}

@@ -36,6 +36,9 @@ _PANELS_MAY_BE_EMPTY: dict[str, str] = {}
 _RULES_MAY_BE_EMPTY = {
     "IvhMonitorAbsent": "absent(): data only when no target exists at all",
     "IvhMonitorCollectionStale": "needs data older than twice a family's interval",
+    "IvhMonitorCollectionIncomplete": "needs a listing short of its Total (test_faults_listing)",
+    "IvhMonitorCollectionDeadline": "needs a gateway too slow to answer (test_faults_listing)",
+    "IvhMonitorCollectionRunsSkipped": "needs a job outliving its interval (test_faults_listing)",
     "IvhMonitorNotificationsFailing": "needs a receiver refusing notifications",
     "IvhMonitorNotificationBacklog": "needs a receiver that is down",
     "IvhServiceQuotaLow": "no quota between 0 and 10 % in the demo dataset",

@@ -7,6 +7,9 @@ happened, and nothing pending is lost.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +20,15 @@ import pytest
 import pytest_asyncio
 
 from monitor.simulator import DEMO_ACCOUNTS, Fault, RunningSimulator, default_dataset, run_simulator
-from tests.processes import DaemonProcess, Samples, eventually, fast_schedule, start_daemon, value
+from tests.processes import (
+    DaemonProcess,
+    Samples,
+    clean_env,
+    eventually,
+    fast_schedule,
+    start_daemon,
+    value,
+)
 
 VICTIM, BYSTANDER = DEMO_ACCOUNTS[0][0], DEMO_ACCOUNTS[1][0]
 pytestmark = pytest.mark.slow
@@ -246,3 +257,199 @@ async def test_full_state_store_keeps_collecting_and_loses_nothing(
         assert value(await again.metrics(), "ivh_state_store_up") == 1
     finally:
         await again.stop()
+
+
+# -- blank and placeholder dates, odd records (README, "Dates and odd records") ---------------
+
+#: vendor-shaped records with every kind of blank, placeholder and odd figure
+_ODD_RECORDS: dict[str, list[dict[str, Any]]] = {
+    "services": [
+        {
+            "ServiceType": "BroadcastHour",
+            "ExpireDate": "",  # required (§4.1): unknown, not never
+            "UniversalHourInfoDetail": {"OrderMilliseconds": 36_000_000, "RemainMilliseconds": 1},
+        },
+        {
+            "ServiceType": "BroadcastHour",
+            "ExpireDate": "0001-01-01 00:00:00",
+            "UniversalHourInfoDetail": {"OrderMilliseconds": 7_200_000, "RemainMilliseconds": 1},
+        },
+        {
+            "ServiceType": "TimbreHour",
+            "ExpireDate": "9999-12-31 23:59:59",  # the vendor's forever
+            "UniversalHourInfoDetail": {
+                "OrderMilliseconds": 7_200_000,
+                "RemainMilliseconds": -3_600_000,  # negative: clamped, noted
+            },
+        },
+        {
+            "ServiceType": "RealMan2DBroadcastConcurrency",
+            "ExpireDate": "+200d",
+            # §4.1 documents this concurrency type with hour fields
+            "RealMan2DBroadcastConcurrencyInfoDetail": {
+                "OrderMilliseconds": 36_000_000,
+                "RemainMilliseconds": 18_000_000,
+            },
+        },
+    ],
+    "timbres": [
+        {"TimbreKey": "t-blank", "ExpireDate": ""},  # §4.2: never
+        {"TimbreKey": "t-zero", "ExpireDate": "0001-01-01 00:00:00"},
+        {"TimbreKey": "t-forever", "ExpireDate": "9999-12-31 23:59:59"},
+    ],
+    "anchors": [{"AnchorCode": "odd", "VirtualmanTypeCode": "real_man_2d"}],
+    "images": [
+        {
+            "VirtualmanKey": "img-blank",
+            "AnchorCode": "odd",
+            "VirtualmanTypeCode": "real_man_2d",
+            "ExpireDate": "",
+        }
+    ],
+    "small_sample_images": [
+        {"VirtualmanKey": "ss-zero", "ExpireTime": 0, "ExpireDate": "0001-01-01 00:00:00"},
+        {"VirtualmanKey": "ss-neg", "ExpireTime": -1, "ExpireDate": ""},
+        {
+            "VirtualmanKey": "ss-huge",
+            "ExpireTime": 253_402_300_799_000,
+            "ExpireDate": "9999-12-31 23:59:59",
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Pacific/Kiritimati"])
+async def test_blank_and_placeholder_dates_and_odd_records(
+    sim: RunningSimulator, tmp_path: Path, zone: str
+) -> None:
+    async with httpx.AsyncClient() as http:
+        for collection, records in _ODD_RECORDS.items():
+            put = await http.put(f"{sim.url}/_sim/accounts/{VICTIM}/{collection}", json=records)
+            assert put.status_code == 200, put.text
+    config = _config(sim, tmp_path, alerts={"rules": {"expiry_unknown": {"enabled": True}}})
+    config["accounts"][0]["timezone"] = zone
+    daemon = await start_daemon(config, tmp_path)
+    try:
+        samples = await daemon.metrics()
+
+        def unknown(kind: str, asset: str) -> float | None:
+            return value(
+                samples, "ivh_asset_expiry_unknown", account=VICTIM, kind=kind, asset=asset
+            )
+
+        def expiry(kind: str, asset: str) -> float | None:
+            return value(
+                samples,
+                "ivh_asset_expiry_timestamp_seconds",
+                account=VICTIM,
+                kind=kind,
+                asset=asset,
+            )
+
+        for kind, asset in [
+            ("service", "BroadcastHour-unknown"),
+            ("service", "BroadcastHour-unknown-2"),
+            ("timbre", "t-zero"),
+            ("image", "img-blank"),
+            ("image", "ss-zero"),
+            ("image", "ss-neg"),
+        ]:
+            assert unknown(kind, asset) == 1, asset
+            assert expiry(kind, asset) is None, asset
+        for kind, asset in [
+            ("service", "TimbreHour-never"),
+            ("timbre", "t-blank"),
+            ("timbre", "t-forever"),
+            ("image", "ss-huge"),
+        ]:
+            assert unknown(kind, asset) is None, asset  # never expires: neither series
+            assert expiry(kind, asset) is None, asset
+        # the concurrency type keeps the hours it carries; the negative figure is 0
+        [conc] = [
+            lbls
+            for (n, lbls), _ in samples.items()
+            if n == "ivh_service_remaining_seconds"
+            and ("account", VICTIM) in lbls
+            and ("service_type", "RealMan2DBroadcastConcurrency") in lbls
+        ]
+        assert samples[("ivh_service_remaining_seconds", conc)] == 18000
+        assert (
+            value(
+                samples, "ivh_service_remaining_seconds", asset="TimbreHour-never", account=VICTIM
+            )
+            == 0
+        )
+
+        def anomalies(family: str, reason: str) -> float | None:
+            return value(
+                samples,
+                "ivh_collection_record_anomalies",
+                account=VICTIM,
+                family=family,
+                reason=reason,
+            )
+
+        assert anomalies("services", "figures_off_category") == 1
+        assert anomalies("services", "negative_figure") == 1
+        assert anomalies("services", "no_figures") == 0
+        assert anomalies("images", "image_type_missing") == 0
+        assert anomalies("services", "figures_off_category") is not None
+        events = [e for e in _events(daemon, "collect.record_anomaly") if e["account"] == VICTIM]
+        assert {(e["endpoint"], e["reason"], e["field"]) for e in events} >= {
+            ("getserviceasset", "negative_figure", "RemainMilliseconds"),
+            ("getserviceasset", "figures_off_category", "hours"),
+        }
+        assert {e["asset"] for e in _events(daemon, "collect.expiry_unknown")} >= {
+            "BroadcastHour-unknown",
+            "img-blank",
+        }
+
+        async with httpx.AsyncClient() as http:
+            for path in ("/", f"/?account={VICTIM}", f"/?account={VICTIM}&sort=kind"):
+                page = await http.get(f"{daemon.url}{path}")
+                assert page.status_code == 200, path
+            assert "expiry unknown" in page.text
+            assert "negative_figure: 1" in page.text  # the collection table's note
+            rows = (await http.get(f"{daemon.url}/api/assets")).json()
+            mine = {r["id"]: r for r in rows if r["account"] == VICTIM}
+            assert mine["BroadcastHour-unknown"]["expiry"] == "unknown"
+            assert mine["BroadcastHour-unknown"]["expires_at"] is None
+            assert mine["TimbreHour-never"]["expiry"] == "never"
+            assert mine["ss-huge"]["expiry"] == "never"
+            assert mine["t-blank"]["expiry"] == "never"
+
+            async def alerted() -> bool:
+                answer = await http.get(f"{daemon.url}/api/alerts")
+                assert answer.status_code == 200
+                found = {a["asset"] for a in answer.json() if a["rule"] == "expiry_unknown"}
+                return "BroadcastHour-unknown" in found
+
+            await eventually(alerted, "expiry_unknown alerts raised")
+        report = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "monitor",
+            "--config",
+            str(tmp_path / "daemon.yaml"),
+            "report",
+            "--format",
+            "json",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=clean_env(),
+        )
+        out, err = await report.communicate()
+        # the bystander has critical assets; the victim's unknown dates change nothing
+        assert report.returncode == 1, err.decode()
+        reported = {r["id"]: r for r in json.loads(out) if r["account"] == VICTIM}
+        assert {k: r["expiry"] for k, r in reported.items() if r["expiry"] != "dated"} == {
+            k: r["expiry"] for k, r in mine.items() if r["expiry"] != "dated"
+        }
+        warnings = err.decode()
+        assert f"warning: {VICTIM}: service BroadcastHour-unknown: expiry unknown" in warnings
+        assert f"warning: {VICTIM}: getserviceasset: service TimbreHour-never: negative_figure" in (
+            warnings
+        )
+        await _still_updating(daemon, VICTIM, "services")
+    finally:
+        assert await daemon.stop() == 0

@@ -35,15 +35,27 @@ def dataset() -> Dataset:
     return default_dataset(datetime.now(UTC))
 
 
+def _carried(raw: dict[str, Any], universal: str, figure: str) -> dict[str, Any] | None:
+    if universal in raw:
+        detail: dict[str, Any] = raw[universal]
+        return detail
+    for key, value in raw.items():
+        for detail in value if isinstance(value, list) else [value]:
+            if key.endswith("InfoDetail") and isinstance(detail, dict) and figure in detail:
+                return detail
+    return None
+
+
 async def test_services_match_the_raw_dataset(dataset: Dataset) -> None:
     async with run_simulator(dataset) as sim:
         _, rows = await _report(sim)
     for account in dataset.accounts:
         expected: Counter[tuple[object, ...]] = Counter()
         for raw in account.services:
-            hours = raw.get("UniversalHourInfoDetail")
-            quota = raw.get("UniversalAssetInfoDetail")
-            conc = raw.get("UniversalConcurrencyInfoDetail")
+            # the figures a record carries, whatever its category (§4.1): universal first
+            hours = _carried(raw, "UniversalHourInfoDetail", "OrderMilliseconds")
+            quota = _carried(raw, "UniversalAssetInfoDetail", "CustomizationNum")
+            conc = _carried(raw, "UniversalConcurrencyInfoDetail", "Concurrency")
             expected[
                 (
                     raw["ServiceType"],

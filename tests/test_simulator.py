@@ -701,3 +701,43 @@ def test_generate_fleet_is_deterministic_and_sized() -> None:
     assert len(account.small_sample_images) == 125
     assert generate_fleet(3, 250, NOW, seed=7).to_dict() == fleet.to_dict()
     assert generate_fleet(3, 250, NOW, seed=8).to_dict() != fleet.to_dict()
+
+
+def test_load_dataset_keeps_blank_and_placeholder_dates_and_odd_details(tmp_path: Path) -> None:
+    """REFERENCE §4.1, §4.5, §6: the vendor sends these; the simulator serves them as written."""
+    path = tmp_path / "odd.yaml"
+    path.write_text(
+        """
+accounts:
+  - name: odd
+    appkey: ak-odd
+    access_token: at-odd
+    services:
+      - {ServiceType: BroadcastHour, ExpireDate: ""}
+      - {ServiceType: BroadcastHour, ExpireDate: 0001-01-01 00:00:00}
+      - {ServiceType: BroadcastHour, ExpireDate: "0000-00-00 00:00:00"}
+      - {ServiceType: BroadcastHour, ExpireDate: 9999-12-31 23:59:59}
+      - ServiceType: RealMan2DBroadcastConcurrency
+        ExpireDate: "+7d"
+        RealMan2DBroadcastConcurrencyInfoDetail: {OrderMilliseconds: 0, RemainMilliseconds: -1}
+    small_sample_images:
+      - {VirtualmanKey: a, ExpireTime: 0, EffectiveTime: -1}
+      - {VirtualmanKey: b, ExpireTime: 253402300799000}
+""",
+        encoding="utf-8",
+    )
+    account = load_dataset(path, NOW).account("odd")
+    assert [s["ExpireDate"] for s in account.services][:4] == [
+        "",
+        "0001-01-01 00:00:00",  # an unquoted YAML timestamp, written back with four digits
+        "0000-00-00 00:00:00",
+        "9999-12-31 23:59:59",
+    ]
+    assert account.services[4]["RealMan2DBroadcastConcurrencyInfoDetail"] == {
+        "OrderMilliseconds": 0,
+        "RemainMilliseconds": -1,
+    }
+    assert [(r["ExpireTime"], r.get("EffectiveTime")) for r in account.small_sample_images] == [
+        (0, -1),
+        (253402300799000, None),
+    ]

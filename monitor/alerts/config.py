@@ -32,6 +32,7 @@ RuleName = Literal[
     "unused_at_expiry",
     "quota_exhausted",
     "collection_failing",
+    "expiry_unknown",
 ]
 RULE_NAMES: tuple[str, ...] = RuleName.__args__  # type: ignore[attr-defined]
 AlertSeverity = Literal["info", "warning", "critical"]
@@ -99,6 +100,14 @@ class CollectionFailingRule(_Strict):
     severity: AlertSeverity = "warning"
 
 
+class ExpiryUnknownRule(_Strict):
+    """An asset whose expiry the API left blank (where required) or gave as a
+    placeholder date (README, "Dates"): opt-in, as such assets may be many."""
+
+    enabled: bool = False
+    severity: AlertSeverity = "warning"
+
+
 class RulesConfig(_Strict):
     expiring: ExpiringRule = Field(default_factory=ExpiringRule)
     expired: ExpiredRule = Field(default_factory=ExpiredRule)
@@ -107,6 +116,7 @@ class RulesConfig(_Strict):
     unused_at_expiry: UnusedAtExpiryRule = Field(default_factory=UnusedAtExpiryRule)
     quota_exhausted: QuotaExhaustedRule = Field(default_factory=QuotaExhaustedRule)
     collection_failing: CollectionFailingRule = Field(default_factory=CollectionFailingRule)
+    expiry_unknown: ExpiryUnknownRule = Field(default_factory=ExpiryUnknownRule)
 
 
 class Match(_Strict):

@@ -54,6 +54,7 @@ _ALERTNAMES = {
     "unused_at_expiry": "IvhServiceHoursUnusedAtExpiry",
     "quota_exhausted": "IvhServiceQuotaExhausted",
     "collection_failing": "IvhMonitorCollectionFailing",
+    "expiry_unknown": "IvhAssetExpiryUnknown",
 }
 
 
@@ -423,6 +424,10 @@ def _resolve_reason(alert: Alert, asset: Asset | None) -> str:
         return "recovered"
     if asset is None:
         return "gone"
+    if alert.rule == "expiry_unknown":
+        return "expiry_known"
+    if asset.expiry_unknown:
+        return "expiry_unknown"  # not renewed: the date is no longer given
     old = alert.values
     before = old.get("remaining_seconds")
     reason = "recovered"

@@ -123,9 +123,26 @@ _TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
             "详见监控的 api.call_failed 日志。",
         ),
     },
+    "expiry_unknown": {
+        "en": (
+            '$kind_name "$name" of $account has no known expiry date',
+            '$kind_name "$name" ($type, $asset) of account $account: the IVH API gives no'
+            " usable expiry date (blank or a placeholder such as 0001-01-01), so no"
+            " expiry alert can warn before it lapses.$figures",
+            "Look the expiry up in the IVH console and, if it persists, ask vendor support"
+            " why the API leaves it blank.",
+        ),
+        "zh": (
+            "账号 $account 的$kind_name「$name」到期时间未知",
+            "账号 $account 的$kind_name「$name」（$type，$asset）：数智人接口未给出可用的到期时间"
+            "（为空或为 0001-01-01 之类的占位日期），因此无法在到期前告警。$figures",
+            "请到数智人控制台查看到期时间；若持续如此，请联系厂商支持询问接口为何未返回。",
+        ),
+    },
 }
 
 _NEVER = {"en": "never", "zh": "永不"}
+_UNKNOWN = {"en": "unknown", "zh": "未知"}
 
 
 def _fmt_time(value: Any, zone: tzinfo) -> str:
@@ -164,7 +181,7 @@ def render(
         "kind_name": _KIND[lang].get(kind, kind),
         "expires_at": _fmt_time(facts.get("expires_at"), zone)
         if facts.get("expires_at") is not None
-        else _NEVER[lang],
+        else (_UNKNOWN if facts.get("expiry") == "unknown" else _NEVER)[lang],
         "days_left": f"{facts['days_left']:.1f}" if facts.get("days_left") is not None else "?",
         "days_ago": f"{-facts['days_left']:.1f}" if facts.get("days_left") is not None else "?",
         "remaining_hours": _hours(facts.get("remaining_seconds")),
@@ -200,12 +217,16 @@ _RESOLVED = {
         "topped_up": "topped up: {hours} h left",
         "gone": "no longer listed by the IVH API",
         "recovered": "back within thresholds",
+        "expiry_known": "expiry known again: {expires}",
+        "expiry_unknown": "its expiry date is no longer given",
     },
     "zh": {
         "renewed": "已续期：新到期时间 {expires}",
         "topped_up": "已加购：剩余 {hours} 小时",
         "gone": "数智人接口已不再返回该资产",
         "recovered": "已恢复到阈值以内",
+        "expiry_known": "到期时间已可知：{expires}",
+        "expiry_unknown": "接口不再给出其到期时间",
     },
 }
 
@@ -224,7 +245,7 @@ def render_resolved(
     expires = (
         _fmt_time(asset.expires_at, zone)
         if asset is not None and asset.expires_at is not None
-        else _NEVER[lang]
+        else (_UNKNOWN if asset is not None and asset.expiry_unknown else _NEVER)[lang]
     )
     hours = _hours(asset.remaining_seconds if asset is not None else None)
     why = _RESOLVED[lang].get(reason, reason).format(expires=expires, hours=hours)

@@ -58,6 +58,7 @@ def _facts(asset: Asset, now: datetime) -> dict[str, Any]:
         "name": asset.name,
         "type": asset.type,
         "expires_at": asset.expires_at,
+        "expiry": asset.expiry,
         "days_left": None if left is None else left / _DAY,
         "remaining_seconds": asset.remaining_seconds,
         "ordered_seconds": asset.ordered_seconds,
@@ -120,6 +121,11 @@ class _Asset:
         if gone.enabled and self.expired and (forget == 0 or -self.left <= forget):
             self.add("expired", gone.severity or "critical")
 
+    def expiry_unknown(self) -> None:
+        unknown = self.rule("expiry_unknown")
+        if unknown.enabled and self.asset.expiry_unknown:
+            self.add("expiry_unknown", unknown.severity or "warning")
+
     def hours_low(self) -> None:
         a, low = self.asset, self.rule("hours_low")
         remaining = a.remaining_seconds
@@ -175,6 +181,7 @@ def _asset_findings(
 ) -> list[Finding]:
     check = _Asset(asset, now, config)
     check.expiry()
+    check.expiry_unknown()
     # an expired package's figures no longer matter: its expiry alert says it all
     if asset.kind == "service" and not check.expired:
         if asset.category == "hours":

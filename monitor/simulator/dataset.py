@@ -23,8 +23,13 @@ to the load time: ``"+7d"``, ``"-3d"``, ``"+36h"``, ``"+90m"``, ``"+45s"``
 (sign required, decimals allowed). ``ExpireDate`` and ``EffectiveDate`` render
 as ``yyyy-MM-dd HH:mm:ss`` in Beijing time (UTC+8, REFERENCE.md §5);
 ``ExpireTime`` and ``EffectiveTime`` as epoch milliseconds. Anything else is
-kept verbatim (an empty ``ExpireDate`` means "never expires", §4.2). Unquoted
-YAML timestamps such as ``2024-04-05 11:31:07`` are turned back into that text.
+kept verbatim, blank and placeholder dates included (``""``, ``"0001-01-01
+00:00:00"``, ``"9999-12-31 23:59:59"``, an ``ExpireTime`` of 0 or below): an
+empty ``ExpireDate`` means "never expires" for a voice (§4.2) but "unknown" for
+a service package or an image, where the date is required (§4.1, §4.4).
+Detail objects are served as written, hour fields on a concurrency type too
+(§4.1). Unquoted YAML timestamps such as ``2024-04-05 11:31:07`` are turned
+back into that text.
 See ``example-dataset.yaml`` next to this module.
 """
 
@@ -83,7 +88,6 @@ _STRING_DATE_FIELDS = frozenset({"ExpireDate", "EffectiveDate"})
 _EPOCH_MS_FIELDS = frozenset({"ExpireTime", "EffectiveTime"})
 _RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)([dhms])$")
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _MS_PER_HOUR = 3_600_000
 _MEDIA = "https://cos.ivh-sim.example"
 
@@ -96,7 +100,8 @@ def format_beijing(moment: datetime) -> str:
     """Render an aware datetime the way the vendor writes dates (Beijing wall time)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: pass an aware one (e.g. datetime.now(UTC))")
-    return moment.astimezone(BEIJING).strftime(_DATE_FORMAT)
+    wall = moment.astimezone(BEIJING).replace(tzinfo=None)
+    return wall.isoformat(sep=" ", timespec="seconds")  # not strftime: "0001", not "1"
 
 
 def service_types() -> list[dict[str, str]]:
@@ -121,10 +126,22 @@ def _relative(value: str, now: datetime) -> datetime | None:
     return (now + timedelta(seconds=seconds)).replace(microsecond=0)
 
 
+def _yaml_timestamp(key: str, value: datetime, where: str) -> str:
+    """An unquoted YAML timestamp; aware ones are converted, naive ones are Beijing time.
+    isoformat, not strftime: glibc's %Y writes year 1 as "1", not "0001"."""
+    if not value.tzinfo:
+        return value.isoformat(sep=" ", timespec="seconds")
+    try:
+        return format_beijing(value)
+    except OverflowError:
+        raise DatasetError(
+            f"{where}.{key}: {value.isoformat()} is out of range in Beijing time"
+        ) from None
+
+
 def _render_value(key: str, value: Any, now: datetime, where: str) -> Any:
     if isinstance(value, datetime):
-        # An unquoted YAML timestamp; aware ones are converted, naive ones are Beijing time.
-        return format_beijing(value) if value.tzinfo else value.strftime(_DATE_FORMAT)
+        return _yaml_timestamp(key, value, where)
     if isinstance(value, date):
         return value.isoformat()
     if key not in _STRING_DATE_FIELDS | _EPOCH_MS_FIELDS or not isinstance(value, str):

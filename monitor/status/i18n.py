@@ -98,6 +98,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "{n} later or never expiring",
         "另有 {n} 项更晚到期或永不过期",
     ),
+    "timeline_unknown": (
+        "{n} with an unknown expiry date",
+        "另有 {n} 项到期时间未知",
+    ),
     "today": ("today", "今天"),
     "table": ("Assets by time to expiry", "资产（按到期时间）"),
     "table_caption": (
@@ -176,6 +180,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "col_target": ("Target", "目标"),
     "unknown_account": ("Unknown account.", "未知账号。"),
     "never": ("never expires", "永不过期"),
+    "expiry_unknown": ("expiry unknown", "到期时间未知"),
+    "anomalies": ("Odd records", "异常记录"),
+    "skipped_n": ("{n} skipped", "跳过 {n} 条"),
+    "anomaly_n": ("{reason}: {n}", "{reason}：{n}"),
     "expired_ago": ("expired {t} ago", "已过期 {t}"),
     "ago": ("{t} ago", "{t}前"),
     "unit_d": ("{v} d", "{v} 天"),
@@ -189,6 +197,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "sev_word_warning": ("warning", "注意"),
     "sev_word_ok": ("ok", "正常"),
     "sev_word_never": ("never expires", "永不过期"),
+    "sev_word_unknown": ("expiry unknown", "到期时间未知"),
     "version": ("ivh-monitor {v}", "ivh-monitor {v}"),
 }
 

@@ -29,6 +29,7 @@ __all__ = [
     "StatusData",
     "TimelineBucket",
     "TypeSum",
+    "asset_severity",
     "burn_candidates",
     "expiry_severity",
     "hours_by_type",
@@ -40,9 +41,16 @@ __all__ = [
 
 DAY = 86400.0
 KINDS: tuple[Kind, ...] = ("service", "timbre", "image")
-Severity = Literal["expired", "critical", "warning", "ok", "never"]
+Severity = Literal["expired", "critical", "warning", "ok", "never", "unknown"]
 SortKey = Literal["expires", "name", "kind", "figures"]
-_SEVERITY_RANK: dict[str, int] = {"never": 0, "ok": 1, "warning": 2, "critical": 3, "expired": 4}
+_SEVERITY_RANK: dict[str, int] = {
+    "never": 0,
+    "ok": 1,
+    "unknown": 2,
+    "warning": 3,
+    "critical": 4,
+    "expired": 5,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,15 @@ def expiry_severity(
     return "ok"
 
 
+def asset_severity(
+    asset: Asset, now: datetime, critical_days: float, warning_days: float
+) -> Severity:
+    """:func:`expiry_severity` of an asset, with "unknown" for an expiry the API did not give."""
+    if asset.expiry_unknown:
+        return "unknown"
+    return expiry_severity(asset.expires_in_seconds(now), critical_days, warning_days)
+
+
 def worst(severities: Iterable[Severity]) -> Severity:
     return max(severities, key=_SEVERITY_RANK.__getitem__, default="never")
 
@@ -194,6 +211,8 @@ class Timeline:
     within: Mapping[Kind, int]
     #: expiring after the horizon, or never
     beyond: int
+    #: whose expiry the API did not give (README, "Dates")
+    unknown: int = 0
 
 
 _TOOLTIP_NAMES = 6
@@ -211,10 +230,12 @@ def timeline_buckets(
     groups: dict[tuple[Kind, int], list[tuple[float, str]]] = {}
     expired = dict.fromkeys(KINDS, 0)
     within = dict.fromkeys(KINDS, 0)
-    beyond = 0
+    beyond = unknown = 0
     for a in assets:
         left = a.expires_in_seconds(now)
-        if left is None or left >= horizon_days * DAY:
+        if a.expiry_unknown:
+            unknown += 1
+        elif left is None or left >= horizon_days * DAY:
             beyond += 1
         elif left <= 0:
             expired[a.kind] += 1
@@ -235,17 +256,20 @@ def timeline_buckets(
                 tuple(name for _, name in items[:_TOOLTIP_NAMES]),
             )
         )
-    return Timeline(horizon_days, tuple(buckets), expired, within, beyond)
+    return Timeline(horizon_days, tuple(buckets), expired, within, beyond, unknown)
 
 
 # -- the table -------------------------------------------------------------------------
 
 
 def _expiry_key(asset: Asset, now: datetime) -> tuple[int, float, str, str, str]:
-    """What lapses next first; then what has lapsed, most recent first; then "never"."""
+    """What lapses next first; then what has lapsed, most recent first; then an unknown
+    expiry; then "never"."""
     left = asset.expires_in_seconds(now)
-    if left is None:
+    if asset.expiry_unknown:
         group, value = 2, 0.0
+    elif left is None:
+        group, value = 3, 0.0
     elif left > 0:
         group, value = 0, left
     else:

@@ -28,6 +28,7 @@ from monitor.status.model import (
     SortKey,
     StatusData,
     TypeSum,
+    asset_severity,
     burn_candidates,
     expiry_severity,
     hours_by_type,
@@ -348,9 +349,14 @@ def _account_section(
         critical_days=data.critical_days,
         warning_days=data.warning_days,
     )
+    unknown = (
+        f' · <span class="warn">{_e(text(lang, "timeline_unknown", n=timeline.unknown))}</span>'
+        if timeline.unknown
+        else ""
+    )
     beyond = (
         f'<figcaption class="muted">{_e(text(lang, "timeline_beyond", n=timeline.beyond))}'
-        "</figcaption>"
+        f"{unknown}</figcaption>"
     )
     return (
         f'<section class="account" id="{sid}" aria-labelledby="{sid}-h">'
@@ -440,17 +446,26 @@ def _collection_table(data: StatusData, account: AccountStatus) -> str:
             f"<td>{_e(fmt.ago(age, lang)) if age is not None else '—'}</td>"
             f"<td>{_e(state.error or '')}"
             + (f"<br><small>{_e(state.error_detail)}</small>" if state.error_detail else "")
-            + "</td></tr>"
+            + f"</td><td>{_oddities(state, lang)}</td></tr>"
         )
     return (
         f"<div><h3>{_e(text(lang, 'collection'))}</h3><table>"
         f"<caption>{_e(text(lang, 'collection_caption'))}</caption><thead><tr>"
         + "".join(
             f'<th scope="col">{_e(text(lang, k))}</th>'
-            for k in ("family", "state", "last_success", "age", "error")
+            for k in ("family", "state", "last_success", "age", "error", "anomalies")
         )
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _oddities(state: FamilyState, lang: Language) -> str:
+    """Skipped records and anomalies of the last successful collection (by reason)."""
+    notes = [text(lang, "skipped_n", n=state.skipped_records)] if state.skipped_records else []
+    notes += [
+        text(lang, "anomaly_n", reason=reason, n=n) for reason, n in sorted(state.anomalies.items())
+    ]
+    return f'<span class="warn">{_e(", ".join(notes))}</span>' if notes else ""
 
 
 def _figures(asset: Asset, lang: Language) -> str:
@@ -502,15 +517,16 @@ def _asset_table(
     rows = []
     for a in page.items:
         left = a.expires_in_seconds(now)
-        sev = expiry_severity(left, data.critical_days, data.warning_days)
+        sev = asset_severity(a, now, data.critical_days, data.warning_days)
         expires = _time(a.expires_at, account.zone) if a.expires_at else "—"
+        left_text = text(lang, "expiry_unknown") if a.expiry_unknown else fmt.time_left(left, lang)
         rows.append(
             f'<tr class="row-{sev}"><td>{_e(text(lang, "kind_" + a.kind))}</td>'
             f"<td>{_e(a.type)}</td>"
             f'<td><span class="name">{_e(a.name)}</span>'
             f' <code class="id">{_e(a.id)}</code></td>'
             f"<td>{expires}</td>"
-            f'<td class="left">{_badge(sev, fmt.time_left(left, lang), lang)}</td>'
+            f'<td class="left">{_badge(sev, left_text, lang)}</td>'
             f"<td>{_figures(a, lang)}</td></tr>"
         )
     sort_label = text(lang, f"sort_{query.sort}")
@@ -773,6 +789,7 @@ font-weight:600;white-space:nowrap;font-variant-numeric:tabular-nums}
 .sev-warning.badge{background:#fef3c7;color:#92400e}
 .sev-ok.badge{background:#dcfce7;color:#166534}
 .sev-never.badge{background:#f1f5f9;color:#475569}
+.sev-unknown.badge{background:#ede9fe;color:#5b21b6}
 .sev-text-expired{color:#7f1d1d;font-weight:700}.sev-text-critical{color:#b91c1c;font-weight:700}
 .sev-text-warning{color:#b45309;font-weight:700}
 tr.row-expired td{background:#fef2f2}
