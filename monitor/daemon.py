@@ -14,6 +14,7 @@ import random
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import httpx
 import structlog
@@ -254,10 +255,11 @@ class Daemon:
     def _skipped(self, event: JobEvent) -> None:
         """A run that did not happen is counted and logged, never silent."""
         account, _, family = str(event.job_id).rpartition("/")
-        if family not in FAMILIES:
+        if family not in FAMILIES or account not in self.clients:
             return
         reason = "still_running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
         self.metrics.runs_skipped.labels(account, family, reason).inc()
+        self.store.skipped(account, cast(Family, family))  # one of FAMILIES, checked above
         log.warning("collect.run_skipped", account=account, family=family, reason=reason)
 
     @property

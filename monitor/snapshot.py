@@ -51,6 +51,8 @@ class FamilyState:
     partial: bool = False
     #: when that incomplete data arrived
     last_partial: datetime | None = None
+    #: scheduled runs skipped (the previous one still going, or missed) since start
+    runs_skipped: int = 0
 
     @property
     def attempted(self) -> bool:
@@ -145,6 +147,14 @@ class SnapshotStore:
             for family in FAMILIES
         }
         self.current = Snapshot(MappingProxyType(families), names, stale_after)
+
+    def skipped(self, account: str, family: Family) -> None:
+        """Count a scheduled run of the family that did not happen."""
+        snap = self.current
+        key = (account, family)
+        families = dict(snap.families)
+        families[key] = replace(families[key], runs_skipped=families[key].runs_skipped + 1)
+        self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
 
     def apply(self, result: FamilyResult, at: datetime) -> FamilyState:
         snap = self.current

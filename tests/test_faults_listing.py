@@ -286,6 +286,8 @@ async def test_a_job_past_its_deadline_is_cancelled_and_counted(
         assert event["error"] == "deadline"
         assert "3 s deadline" in event["message"]
         assert _events(daemon, "collect.run_skipped")
+        async with httpx.AsyncClient() as http:
+            assert "scheduled runs skipped" in (await http.get(f"{daemon.url}/")).text
         # the bystander's timbres are untouched
         assert value(failing, "ivh_collection_success", account=BYSTANDER, family="timbres") == 1
     finally:

@@ -183,6 +183,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "expiry_unknown": ("expiry unknown", "到期时间未知"),
     "anomalies": ("Odd records", "异常记录"),
     "skipped_n": ("{n} skipped", "跳过 {n} 条"),
+    "runs_skipped_n": ("{n} scheduled runs skipped", "跳过 {n} 次计划采集"),
     "anomaly_n": ("{reason}: {n}", "{reason}：{n}"),
     "expired_ago": ("expired {t} ago", "已过期 {t}"),
     "ago": ("{t} ago", "{t}前"),

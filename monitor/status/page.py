@@ -460,8 +460,11 @@ def _collection_table(data: StatusData, account: AccountStatus) -> str:
 
 
 def _oddities(state: FamilyState, lang: Language) -> str:
-    """Skipped records and anomalies of the last successful collection (by reason)."""
+    """Skipped records and anomalies of the last successful collection (by reason), and
+    scheduled runs that did not happen."""
     notes = [text(lang, "skipped_n", n=state.skipped_records)] if state.skipped_records else []
+    if state.runs_skipped:
+        notes.append(text(lang, "runs_skipped_n", n=state.runs_skipped))
     notes += [
         text(lang, "anomaly_n", reason=reason, n=n) for reason, n in sorted(state.anomalies.items())
     ]
