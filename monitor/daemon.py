@@ -14,7 +14,6 @@ import random
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import cast
 
 import httpx
 import structlog
@@ -259,7 +258,7 @@ class Daemon:
             return
         reason = "still_running" if event.code == EVENT_JOB_MAX_INSTANCES else "missed"
         self.metrics.runs_skipped.labels(account, family, reason).inc()
-        self.store.skipped(account, cast(Family, family))  # one of FAMILIES, checked above
+        self.store.skipped(account, family)
         log.warning("collect.run_skipped", account=account, family=family, reason=reason)
 
     @property
