@@ -500,6 +500,16 @@ class AlertCollector(Collector):
             "Failed operations on the state store (unwritable, full, corrupt).",
             value=float(state.errors),
         )
+        errors = CounterMetricFamily(
+            "ivh_alert_evaluation_errors",
+            "Alert rules that raised on an asset (rule), forecasts that failed (forecast) and"
+            " account evaluations that failed as a whole (evaluation); see the log event"
+            " alert.rule_failed. The other rules and assets are still evaluated.",
+            labels=["rule"],
+        )
+        for rule, n in self._engine.evaluation_errors.items():
+            errors.add_metric([rule], float(n))
+        yield errors
 
     def _thresholds(self, accounts: Sequence[str], assets: Sequence[Asset]) -> Iterator[Metric]:
         config = self._engine.config

@@ -68,6 +68,15 @@ VIRTUALMAN_TYPE_CODES = (
 )
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$"
 _LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+# Every number is finite (no .inf/.nan) and bounded, so that nothing downstream
+# (timedelta, APScheduler's IntervalTrigger, asyncio sleeps, SQLite) can overflow
+# and `check-config` refuses exactly what `run` would choke on.
+#: the longest schedule interval: 30 days
+_MAX_INTERVAL_SECONDS = 30 * 86400.0
+#: the longest wait of one call (timeouts, backoff): an hour
+_MAX_WAIT_SECONDS = 3600.0
+#: the furthest look-ahead in days: ten years
+_MAX_DAYS = 3650.0
 
 
 def _check_base_url(value: str) -> str:
@@ -98,7 +107,7 @@ def _check_zone(value: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AccountConfig(_Strict):
@@ -135,15 +144,21 @@ class AccountConfig(_Strict):
 class ClientConfig(_Strict):
     """How the monitor talks to the gateway."""
 
-    timeout_seconds: float = Field(10.0, gt=0, description="per request, connect to last byte")
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=_MAX_WAIT_SECONDS, description="per request, connect to last byte"
+    )
     retries: int = Field(3, ge=0, le=10, description="retries of a transient failure")
-    backoff_initial_seconds: float = Field(0.5, ge=0)
-    backoff_max_seconds: float = Field(10.0, ge=0)
-    retry_budget_seconds: float = Field(60.0, gt=0, description="give up retrying after this")
-    rate_limit_per_second: float = Field(5.0, gt=0, description="requests per second per account")
+    backoff_initial_seconds: float = Field(0.5, ge=0, le=_MAX_WAIT_SECONDS)
+    backoff_max_seconds: float = Field(10.0, ge=0, le=_MAX_WAIT_SECONDS)
+    retry_budget_seconds: float = Field(
+        60.0, gt=0, le=86400, description="give up retrying after this"
+    )
+    rate_limit_per_second: float = Field(
+        5.0, ge=0.01, le=10000, description="requests per second per account"
+    )
     max_concurrency: int = Field(4, ge=1, le=64, description="requests in flight per account")
     max_in_flight_total: int = Field(
-        64, ge=1, description="requests in flight across all accounts (sockets, CPU)"
+        64, ge=1, le=4096, description="requests in flight across all accounts (sockets, CPU)"
     )
     page_size: int = Field(100, ge=1, le=100, description="the gateway allows at most 100")
     max_pages: int = Field(
@@ -184,12 +199,18 @@ class ClientConfig(_Strict):
 class ScheduleConfig(_Strict):
     """How often each asset family is refreshed (seconds)."""
 
-    services_seconds: float = Field(300.0, ge=1, description="hour packages, quotas, concurrency")
-    timbres_seconds: float = Field(1800.0, ge=1, description="voices")
-    images_seconds: float = Field(1800.0, ge=1, description="images and anchors")
-    actions_seconds: float = Field(86400.0, ge=1, description="actions of 3D images")
+    services_seconds: float = Field(
+        300.0, ge=1, le=_MAX_INTERVAL_SECONDS, description="hour packages, quotas, concurrency"
+    )
+    timbres_seconds: float = Field(1800.0, ge=1, le=_MAX_INTERVAL_SECONDS, description="voices")
+    images_seconds: float = Field(
+        1800.0, ge=1, le=_MAX_INTERVAL_SECONDS, description="images and anchors"
+    )
+    actions_seconds: float = Field(
+        86400.0, ge=1, le=_MAX_INTERVAL_SECONDS, description="actions of 3D images"
+    )
     jitter_seconds: float = Field(
-        15.0, ge=0, description="random delay per run so many accounts don't fire at once"
+        15.0, ge=0, le=86400, description="random delay per run so many accounts don't fire at once"
     )
 
     def interval(self, family: str) -> float:
@@ -218,6 +239,7 @@ class Settings(BaseSettings):
         env_ignore_empty=True,
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,
     )
 
     accounts: list[AccountConfig] = Field(default_factory=list)
@@ -230,8 +252,10 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="zone of the API's dates (§5)")
 
     client: ClientConfig = Field(default_factory=ClientConfig)
-    critical_days: float = Field(7.0, ge=0, description="report: exit 1 within this many days")
-    warning_days: float = Field(30.0, ge=0)
+    critical_days: float = Field(
+        7.0, ge=0, le=_MAX_DAYS, description="report: exit 1 within this many days"
+    )
+    warning_days: float = Field(30.0, ge=0, le=_MAX_DAYS)
 
     # The daemon (ivh-monitor run).
     listen: str = Field(DEFAULT_LISTEN, description="host:port of /metrics, /healthz, /readyz")
@@ -247,6 +271,7 @@ class Settings(BaseSettings):
     stale_after_seconds: float = Field(
         3600.0,
         gt=0,
+        le=365 * 86400,
         description="keep a failing family's last good data this long (at least two intervals)",
     )
     expose_relative_metrics: bool = Field(

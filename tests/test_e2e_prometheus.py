@@ -42,6 +42,7 @@ _RULES_MAY_BE_EMPTY = {
     "IvhMonitorNotificationsFailing": "needs a receiver refusing notifications",
     "IvhMonitorNotificationBacklog": "needs a receiver that is down",
     "IvhServiceQuotaLow": "no quota between 0 and 10 % in the demo dataset",
+    "IvhMonitorAlertEvaluationFailing": "needs an alert rule raising on an asset",
 }
 
 

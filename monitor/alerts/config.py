@@ -37,16 +37,22 @@ RuleName = Literal[
 RULE_NAMES: tuple[str, ...] = RuleName.__args__  # type: ignore[attr-defined]
 AlertSeverity = Literal["info", "warning", "critical"]
 _DAY = 86400.0
+# Every number is finite and bounded (see monitor.config): dates this far ahead
+# stay inside the calendar, waits inside what timedelta and asyncio take.
+#: days: ten years
+_MAX_DAYS = 3650.0
+#: hours of an hour package: over a century of streaming
+_MAX_HOURS = 1_000_000.0
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ExpiringRule(_Strict):
     enabled: bool = True
-    warning_days: float = Field(30.0, ge=0)
-    critical_days: float = Field(7.0, ge=0)
+    warning_days: float = Field(30.0, ge=0, le=_MAX_DAYS)
+    critical_days: float = Field(7.0, ge=0, le=_MAX_DAYS)
 
     @model_validator(mode="after")
     def _order(self) -> ExpiringRule:
@@ -59,7 +65,7 @@ class ExpiredRule(_Strict):
     enabled: bool = True
     severity: AlertSeverity = "critical"
     #: stop alerting on an asset expired longer ago than this (0 = never stop)
-    forget_after_days: float = Field(30.0, ge=0)
+    forget_after_days: float = Field(30.0, ge=0, le=_MAX_DAYS)
 
 
 class HoursLowRule(_Strict):
@@ -67,27 +73,27 @@ class HoursLowRule(_Strict):
     warning_ratio: float = Field(0.20, ge=0, le=1)
     critical_ratio: float = Field(0.05, ge=0, le=1)
     #: absolute floors, in hours; when set they apply as well as the ratios
-    warning_hours: float | None = Field(None, ge=0)
-    critical_hours: float | None = Field(None, ge=0)
+    warning_hours: float | None = Field(None, ge=0, le=_MAX_HOURS)
+    critical_hours: float | None = Field(None, ge=0, le=_MAX_HOURS)
 
 
 class HoursDepletingRule(_Strict):
     enabled: bool = True
     severity: AlertSeverity = "warning"
-    horizon_days: float = Field(7.0, gt=0)
+    horizon_days: float = Field(7.0, gt=0, le=_MAX_DAYS)
     #: also fire when the package runs dry before it expires
     before_expiry: bool = True
     #: burn rate over this much recent history
-    window_days: float = Field(7.0, gt=0)
+    window_days: float = Field(7.0, gt=0, le=_MAX_DAYS)
     #: need at least this much history before forecasting
-    min_history_hours: float = Field(6.0, ge=0)
+    min_history_hours: float = Field(6.0, ge=0, le=_MAX_DAYS * 24)
 
 
 class UnusedAtExpiryRule(_Strict):
     enabled: bool = True
     severity: AlertSeverity = "warning"
     ratio: float = Field(0.10, ge=0, le=1)
-    within_days: float = Field(14.0, gt=0)
+    within_days: float = Field(14.0, gt=0, le=_MAX_DAYS)
 
 
 class QuotaExhaustedRule(_Strict):
@@ -134,28 +140,30 @@ class Override(_Strict):
     match: Match = Field(default_factory=Match)
     rule: RuleName
     enabled: bool | None = None
-    warning_days: float | None = Field(None, ge=0)
-    critical_days: float | None = Field(None, ge=0)
+    warning_days: float | None = Field(None, ge=0, le=_MAX_DAYS)
+    critical_days: float | None = Field(None, ge=0, le=_MAX_DAYS)
     warning_ratio: float | None = Field(None, ge=0, le=1)
     critical_ratio: float | None = Field(None, ge=0, le=1)
-    warning_hours: float | None = Field(None, ge=0)
-    critical_hours: float | None = Field(None, ge=0)
+    warning_hours: float | None = Field(None, ge=0, le=_MAX_HOURS)
+    critical_hours: float | None = Field(None, ge=0, le=_MAX_HOURS)
     severity: AlertSeverity | None = None
 
 
 class DeliveryConfig(_Strict):
     """Retries of the outbox: exponential backoff with jitter, then dead letter."""
 
-    max_attempts: int = Field(20, ge=1)
-    backoff_initial_seconds: float = Field(10.0, gt=0)
-    backoff_max_seconds: float = Field(3600.0, gt=0)
+    #: at most 100: the backoff doubles per attempt, and 2^1000 overflows a float
+    max_attempts: int = Field(20, ge=1, le=100)
+    backoff_initial_seconds: float = Field(10.0, gt=0, le=_DAY)
+    backoff_max_seconds: float = Field(3600.0, gt=0, le=_DAY)
     #: delivered and dead notifications are kept this long for `alerts list`
-    keep_days: float = Field(14.0, gt=0)
+    keep_days: float = Field(14.0, gt=0, le=_MAX_DAYS)
 
 
 class AlertsConfig(_Strict):
     language: Literal["en", "zh"] = "en"
-    repeat_interval_seconds: float = Field(86400.0, gt=0)
+    #: at most a year (as good as never)
+    repeat_interval_seconds: float = Field(86400.0, gt=0, le=365 * _DAY)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     overrides: list[Override] = Field(default_factory=list)
     #: message templates per rule: {rule: {summary: "...", description: "..."}}
@@ -168,9 +176,9 @@ class AlertsConfig(_Strict):
     channels: list[ChannelConfig] = Field(default_factory=list)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     #: usage history kept for burn rates
-    history_days: float = Field(30.0, gt=0)
-    #: bound on the state store's size; beyond it writes fail (and are retried)
-    state_max_mb: float = Field(256.0, gt=0)
+    history_days: float = Field(30.0, gt=0, le=_MAX_DAYS)
+    #: bound on the state store's size; beyond it writes fail (and are retried); ≤ 1 TiB
+    state_max_mb: float = Field(256.0, gt=0, le=1024 * 1024)
 
     @model_validator(mode="after")
     def _unique_channels(self) -> AlertsConfig:

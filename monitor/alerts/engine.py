@@ -7,6 +7,11 @@ scope whose data is stale or absent are left exactly as they are.
 
 The state changes of one evaluation and the notifications they cause are
 written in one transaction (see :mod:`monitor.alerts.store`).
+
+A rule, a forecast or a message that fails on one asset is logged
+(``alert.rule_failed``) and counted in :attr:`AlertEngine.evaluation_errors`;
+that rule's alert of that asset is left as it is, and everything else of the
+evaluation goes on.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import structlog
 
 from monitor.alerts.burn import Forecast, burn_rate, forecast
 from monitor.alerts.channels.base import Channel
-from monitor.alerts.config import AlertsConfig
+from monitor.alerts.config import RULE_NAMES, AlertsConfig
 from monitor.alerts.messages import render, render_resolved
 from monitor.alerts.model import (
     SEVERITY_ORDER,
@@ -33,12 +38,12 @@ from monitor.alerts.model import (
     NotificationReason,
     alert_fingerprint,
 )
-from monitor.alerts.rules import Evaluation, Finding, evaluate_account
+from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_account
 from monitor.alerts.store import AlertRow, StateStore
 from monitor.domain import Asset
 from monitor.snapshot import Snapshot
 
-__all__ = ["AlertEngine", "CycleResult"]
+__all__ = ["EVALUATION_ERROR_SOURCES", "AlertEngine", "CycleResult"]
 
 log = structlog.get_logger("monitor.alerts")
 
@@ -56,6 +61,11 @@ _ALERTNAMES = {
     "collection_failing": "IvhMonitorCollectionFailing",
     "expiry_unknown": "IvhAssetExpiryUnknown",
 }
+#: what an evaluation error is counted against: a rule, an asset's forecast, or the
+#: evaluation of an account as a whole
+EVALUATION_ERROR_SOURCES: tuple[str, ...] = (*RULE_NAMES, "forecast", "evaluation")
+#: the forecast feeds these rules: while it fails, their alerts are left alone
+_FORECAST_RULES = ("hours_depleting", "unused_at_expiry")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +132,10 @@ class AlertEngine:
         self._am_last_push: dict[tuple[str, str], datetime] = {}
         #: Alertmanager channels: how often firing alerts are re-sent, by channel name
         self._resend = dict(resend_intervals or {})
+        #: failures since start, by rule (or "forecast", "evaluation"), read by the
+        #: metrics collector and the status page
+        self.evaluation_errors: dict[str, int] = dict.fromkeys(EVALUATION_ERROR_SOURCES, 0)
+        self.last_evaluation_error_at: datetime | None = None
 
     def _load(self) -> None:
         """Firing alerts from the store (after a restart, or once it is available)."""
@@ -140,42 +154,78 @@ class AlertEngine:
         if samples:
             self.store.record_usage(account, samples, at)
 
-    def _forecasts(self, snapshot: Snapshot, account: str, now: datetime) -> dict[str, Forecast]:
+    def _forecasts(
+        self, snapshot: Snapshot, account: str, now: datetime
+    ) -> tuple[dict[str, Forecast], list[RuleFailure]]:
         state = snapshot.families.get((account, "services"))
         if state is None or state.last_success is None:
-            return {}
+            return {}, []
         cfg = self.config.rules.hours_depleting
         window = cfg.window_days * _DAY
         history = self.store.usage(account, now - timedelta(seconds=window))
         out: dict[str, Forecast] = {}
+        failures: list[RuleFailure] = []
         for asset in state.assets:
             if asset.category != "hours" or asset.remaining_seconds is None:
                 continue
-            rate = burn_rate(
-                history.get(asset.id, []),
-                now=now.timestamp(),
-                window_seconds=window,
-                min_history_seconds=cfg.min_history_hours * 3600,
-            )
-            if rate is not None:
-                out[asset.id] = forecast(rate, asset.remaining_seconds, now, asset.expires_at)
+            try:
+                rate = burn_rate(
+                    history.get(asset.id, []),
+                    now=now.timestamp(),
+                    window_seconds=window,
+                    min_history_seconds=cfg.min_history_hours * 3600,
+                )
+                if rate is not None:
+                    out[asset.id] = forecast(rate, asset.remaining_seconds, now, asset.expires_at)
+            except Exception as exc:  # noqa: BLE001 - one asset must not stop the others
+                failures.append(RuleFailure("forecast", account, asset.kind, asset.id, exc))
         merged = {k: v for k, v in self.forecasts.items() if k[0] != account}
         merged.update({(account, k): v for k, v in out.items()})
         self.forecasts = MappingProxyType(merged)
-        return out
+        return out, failures
 
     # -- one cycle ------------------------------------------------------------------
 
     def evaluate(self, snapshot: Snapshot, account: str, now: datetime) -> CycleResult:
         """Raises ``sqlite3.Error`` when the state store fails; nothing is then changed,
-        and the next evaluation simply tries again."""
-        if not self._loaded:
-            self._load()
-        forecasts = self._forecasts(snapshot, account, now)
-        evaluation = evaluate_account(
-            snapshot, account, now, self.config, forecasts, started_at=self._started_at
+        and the next evaluation simply tries again. Anything else that escapes the
+        per-rule guards is counted (``evaluation``) and passed on for the caller to log.
+        """
+        try:
+            if not self._loaded:
+                self._load()
+            forecasts, failed = self._forecasts(snapshot, account, now)
+            evaluation = evaluate_account(
+                snapshot, account, now, self.config, forecasts, started_at=self._started_at
+            )
+            for failure in (*failed, *evaluation.failures):
+                self._failed(failure, now)
+            keep = evaluation.unevaluated() | {
+                (rule, f.kind, f.asset) for f in failed for rule in _FORECAST_RULES
+            }
+            return self._apply(evaluation, now, keep)
+        except sqlite3.Error:
+            raise
+        except Exception:
+            self._count("evaluation", now)
+            raise
+
+    def _count(self, source: str, now: datetime) -> None:
+        self.evaluation_errors[source] = self.evaluation_errors.get(source, 0) + 1
+        self.last_evaluation_error_at = now
+
+    def _failed(self, failure: RuleFailure, now: datetime) -> None:
+        """Log and count one rule (or forecast, or message) that failed on one asset."""
+        self._count(failure.rule, now)
+        log.error(
+            "alert.rule_failed",
+            account=failure.account,
+            rule=failure.rule,
+            kind=failure.kind,
+            asset=failure.asset,
+            error=type(failure.error).__name__,
+            exc_info=failure.error,
         )
-        return self._apply(evaluation, now)
 
     def _alert(self, finding: Finding, started: datetime, status: str = "firing") -> Alert:
         zone = self._zones.get(finding.account)
@@ -210,13 +260,28 @@ class AlertEngine:
             values=values,
         )
 
-    def _classify(self, ev: Evaluation, rows: Mapping[str, AlertRow], now: datetime) -> _Changes:
+    def _classify(
+        self,
+        ev: Evaluation,
+        rows: Mapping[str, AlertRow],
+        now: datetime,
+        keep: frozenset[tuple[str, str, str]] = frozenset(),
+    ) -> _Changes:
+        """``keep``: (rule, kind, asset) that could not be evaluated: left as they are."""
         repeat = timedelta(seconds=self.config.repeat_interval_seconds)
         changes = _Changes()
         seen: set[str] = set()
         for finding in ev.findings:
             row = rows.get(_fp(finding))
-            alert = self._alert(finding, row.started_at if row else now)
+            try:
+                alert = self._alert(finding, row.started_at if row else now)
+            except Exception as exc:  # noqa: BLE001 - e.g. a date the zone cannot show
+                f = finding
+                self._failed(RuleFailure(f.rule, f.account, f.kind, f.asset, exc), now)
+                if row is not None:
+                    seen.add(row.fingerprint)
+                    changes.frozen.append(row.alert)
+                continue
             seen.add(alert.fingerprint)
             if row is None:
                 changes.fired.append(alert)
@@ -232,15 +297,22 @@ class AlertEngine:
         for fp, row in rows.items():
             if fp in seen:
                 continue
-            if row.alert.kind not in ev.scopes:
-                changes.frozen.append(row.alert)  # its data is stale/absent: leave it alone
+            a = row.alert
+            if a.kind not in ev.scopes or (a.rule, a.kind, a.asset) in keep:
+                changes.frozen.append(a)  # its data is stale/absent, or unevaluated: leave it
                 continue
-            changes.resolved.append(self._resolved(row.alert, ev, now))
+            try:
+                changes.resolved.append(self._resolved(a, ev, now))
+            except Exception as exc:  # noqa: BLE001 - as above
+                self._failed(RuleFailure(a.rule, a.account, a.kind, a.asset, exc), now)
+                changes.frozen.append(a)
         return changes
 
-    def _apply(self, ev: Evaluation, now: datetime) -> CycleResult:
+    def _apply(
+        self, ev: Evaluation, now: datetime, keep: frozenset[tuple[str, str, str]] = frozenset()
+    ) -> CycleResult:
         rows = {r.fingerprint: r for r in self.store.alerts(ev.account, status="firing")}
-        changes = self._classify(ev, rows, now)
+        changes = self._classify(ev, rows, now, keep)
         fired, escalated, repeated = changes.fired, changes.escalated, changes.repeated
         quiet, resolved = changes.quiet, changes.resolved
         notifications = self._notifications(ev.account, now, changes)

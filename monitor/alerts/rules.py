@@ -4,11 +4,15 @@ Only families whose last collection succeeded are looked at: stale or absent
 data neither fires nor resolves an alert (the lifecycle leaves alerts of
 unevaluated scopes alone). ``collection_failing`` is the monitor watching
 itself and is always evaluated.
+
+Each rule runs on its own for each asset: one that raises is recorded as a
+:class:`RuleFailure` (the lifecycle then leaves that rule's alert of that asset
+as it is) and every other rule and asset is still evaluated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +22,7 @@ from monitor.alerts.config import AlertsConfig, RuleThresholds, thresholds_for
 from monitor.domain import Asset
 from monitor.snapshot import Snapshot
 
-__all__ = ["Evaluation", "Finding", "evaluate_account"]
+__all__ = ["Evaluation", "Finding", "RuleFailure", "evaluate_account"]
 
 _DAY = 86400.0
 _KIND_OF_FAMILY = {"services": "service", "timbres": "timbre", "images": "image"}
@@ -37,6 +41,17 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleFailure:
+    """A rule that raised on one asset (``kind="account"``, ``asset=""`` for the account)."""
+
+    rule: str
+    account: str
+    kind: str
+    asset: str
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     account: str
     findings: tuple[Finding, ...]
@@ -44,6 +59,12 @@ class Evaluation:
     scopes: frozenset[str]
     #: the fresh assets by (kind, id), to tell "renewed" from "gone"
     assets: Mapping[tuple[str, str], Asset]
+    #: rules that could not be evaluated on an asset: their alerts are left alone
+    failures: tuple[RuleFailure, ...] = ()
+
+    def unevaluated(self) -> frozenset[tuple[str, str, str]]:
+        """(rule, kind, asset) of every failure."""
+        return frozenset((f.rule, f.kind, f.asset) for f in self.failures)
 
 
 def _facts(asset: Asset, now: datetime) -> dict[str, Any]:
@@ -81,15 +102,26 @@ def _below(value: float | None, limit: float | None) -> bool:
 
 
 class _Asset:
-    """Collects the findings of one asset."""
+    """Collects the findings of one asset, rule by rule."""
 
-    def __init__(self, asset: Asset, now: datetime, config: AlertsConfig) -> None:
+    def __init__(
+        self, asset: Asset, now: datetime, config: AlertsConfig, forecast: Forecast | None
+    ) -> None:
         self.asset = asset
         self.now = now
         self.config = config
+        self.forecast = forecast
         self.findings: list[Finding] = []
-        self.left = asset.expires_in_seconds(now)
-        self.expired = self.left is not None and self.left < 0
+        self.failures: list[RuleFailure] = []
+
+    @property
+    def left(self) -> float | None:
+        return self.asset.expires_in_seconds(self.now)
+
+    @property
+    def expired(self) -> bool:
+        left = self.left
+        return left is not None and left < 0
 
     def rule(self, name: str) -> RuleThresholds:
         a = self.asset
@@ -107,18 +139,34 @@ class _Asset:
         facts = {**_facts(a, self.now), **extra}
         self.findings.append(Finding(name, a.account, a.kind, a.id, severity, facts, _labels(a)))
 
-    def expiry(self) -> None:
-        if self.left is None:
+    def run(self, name: str) -> None:
+        """One rule; what it raises is recorded, not passed on."""
+        before = len(self.findings)
+        try:
+            # an expired package's figures no longer matter: its expiry alert says it all
+            if name in _FIGURE_RULES and self.expired:
+                return
+            _CHECKS[name](self)
+        except Exception as exc:  # noqa: BLE001 - one rule's trouble must not stop the others
+            del self.findings[before:]
+            a = self.asset
+            self.failures.append(RuleFailure(name, a.account, a.kind, a.id, exc))
+
+    def expiring(self) -> None:
+        left, expiring = self.left, self.rule("expiring")
+        if left is None or not expiring.enabled or left < 0:
             return
-        expiring = self.rule("expiring")
-        if expiring.enabled and not self.expired:
-            if _below(self.left, expiring.seconds("critical")):
-                self.add("expiring", "critical")
-            elif _below(self.left, expiring.seconds("warning")):
-                self.add("expiring", "warning")
-        gone = self.rule("expired")
+        if _below(left, expiring.seconds("critical")):
+            self.add("expiring", "critical")
+        elif _below(left, expiring.seconds("warning")):
+            self.add("expiring", "warning")
+
+    def expired_rule(self) -> None:
+        left, gone = self.left, self.rule("expired")
+        if left is None or not gone.enabled or left >= 0:
+            return
         forget = self.config.rules.expired.forget_after_days * _DAY
-        if gone.enabled and self.expired and (forget == 0 or -self.left <= forget):
+        if forget == 0 or -left <= forget:
             self.add("expired", gone.severity or "critical")
 
     def expiry_unknown(self) -> None:
@@ -138,8 +186,8 @@ class _Asset:
         elif _below(ratio, low.warning_ratio) or _below(hours, low.warning_hours):
             self.add("hours_low", "warning")
 
-    def forecasts(self, forecast: Forecast | None) -> None:
-        a = self.asset
+    def hours_depleting(self) -> None:
+        a, forecast = self.asset, self.forecast
         if forecast is None or not a.remaining_seconds:
             return
         depleting, cfg = self.rule("hours_depleting"), self.config.rules.hours_depleting
@@ -154,11 +202,17 @@ class _Asset:
                     depletion_at=at,
                     rate=forecast.rate,
                 )
+
+    def unused_at_expiry(self) -> None:
+        a, forecast = self.asset, self.forecast
+        if forecast is None or not a.remaining_seconds:
+            return
         unused, ucfg = self.rule("unused_at_expiry"), self.config.rules.unused_at_expiry
+        left = self.left
         if (
             unused.enabled
-            and self.left is not None
-            and self.left <= ucfg.within_days * _DAY
+            and left is not None
+            and left <= ucfg.within_days * _DAY
             and forecast.unused_at_expiry is not None
             and a.ordered_seconds
             and forecast.unused_at_expiry > ucfg.ratio * a.ordered_seconds
@@ -176,20 +230,38 @@ class _Asset:
             self.add("quota_exhausted", quota.severity or "warning")
 
 
+_CHECKS: dict[str, Callable[[_Asset], None]] = {
+    "expiring": _Asset.expiring,
+    "expired": _Asset.expired_rule,
+    "expiry_unknown": _Asset.expiry_unknown,
+    "hours_low": _Asset.hours_low,
+    "hours_depleting": _Asset.hours_depleting,
+    "unused_at_expiry": _Asset.unused_at_expiry,
+    "quota_exhausted": _Asset.quota,
+}
+#: rules on a package's figures, which stop once it has expired
+_FIGURE_RULES = frozenset({"hours_low", "hours_depleting", "unused_at_expiry", "quota_exhausted"})
+_EXPIRY_RULES = ("expiring", "expired", "expiry_unknown")
+_HOURS_RULES = (*_EXPIRY_RULES, "hours_low", "hours_depleting", "unused_at_expiry")
+_QUOTA_RULES = (*_EXPIRY_RULES, "quota_exhausted")
+
+
+def _rules_of(asset: Asset) -> tuple[str, ...]:
+    if asset.kind == "service":
+        if asset.category == "hours":
+            return _HOURS_RULES
+        if asset.category == "quota":
+            return _QUOTA_RULES
+    return _EXPIRY_RULES
+
+
 def _asset_findings(
     asset: Asset, now: datetime, config: AlertsConfig, forecast: Forecast | None
-) -> list[Finding]:
-    check = _Asset(asset, now, config)
-    check.expiry()
-    check.expiry_unknown()
-    # an expired package's figures no longer matter: its expiry alert says it all
-    if asset.kind == "service" and not check.expired:
-        if asset.category == "hours":
-            check.hours_low()
-            check.forecasts(forecast)
-        elif asset.category == "quota":
-            check.quota()
-    return check.findings
+) -> tuple[list[Finding], list[RuleFailure]]:
+    check = _Asset(asset, now, config, forecast)
+    for name in _rules_of(asset):
+        check.run(name)
+    return check.findings, check.failures
 
 
 def evaluate_account(
@@ -203,6 +275,7 @@ def evaluate_account(
 ) -> Evaluation:
     """Every rule over one account; ``forecasts`` by asset id."""
     findings: list[Finding] = []
+    failures: list[RuleFailure] = []
     scopes: set[str] = {"account"}
     assets: dict[tuple[str, str], Asset] = {}
     for family, kind in _KIND_OF_FAMILY.items():
@@ -214,34 +287,38 @@ def evaluate_account(
             scopes.add(kind)
         for asset in state.assets:
             assets[(kind, asset.id)] = asset
-            findings.extend(_asset_findings(asset, now, config, forecasts.get(asset.id)))
+            found, failed = _asset_findings(asset, now, config, forecasts.get(asset.id))
+            findings.extend(found)
+            failures.extend(failed)
 
+    try:
+        findings.extend(_collection_failing(snapshot, account, now, config, started_at))
+    except Exception as exc:  # noqa: BLE001 - see _Asset.run
+        failures.append(RuleFailure("collection_failing", account, "account", "", exc))
+    return Evaluation(account, tuple(findings), frozenset(scopes), assets, tuple(failures))
+
+
+def _collection_failing(
+    snapshot: Snapshot, account: str, now: datetime, config: AlertsConfig, started_at: datetime
+) -> list[Finding]:
     failing = config.rules.collection_failing
-    if failing.enabled:
-        bad = [
-            s
-            for f in ("services", "timbres", "images", "actions")
-            if (s := snapshot.families.get((account, f))) is not None
-            and s.attempted
-            and not s.success
-        ]
-        if bad:
-            since = min(s.last_success or started_at for s in bad)
-            if (now - since).total_seconds() >= snapshot.stale_after:
-                findings.append(
-                    Finding(
-                        "collection_failing",
-                        account,
-                        "account",
-                        "",
-                        failing.severity,
-                        {
-                            "account": account,
-                            "kind": "account",
-                            "families": [s.family for s in bad],
-                            "since": since,
-                            "error": ", ".join(sorted({s.error or "error" for s in bad})),
-                        },
-                    )
-                )
-    return Evaluation(account, tuple(findings), frozenset(scopes), assets)
+    if not failing.enabled:
+        return []
+    bad = [
+        s
+        for f in ("services", "timbres", "images", "actions")
+        if (s := snapshot.families.get((account, f))) is not None and s.attempted and not s.success
+    ]
+    if not bad:
+        return []
+    since = min(s.last_success or started_at for s in bad)
+    if (now - since).total_seconds() < snapshot.stale_after:
+        return []
+    facts = {
+        "account": account,
+        "kind": "account",
+        "families": [s.family for s in bad],
+        "since": since,
+        "error": ", ".join(sorted({s.error or "error" for s in bad})),
+    }
+    return [Finding("collection_failing", account, "account", "", failing.severity, facts)]

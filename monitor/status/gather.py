@@ -167,4 +167,6 @@ class StatusReader:
             queue_depth=src.dispatcher.queue_depth,
             version=__version__,
             grafana_url=self._grafana_url,
+            evaluation_errors={k: n for k, n in src.engine.evaluation_errors.items() if n},
+            last_evaluation_error_at=src.engine.last_evaluation_error_at,
         )

@@ -200,6 +200,14 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "sev_word_never": ("never expires", "永不过期"),
     "sev_word_unknown": ("expiry unknown", "到期时间未知"),
     "version": ("ivh-monitor {v}", "ivh-monitor {v}"),
+    "evaluation_errors": (
+        "Alert evaluation failed {n} time(s) since start ({rules}), last at {when}: alerts of"
+        " those rules may be missing or out of date; every other rule and asset is still"
+        " evaluated. See the log events alert.rule_failed and ivh_alert_evaluation_errors_total.",
+        "自启动以来告警评估失败 {n} 次（{rules}），最近一次于 {when}：这些规则的告警可能缺失或"
+        "未更新；其余规则与资产照常评估。详见日志事件 alert.rule_failed 与指标"
+        " ivh_alert_evaluation_errors_total。",
+    ),
 }
 
 

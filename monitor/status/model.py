@@ -108,6 +108,9 @@ class StatusData:
     queue_depth: int = 0
     version: str = ""
     grafana_url: str | None = None
+    #: alert evaluation errors since start, by rule (or forecast, evaluation); 0s left out
+    evaluation_errors: Mapping[str, int] = field(default_factory=dict)
+    last_evaluation_error_at: datetime | None = None
 
     def account(self, name: str) -> AccountStatus | None:
         return next((a for a in self.accounts if a.name == name), None)

@@ -178,7 +178,7 @@ def _document(data: StatusData, body: str) -> str:
         f' <time datetime="{_e(fmt.iso(data.now))}">'
         f"{_e(data.now.strftime('%Y-%m-%d %H:%M:%S %Z'))}</time>"
         f" · {_e(text(lang, 'refresh_note'))}</p></nav></header>"
-        f"<main>{body}</main>"
+        f"<main>{_evaluation_errors(data)}{body}</main>"
         f'<footer class="muted">{_e(text(lang, "version", v=data.version))} · '
         + " · ".join(
             f'<a href="{path}">/{path}</a>'
@@ -187,6 +187,20 @@ def _document(data: StatusData, body: str) -> str:
         + "</footer>"
         "</body></html>"
     )
+
+
+def _evaluation_errors(data: StatusData) -> str:
+    """A banner while alert evaluation has failed since start (nothing otherwise)."""
+    errors = data.evaluation_errors
+    if not errors:
+        return ""
+    rules = ", ".join(f"{rule} × {n}" for rule, n in sorted(errors.items()))
+    when = data.last_evaluation_error_at
+    shown = when.strftime("%Y-%m-%d %H:%M:%S %Z") if when is not None else "—"
+    words = text(
+        data.language, "evaluation_errors", n=sum(errors.values()), rules=rules, when=shown
+    )
+    return f'<p class="banner" role="alert">{_e(words)}</p>'
 
 
 # -- at a glance -------------------------------------------------------------------------
@@ -797,6 +811,8 @@ font-weight:600;white-space:nowrap;font-variant-numeric:tabular-nums}
 .sev-text-warning{color:#b45309;font-weight:700}
 tr.row-expired td{background:#fef2f2}
 .muted{color:var(--muted)}.bad{color:#b91c1c;font-weight:600}.warn{color:#b45309}
+.banner{border:1px solid #fcd34d;background:#fffbeb;color:#92400e;border-radius:8px;
+padding:.6rem 1rem;margin:.5rem 0 1rem;font-weight:600}
 .good{color:#15803d}.empty{color:var(--muted);font-style:italic}
 code.id{font-size:.75rem;color:var(--muted)}
 figure.chart{margin:.3rem 0;background:#fff}

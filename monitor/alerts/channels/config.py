@@ -76,7 +76,9 @@ def _query_value(url: SecretStr, name: str) -> str:
 class _ChannelBase(BaseModel):
     """Fields every channel has."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, allow_inf_nan=False
+    )
 
     #: the kind's query parameters / trailing path segments that are credentials
     _secret_params: ClassVar[frozenset[str] | None] = None
@@ -209,7 +211,7 @@ class AlertmanagerChannelConfig(_ChannelBase):
     type: Literal["alertmanager"] = "alertmanager"
     urls: list[SecretStr] = Field(min_length=1, description="base URL of EVERY instance")
     resend_interval_seconds: float = Field(
-        300.0, ge=60, description="how often the caller re-sends firing alerts"
+        300.0, ge=60, le=86400, description="how often the caller re-sends firing alerts"
     )
     external_url: str = Field("", description="generatorURL of the alerts: a link back to us")
 
