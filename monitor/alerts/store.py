@@ -673,6 +673,14 @@ class StateStore:
                 (_ts(at), entry_id),
             )
 
+    def record_parts(self, entry_id: str, delivered_parts: Iterable[str]) -> None:
+        """Parts of a pending split message accepted so far (each one as it is)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET delivered_parts = ? WHERE id = ? AND state = 'pending'",
+                (json.dumps(sorted(delivered_parts)), entry_id),
+            )
+
     def mark_retry(
         self,
         entry_id: str,
