@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,9 @@ class World:
         await self.dispatcher.deliver_due()
 
 
-def _world(path: Path, receiver: Receiver, clock: Clock) -> World:
+def _world(
+    path: Path, receiver: Receiver, clock: Clock, store: dict[str, Any] | None = None
+) -> World:
     config = AlertsConfig.model_validate(
         {"repeat_interval_seconds": 86400, "delivery": {"backoff_initial_seconds": 60}}
     )
@@ -55,7 +58,7 @@ def _world(path: Path, receiver: Receiver, clock: Clock) -> World:
         clock=lambda: clock.now.timestamp(),  # noqa: PLW0108 - read at call time
         limiters=None,
     )
-    state = StateStore(path)
+    state = StateStore(path, **(store or {}))
     dispatcher = Dispatcher(state, {"ops": channel}, config.delivery, clock=clock)
     engine = AlertEngine(config, state, [channel], zones={"acme": SHANGHAI}, started_at=clock.now)
     return World(clock, snapshot_store(), receiver, engine, dispatcher, state)
@@ -180,3 +183,46 @@ async def test_lost_while_closed_keeps_alert_states_from_memory_and_counts_what_
     await w.cycle(voice("v", expires_in_days=10), voice("w", expires_in_days=3), hours)
     assert w.receiver.alerts() == [("firing", "expiring", "v", "warning")]
     assert {r.alert.asset for r in w.state.alerts(status="firing")} == {"v", "w"}
+
+
+async def test_a_state_dir_that_cannot_be_recreated_is_down_until_it_can(tmp_path: Path) -> None:
+    """The whole state dir gone and a file in its place: nothing can be salvaged or
+    written; the store is down (and says why) until the dir can be made again."""
+    ticks = [0.0]
+    state_dir = tmp_path / "state"
+    w = _world(
+        state_dir / "state.sqlite3",
+        Receiver(),
+        Clock(),
+        {"retry_seconds": 30, "clock": lambda: ticks[0]},
+    )
+    try:
+        await w.cycle(voice("v", expires_in_days=10))
+        assert len(w.receiver.bodies) == 1
+        shutil.rmtree(state_dir)
+        state_dir.write_text("not a directory")
+
+        w.clock.advance(hours=1)
+        with capture_logs() as logs, pytest.raises(sqlite3.Error):
+            w.engine.evaluate(w.snapshot.current, "acme", w.clock.now)
+        [lost] = _events(logs, "state.lost")
+        assert (lost["reason"], lost["salvaged"]) == ("deleted", False)
+        [down] = _events(logs, "state.unavailable")
+        assert str(state_dir) in down["error"]
+        assert not w.state.healthy
+        assert w.state.last_loss is not None
+        assert not w.state.last_loss.recreated
+
+        state_dir.unlink()
+        ticks[0] += 31  # the store tries again after retry_seconds
+        with capture_logs() as logs:
+            await w.cycle(voice("v", expires_in_days=10))
+        assert [e["event"] for e in logs if e["event"].startswith("state.")] == [
+            "state.recreated",
+            "state.recovered",
+        ]
+        assert w.state.healthy
+        assert w.state.losses == 1
+        assert len(w.receiver.bodies) == 1  # known as notified: not announced again
+    finally:
+        w.state.close()

@@ -292,6 +292,7 @@ class StateStore:
         self._staged: dict[str, _Row] | None = None
         #: a lost file being recreated: the salvaged copy (if any) and what was pending
         self._salvage: Path | None = None
+        self._salvaged = False
         self._pending_before = 0
         self._pending_seen = 0
 
@@ -366,7 +367,7 @@ class StateStore:
                 continue
             try:
                 st = os.stat(f"{self.path}{suffix}")
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):  # or its whole dir
                 return self.path.name + suffix, "deleted"
             except OSError:
                 return None  # an unreadable dir: the operation itself will say so
@@ -379,10 +380,8 @@ class StateStore:
         ghost, self._db = self._db, None
         self._files = {}
         self.losses += 1
-        self.healthy = False
-        self.last_error = f"state file lost: {file} {reason}"
         self._pending_before = self._pending_seen
-        self._salvage = None
+        self._salvage, self._salvaged = None, False
         if ghost is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._pending_before = _pending(ghost)
@@ -427,11 +426,12 @@ class StateStore:
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
         if self._salvage is not None:
             os.replace(self._salvage, self.path)
+            self._salvage, self._salvaged = None, True
 
     def _reseed(self, db: sqlite3.Connection) -> None:
         """Write the mirrored alert rows into the recreated file and report the loss."""
         assert self.last_loss is not None  # noqa: S101 - only called while recreating
-        salvaged = self._salvage is not None
+        salvaged = self._salvaged
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(_UPSERT, [_row_params(*row) for row in self._rows.values()])
@@ -442,12 +442,9 @@ class StateStore:
             raise
         pending = _pending(db)
         lost = 0 if salvaged else max(self._pending_before - pending, 0)
-        self._salvage = None
         self._pending_seen = pending
         self.lost_notifications += lost
         self.last_loss = replace(self.last_loss, recreated=True, notifications_lost=lost)
-        # healthy again without a second, vaguer state.recovered line
-        self.healthy = True
         _log.warning(
             "state.recreated",
             path=str(self.path),
