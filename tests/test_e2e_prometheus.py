@@ -39,6 +39,8 @@ _RULES_MAY_BE_EMPTY = {
     "IvhMonitorNotificationsFailing": "needs a receiver refusing notifications",
     "IvhMonitorNotificationBacklog": "needs a receiver that is down",
     "IvhServiceQuotaLow": "no quota between 0 and 10 % in the demo dataset",
+    "IvhMonitorStateStoreDown": "needs an unusable state dir",
+    "IvhMonitorStateLost": "needs the state file deleted under the daemon",
 }
 
 
