@@ -510,6 +510,17 @@ class AlertCollector(Collector):
         for rule, n in self._engine.evaluation_errors.items():
             errors.add_metric([rule], float(n))
         yield errors
+        yield CounterMetricFamily(
+            "ivh_state_store_losses",
+            "Times the state file (or its -wal/-shm) was found deleted or replaced while"
+            " the daemon ran; each time it is recreated (log event state.lost).",
+            value=float(state.losses),
+        )
+        yield CounterMetricFamily(
+            "ivh_state_store_lost_notifications",
+            "Pending notifications lost with a state file that could not be salvaged.",
+            value=float(state.lost_notifications),
+        )
 
     def _thresholds(self, accounts: Sequence[str], assets: Sequence[Asset]) -> Iterator[Metric]:
         config = self._engine.config

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -214,3 +215,87 @@ receivers:
             await daemon.stop()
         am.terminate()
         await am.wait()
+
+
+def _delete_state(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink()
+
+
+def _fired(receiver: Receiver) -> list[tuple[str, str]]:
+    return [
+        (a["labels"]["rule"], a["labels"]["asset"])
+        for _, body in receiver.accepted
+        for a in body["alerts"]
+        if a["status"] == "firing"
+    ]
+
+
+async def _collections(daemon: Any, more: int) -> None:
+    """Wait until ``more`` further services collections have succeeded."""
+
+    async def count() -> float:
+        samples = await daemon.metrics()
+        return (
+            value(
+                samples,
+                "ivh_api_requests_total",
+                endpoint="getserviceasset",
+                outcome="success",
+            )
+            or 0
+        )
+
+    before = await count()
+
+    async def done() -> bool:
+        return await count() >= before + more
+
+    await eventually(done, f"{more} more services collections")
+
+
+@pytest.mark.slow
+async def test_state_file_deleted_while_running_is_recreated_and_nothing_is_sent_twice(
+    sim: RunningSimulator, receiver: Receiver, tmp_path: Path
+) -> None:
+    config = _config(sim, tmp_path, [{"name": "ops", "type": "webhook", "url": receiver.url}])
+    path = tmp_path / "state" / "state.sqlite3"
+    first = await start_daemon(config, tmp_path, "first")
+    try:
+
+        async def delivered() -> bool:
+            samples = await first.metrics()
+            return bool(receiver.accepted) and (value(samples, "ivh_notification_queue_depth") == 0)
+
+        await eventually(delivered, "the first alerts delivered")
+        assert _fired(receiver)
+        _delete_state(path)  # the database, its -wal and -shm, under the running daemon
+
+        async def noticed() -> bool:
+            samples = await first.metrics()
+            return (value(samples, "ivh_state_store_losses_total") or 0) >= 1
+
+        await eventually(noticed, "the loss counted")
+        [lost] = [e for e in first.log_events() if e["event"] == "state.lost"]
+        assert (lost["path"], lost["reason"], lost["salvaged"]) == (str(path), "deleted", True)
+        assert any(e["event"] == "state.recreated" for e in first.log_events())
+        assert path.exists()
+        samples = await first.metrics()
+        assert value(samples, "ivh_state_store_up") == 1
+        assert value(samples, "ivh_state_store_lost_notifications_total") == 0
+        async with httpx.AsyncClient() as http:
+            page = (await http.get(first.url + "/")).text
+        assert "The state file was lost 1 time(s)" in page
+        await _collections(first, 3)  # nothing fires again right after recreation
+        assert len(_fired(receiver)) == len(set(_fired(receiver)))
+    finally:
+        assert await first.stop() == 0
+
+    second = await start_daemon(config, tmp_path, "second")
+    try:
+        await _collections(second, 3)  # nor after a restart over the recreated file
+        fired = _fired(receiver)
+        assert len(fired) == len(set(fired)), "an alert was announced twice"
+        assert (value(await second.metrics(), "ivh_state_store_losses_total") or 0) == 0
+    finally:
+        assert await second.stop() == 0

@@ -43,6 +43,8 @@ _RULES_MAY_BE_EMPTY = {
     "IvhMonitorNotificationBacklog": "needs a receiver that is down",
     "IvhServiceQuotaLow": "no quota between 0 and 10 % in the demo dataset",
     "IvhMonitorAlertEvaluationFailing": "needs an alert rule raising on an asset",
+    "IvhMonitorStateStoreDown": "needs an unusable state dir",
+    "IvhMonitorStateLost": "needs the state file deleted under the daemon",
 }
 
 

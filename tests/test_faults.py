@@ -217,6 +217,13 @@ async def test_unwritable_state_dir_keeps_collecting(sim: RunningSimulator, tmp_
         assert "not-a-dir" in unavailable[0]["error"]
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{daemon.url}/healthz")).status_code == 200
+            page = await http.get(f"{daemon.url}/")
+            api = await http.get(f"{daemon.url}/api/alerts")
+        assert (api.status_code, api.json()) == (503, {"error": "state store unavailable"})
+        # the status page still renders, and says why alerting waits
+        assert page.status_code == 200
+        assert "Alert state (state_dir)" in page.text
+        assert "unavailable: alerting waits and retries" in page.text
     finally:
         assert await daemon.stop() == 0
 

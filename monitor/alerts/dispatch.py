@@ -4,8 +4,15 @@ A notification is in the outbox before anything is sent and leaves it (as
 ``delivered``) only when its receiver accepted it. A retryable failure is
 retried with exponential backoff and jitter (or after the receiver's
 Retry-After) up to ``max_attempts``, then dead-lettered and counted; a
-permanent failure is dead-lettered at once. A split message remembers which
-parts were accepted, so a retry does not repeat them.
+permanent failure is dead-lettered at once. A split message records each part
+as it is accepted, so neither a retry nor a restart repeats it.
+
+Delivery is at least once: the window in which a message can reach its receiver
+twice is the instant between the receiver accepting it and the outbox marking
+it delivered (nothing else runs in between), and the retry of an attempt that
+timed out while the receiver was in fact accepting it. Every attempt is bounded,
+connect to last byte, by the channel's ``timeout_seconds``; so is every wait of
+the loop.
 """
 
 from __future__ import annotations
@@ -117,6 +124,12 @@ class Dispatcher:
         if self._on_outcome is not None:
             self._on_outcome(channel, outcome)
 
+    def _record_parts(self, entry_id: str, keys: frozenset[str]) -> None:
+        """A part of a split message was accepted: record it before sending the next, so
+        a ``kill -9`` in between does not send it again."""
+        with contextlib.suppress(sqlite3.Error):  # best effort; the store logs its trouble
+            self._store.record_parts(entry_id, keys)
+
     async def _deliver(self, entry: OutboxEntry) -> None:
         fields = {"channel": entry.channel, "notification_id": entry.id, "reason": entry.reason}
         channel = self._channels.get(entry.channel)
@@ -126,7 +139,11 @@ class Dispatcher:
             self._count(entry.channel, "dead")
             log.warning("alert.dead_lettered", error="channel no longer configured", **fields)
             return
-        report = await channel.send(entry.notification, delivered_parts=entry.delivered_parts)
+        report = await channel.send(
+            entry.notification,
+            delivered_parts=entry.delivered_parts,
+            on_part=lambda keys: self._record_parts(entry.id, keys),
+        )
         result = report.result
         now = self._clock()
         attempt = entry.attempts + 1

@@ -5,17 +5,38 @@ notifications they cause are written in one transaction, so a restart (even
 ``kill -9``) sees either both or neither: a pending notification is never
 lost, and one already delivered is never repeated inside its repeat interval.
 A notification leaves the outbox only when its receiver accepted it.
+
+Losing the file
+---------------
+A state file (or its ``-wal``/``-shm``) deleted or replaced while the daemon
+runs would otherwise go unnoticed: SQLite keeps writing to the unlinked inode,
+and the next start finds an empty store and announces every firing alert
+again. Before each operation the store compares the three files' device and
+inode with those it opened (one ``stat`` each). On a mismatch it logs
+``state.lost``, counts it (:attr:`StateStore.losses`) and recreates the file:
+
+1. *salvage*: the open connection still reads the lost data through its file
+   descriptors, so the whole database (alert states, outbox, usage history) is
+   copied with SQLite's backup API into a new file that replaces the path;
+2. *re-seed*: the alert rows are written back from an in-memory mirror of every
+   row this process committed, so even when the salvage fails (or the loss is
+   found while the store was closed) no firing alert is announced again inside
+   its repeat interval — neither now nor after a restart. Without a salvage,
+   pending notifications and the usage history are lost: the number of
+   notifications lost is logged (``state.recreated``) and counted
+   (:attr:`StateStore.lost_notifications`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +47,7 @@ from monitor.alerts.model import Alert, Notification
 
 __all__ = [
     "AlertRow",
+    "Loss",
     "OutboxEntry",
     "StateStore",
     "StateUnavailableError",
@@ -68,6 +90,21 @@ CREATE TABLE IF NOT EXISTS usage (
     PRIMARY KEY (account, asset, at)
 );
 """
+
+
+_UPSERT = (
+    "INSERT INTO alerts (fingerprint, rule, account, kind, asset, severity, status,"
+    " started_at, last_notified_at, notified_severity, resolved_at, alert)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT(fingerprint) DO UPDATE SET severity=excluded.severity,"
+    " status=excluded.status, started_at=excluded.started_at,"
+    " last_notified_at=excluded.last_notified_at,"
+    " notified_severity=excluded.notified_severity, resolved_at=excluded.resolved_at,"
+    " alert=excluded.alert"
+)
+
+#: the database and the two files SQLite keeps beside it in WAL mode
+_SUFFIXES = ("", "-wal", "-shm")
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -138,6 +175,29 @@ def notification_from_json(text: str) -> Notification:
     )
 
 
+def _row_params(
+    alert: Alert,
+    started_at: datetime,
+    last_notified_at: datetime | None,
+    notified_severity: str | None,
+    resolved_at: datetime | None,
+) -> tuple[Any, ...]:
+    return (
+        alert.fingerprint,
+        alert.rule,
+        alert.account,
+        alert.kind,
+        alert.asset,
+        alert.severity,
+        alert.status,
+        _ts(started_at),
+        _ts(last_notified_at),
+        notified_severity,
+        _ts(resolved_at),
+        json.dumps(_alert_json(alert), ensure_ascii=False),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AlertRow:
     fingerprint: str
@@ -167,6 +227,29 @@ class StateUnavailableError(sqlite3.OperationalError):
     """The state store cannot be opened (unwritable state dir, bad path) right now."""
 
 
+def _pending(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
+
+
+#: what the mirror keeps of one alert row: the upsert's arguments
+_Row = tuple[Alert, datetime, datetime | None, str | None, datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """The last loss of the state file, for the status page."""
+
+    at: datetime
+    #: the file found missing or replaced: ``state.sqlite3``, ``…-wal`` or ``…-shm``
+    file: str
+    reason: str  # deleted | replaced
+    #: whether the lost database was copied into the new file (else alert states only)
+    salvaged: bool
+    #: whether the new file is in place (False while recreating it fails)
+    recreated: bool = False
+    notifications_lost: int = 0
+
+
 class StateStore:
     """SQLite state; used from the event loop's thread only.
 
@@ -176,7 +259,7 @@ class StateStore:
     ``max_bytes`` reached) fails the one transaction, which rolls back, so the
     caller simply tries again next cycle. Transitions between healthy and
     failing are logged once each (``state.unavailable`` / ``state.recovered``),
-    not on every call.
+    not on every call. A file lost while open is recreated (module docstring).
     """
 
     def __init__(
@@ -197,6 +280,21 @@ class StateStore:
         self.healthy = True
         self.errors = 0
         self.last_error: str | None = None
+        #: times the file was found lost, pending notifications lost with it
+        self.losses = 0
+        self.lost_notifications = 0
+        self.last_loss: Loss | None = None
+        #: (device, inode) of each file as opened, by suffix
+        self._files: dict[str, tuple[int, int]] = {}
+        #: every alert row committed, by fingerprint (re-seeds a recreated file)
+        self._rows: dict[str, _Row] = {}
+        #: rows written by the open transaction, mirrored once it commits
+        self._staged: dict[str, _Row] | None = None
+        #: a lost file being recreated: the salvaged copy (if any) and what was pending
+        self._salvage: Path | None = None
+        self._salvaged = False
+        self._pending_before = 0
+        self._pending_seen = 0
 
     def open(self) -> None:
         """Open now (raises ``StateUnavailableError`` with the reason)."""
@@ -205,11 +303,21 @@ class StateStore:
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is not None:
-            return self._db
+            lost = self._lost_file(_SUFFIXES)
+            if lost is None:
+                return self._db
+            self._lose(*lost)
+        elif not self._recreating:
+            # closed or unavailable: the database itself must still be the one we knew
+            lost = self._lost_file(("",))
+            if lost is not None:
+                self._lose(*lost)
         if self._clock() < self._next_open:
             raise StateUnavailableError(self.last_error or "state store unavailable")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._recreating:
+                self._replace_lost()
             db = sqlite3.connect(str(self.path), isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -221,6 +329,10 @@ class StateStore:
                     page = db.execute("PRAGMA page_size").fetchone()[0]
                     db.execute(f"PRAGMA max_page_count={max(self._max_bytes // page, 16)}")
                 db.executescript(_SCHEMA)
+                if self._recreating:
+                    self._reseed(db)
+                else:
+                    self._rows = self._load_rows(db)
             except BaseException:
                 db.close()
                 raise
@@ -229,8 +341,137 @@ class StateStore:
             self._failed(f"cannot open {self.path}: {exc}")
             raise StateUnavailableError(self.last_error or str(exc)) from None
         self._db = db
+        self._files = self._file_ids()
         self._ok()
         return db
+
+    # -- a lost file ------------------------------------------------------------------
+
+    @property
+    def _recreating(self) -> bool:
+        return self.last_loss is not None and not self.last_loss.recreated
+
+    def _file_ids(self) -> dict[str, tuple[int, int]]:
+        ids = {}
+        for suffix in _SUFFIXES:
+            with contextlib.suppress(OSError):
+                st = os.stat(f"{self.path}{suffix}")
+                ids[suffix] = (st.st_dev, st.st_ino)
+        return ids
+
+    def _lost_file(self, suffixes: Iterable[str]) -> tuple[str, str] | None:
+        """``(file, "deleted" | "replaced")`` of the first file that is not the one opened."""
+        for suffix in suffixes:
+            known = self._files.get(suffix)
+            if known is None:
+                continue
+            try:
+                st = os.stat(f"{self.path}{suffix}")
+            except (FileNotFoundError, NotADirectoryError):  # or its whole dir
+                return self.path.name + suffix, "deleted"
+            except OSError:
+                return None  # an unreadable dir: the operation itself will say so
+            if (st.st_dev, st.st_ino) != known:
+                return self.path.name + suffix, "replaced"
+        return None
+
+    def _lose(self, file: str, reason: str) -> None:
+        """Count and log the loss, salvage what the open connection still reads, close it."""
+        ghost, self._db = self._db, None
+        self._files = {}
+        self.losses += 1
+        self._pending_before = self._pending_seen
+        self._salvage, self._salvaged = None, False
+        if ghost is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._pending_before = _pending(ghost)
+            self._salvage = self._copy(ghost)
+            with contextlib.suppress(sqlite3.Error):
+                ghost.close()
+        self.last_loss = Loss(datetime.now(UTC), file, reason, salvaged=self._salvage is not None)
+        self._next_open = 0.0  # recreate it now
+        _log.error(
+            "state.lost",
+            path=str(self.path),
+            file=file,
+            reason=reason,
+            salvaged=self._salvage is not None,
+            # without a salvage only the alert states survive (from memory)
+            history_kept=self._salvage is not None,
+            pending_notifications=self._pending_before,
+        )
+
+    def _copy(self, ghost: sqlite3.Connection) -> Path | None:
+        """The lost database copied beside the path (None if it cannot be read)."""
+        target = self.path.with_name(self.path.name + ".salvage")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            copy = sqlite3.connect(str(target))
+            try:
+                ghost.backup(copy)
+            finally:
+                copy.close()
+        except (OSError, sqlite3.Error) as exc:
+            _log.warning("state.salvage_failed", path=str(self.path), error=str(exc))
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)
+            return None
+        return target
+
+    def _replace_lost(self) -> None:
+        """Put the salvaged copy in place; a stale ``-wal`` must never meet a new file."""
+        if self._salvage is not None or not self.path.exists():
+            for suffix in _SUFFIXES[1:]:
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        if self._salvage is not None:
+            os.replace(self._salvage, self.path)
+            self._salvage, self._salvaged = None, True
+
+    def _reseed(self, db: sqlite3.Connection) -> None:
+        """Write the mirrored alert rows into the recreated file and report the loss."""
+        assert self.last_loss is not None  # noqa: S101 - only called while recreating
+        salvaged = self._salvaged
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(_UPSERT, [_row_params(*row) for row in self._rows.values()])
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        pending = _pending(db)
+        lost = 0 if salvaged else max(self._pending_before - pending, 0)
+        self._pending_seen = pending
+        self.lost_notifications += lost
+        self.last_loss = replace(self.last_loss, recreated=True, notifications_lost=lost)
+        _log.warning(
+            "state.recreated",
+            path=str(self.path),
+            salvaged=salvaged,
+            alerts_restored=len(self._rows),
+            notifications_lost=lost,
+            history_kept=salvaged,
+        )
+
+    @staticmethod
+    def _load_rows(db: sqlite3.Connection) -> dict[str, _Row]:
+        rows = db.execute(
+            "SELECT fingerprint, alert, started_at, last_notified_at, notified_severity,"
+            " resolved_at FROM alerts"
+        ).fetchall()
+        return {
+            r[0]: (
+                _alert_from(json.loads(r[1])),
+                _dt(r[2]) or datetime.fromtimestamp(0, UTC),
+                _dt(r[3]),
+                r[4],
+                _dt(r[5]),
+            )
+            for r in rows
+        }
+
+    # -- operations -------------------------------------------------------------------
 
     def _failed(self, reason: str) -> None:
         self.errors += 1
@@ -249,6 +490,8 @@ class StateStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        # SQLite removes -wal and -shm with the last connection; the database stays
+        self._files = {k: v for k, v in self._files.items() if k == ""}
 
     def _read(self, query: str, args: Iterable[Any] = ()) -> list[Any]:
         db = self._conn()
@@ -267,6 +510,7 @@ class StateStore:
         except sqlite3.Error as exc:
             self._failed(str(exc))
             raise
+        self._staged = {}
         try:
             yield db
             db.execute("COMMIT")
@@ -276,6 +520,9 @@ class StateStore:
             if isinstance(exc, sqlite3.Error):
                 self._failed(str(exc))
             raise
+        finally:
+            staged, self._staged = self._staged or {}, None
+        self._rows.update(staged)
         self._ok()
 
     # -- alerts ---------------------------------------------------------------------
@@ -307,8 +554,8 @@ class StateStore:
             for r in rows
         ]
 
-    @staticmethod
     def upsert_alert(
+        self,
         db: sqlite3.Connection,
         alert: Alert,
         *,
@@ -317,37 +564,24 @@ class StateStore:
         notified_severity: str | None,
         resolved_at: datetime | None = None,
     ) -> None:
-        db.execute(
-            "INSERT INTO alerts (fingerprint, rule, account, kind, asset, severity, status,"
-            " started_at, last_notified_at, notified_severity, resolved_at, alert)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT(fingerprint) DO UPDATE SET severity=excluded.severity,"
-            " status=excluded.status, started_at=excluded.started_at,"
-            " last_notified_at=excluded.last_notified_at,"
-            " notified_severity=excluded.notified_severity, resolved_at=excluded.resolved_at,"
-            " alert=excluded.alert",
-            (
-                alert.fingerprint,
-                alert.rule,
-                alert.account,
-                alert.kind,
-                alert.asset,
-                alert.severity,
-                alert.status,
-                _ts(started_at),
-                _ts(last_notified_at),
-                notified_severity,
-                _ts(resolved_at),
-                json.dumps(_alert_json(alert), ensure_ascii=False),
-            ),
-        )
+        row: _Row = (alert, started_at, last_notified_at, notified_severity, resolved_at)
+        db.execute(_UPSERT, _row_params(*row))
+        if self._staged is not None:
+            self._staged[alert.fingerprint] = row
+        else:
+            self._rows[alert.fingerprint] = row
 
     def forget_resolved(self, before: datetime) -> int:
         with self.transaction() as db:
             cur = db.execute(
                 "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < ?", (_ts(before),)
             )
-            return cur.rowcount
+        self._rows = {
+            fp: row
+            for fp, row in self._rows.items()
+            if row[0].status != "resolved" or row[4] is None or row[4] >= before
+        }
+        return cur.rowcount
 
     # -- outbox ---------------------------------------------------------------------
 
@@ -401,7 +635,8 @@ class StateStore:
 
     def pending_count(self) -> int:
         [row] = self._read("SELECT COUNT(*) FROM outbox WHERE state = 'pending'")
-        return int(row[0])
+        self._pending_seen = int(row[0])
+        return self._pending_seen
 
     def _entries(self, where: str, args: Iterable[Any]) -> list[OutboxEntry]:
         # ``where`` is one of this module's fixed clauses; values go in as parameters
@@ -433,6 +668,14 @@ class StateStore:
                 "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, finished_at = ?,"
                 " last_error = NULL WHERE id = ?",
                 (_ts(at), entry_id),
+            )
+
+    def record_parts(self, entry_id: str, delivered_parts: Iterable[str]) -> None:
+        """Parts of a pending split message accepted so far (each one as it is)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET delivered_parts = ? WHERE id = ? AND state = 'pending'",
+                (json.dumps(sorted(delivered_parts)), entry_id),
             )
 
     def mark_retry(

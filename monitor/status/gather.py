@@ -9,6 +9,8 @@ the outbox, usage history). SQLite belongs to the event loop's thread, so
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
@@ -24,7 +26,14 @@ from monitor.config import Account, Settings
 from monitor.domain import Asset
 from monitor.log import SecretScrubber
 from monitor.snapshot import FamilyState, SnapshotStore
-from monitor.status.model import AccountStatus, AlertItem, ChannelItem, Delivery, StatusData
+from monitor.status.model import (
+    AccountStatus,
+    AlertItem,
+    ChannelItem,
+    Delivery,
+    StateHealth,
+    StatusData,
+)
 
 __all__ = ["StatusReader", "StatusSource"]
 
@@ -122,6 +131,27 @@ class StatusReader:
         self._usage[account] = (stamp, usage)
         return usage
 
+    def _usage_or_none(
+        self, account: str, now: datetime
+    ) -> dict[str, tuple[tuple[float, float], ...]]:
+        try:
+            return self._usage_of(account, now)
+        except sqlite3.Error:
+            return {}
+
+    def _state_health(self) -> StateHealth:
+        state = self._source.state
+        loss = state.last_loss
+        return StateHealth(
+            up=state.healthy,
+            error=self._scrubber.scrub(state.last_error) if state.last_error else None,
+            losses=state.losses,
+            lost_at=loss.at if loss else None,
+            lost_file=loss.file if loss else None,
+            salvaged=loss.salvaged if loss else False,
+            notifications_lost=state.lost_notifications,
+        )
+
     def read(self, usage_for: Collection[str] | None = None) -> StatusData:
         """The page's data; hour-package history only of ``usage_for`` (None: all)."""
         src = self._source
@@ -138,8 +168,10 @@ class StatusReader:
         for (name, asset_id), forecast in src.engine.forecasts.items():
             forecasts[name][asset_id] = forecast
         alerts: dict[str, list[AlertItem]] = defaultdict(list)
-        for item in self.alerts():
-            alerts[item.alert.account].append(item)
+        # a state store that is down shows as such (state below), not as a broken page
+        with contextlib.suppress(sqlite3.Error):
+            for item in self.alerts():
+                alerts[item.alert.account].append(item)
         accounts = []
         for account in src.accounts:
             name = account.name
@@ -151,7 +183,9 @@ class StatusReader:
                     families=tuple(states.get(name, ())),
                     forecasts=forecasts.get(name, {}),
                     usage=(
-                        self._usage_of(name, now) if usage_for is None or name in usage_for else {}
+                        self._usage_or_none(name, now)
+                        if usage_for is None or name in usage_for
+                        else {}
                     ),
                     alerts=tuple(alerts.get(name, ())),
                 )
@@ -165,6 +199,7 @@ class StatusReader:
             accounts=tuple(accounts),
             channels=tuple(ChannelItem(c.name, c.kind, c.masked_url()) for c in src.channels),
             queue_depth=src.dispatcher.queue_depth,
+            state=self._state_health(),
             version=__version__,
             grafana_url=self._grafana_url,
             evaluation_errors={k: n for k, n in src.engine.evaluation_errors.items() if n},

@@ -176,6 +176,22 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "告警发往何处（凭据已隐藏）；{n} 条通知待发送",
     ),
     "no_channels": ("No channels configured.", "未配置通知渠道。"),
+    "state_store": ("Alert state (state_dir)", "告警状态存储（state_dir）"),
+    "state_ok": ("ok", "正常"),
+    "state_down": ("unavailable: alerting waits and retries", "不可用：告警评估与发送等待重试"),
+    "state_lost": (
+        "The state file was lost {n} time(s) while running, last {file} at {at}; recreated",
+        "运行中状态文件丢失 {n} 次，最近一次为 {file}（{at}）；已重建",
+    ),
+    "state_salvaged": ("with everything in it", "内容全部保留"),
+    "state_restored": (
+        "alert states restored from memory; usage history lost",
+        "告警状态已从内存恢复；用量历史丢失",
+    ),
+    "state_notifications_lost": (
+        "{n} pending notification(s) lost",
+        "{n} 条待发送通知丢失",
+    ),
     "col_channel": ("Channel", "渠道"),
     "col_target": ("Target", "目标"),
     "unknown_account": ("Unknown account.", "未知账号。"),

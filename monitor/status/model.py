@@ -26,6 +26,7 @@ __all__ = [
     "Delivery",
     "Page",
     "SortKey",
+    "StateHealth",
     "StatusData",
     "TimelineBucket",
     "TypeSum",
@@ -83,6 +84,23 @@ class ChannelItem:
 
 
 @dataclass(frozen=True, slots=True)
+class StateHealth:
+    """The state store (alert states, outbox, usage history in ``state_dir``)."""
+
+    up: bool
+    #: why not, secrets scrubbed
+    error: str | None = None
+    #: times the state file was found deleted or replaced while the daemon ran
+    losses: int = 0
+    lost_at: datetime | None = None
+    lost_file: str | None = None
+    #: the lost database was copied into the new file (else alert states only)
+    salvaged: bool = False
+    #: pending notifications lost with files that could not be salvaged (all losses)
+    notifications_lost: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class AccountStatus:
     name: str
     zone: tzinfo
@@ -106,6 +124,7 @@ class StatusData:
     accounts: tuple[AccountStatus, ...]
     channels: tuple[ChannelItem, ...] = ()
     queue_depth: int = 0
+    state: StateHealth = StateHealth(up=True)
     version: str = ""
     grafana_url: str | None = None
     #: alert evaluation errors since start, by rule (or forecast, evaluation); 0s left out

@@ -761,7 +761,27 @@ def _channels(data: StatusData) -> str:
             f'<th scope="col">{_e(text(lang, "col_target"))}</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>"
         )
-    return f'<section aria-labelledby="channels">{title}{body}</section>'
+    return f'<section aria-labelledby="channels">{title}{body}{_state(data)}</section>'
+
+
+def _state(data: StatusData) -> str:
+    """The state store: up or not, and whether its file was ever lost."""
+    lang, st = data.language, data.state
+    if st.up:
+        verdict = f'<span class="good">{_e(text(lang, "state_ok"))}</span>'
+    else:
+        error = f' <span class="muted">{_e(st.error)}</span>' if st.error else ""
+        verdict = f'<span class="bad">{_e(text(lang, "state_down"))}</span>{error}'
+    line = f'<p class="state-store">{_e(text(lang, "state_store"))}: {verdict}</p>'
+    if st.losses and st.lost_at is not None:
+        at = st.lost_at.astimezone(data.now.tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z")
+        what = text(lang, "state_lost", n=st.losses, file=st.lost_file, at=at)
+        kept = text(lang, "state_salvaged" if st.salvaged else "state_restored")
+        parts = [_e(what), _e(kept)]
+        if st.notifications_lost:
+            parts.append(_e(text(lang, "state_notifications_lost", n=st.notifications_lost)))
+        line += f'<p class="state-store warn">{"; ".join(parts)}.</p>'
+    return line
 
 
 _CSS = """

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -76,7 +77,11 @@ def add_routes(
         if account is not None and account not in names:
             return _json_response(_json({"error": "unknown account"}), 404)
         status = request.query.get("status")
-        items = [x for x in reader.alerts(account) if status is None or x.alert.status == status]
+        try:
+            found = reader.alerts(account)
+        except sqlite3.Error:  # the store logs why (state.unavailable)
+            return _json_response(_json({"error": "state store unavailable"}), 503)
+        items = [x for x in found if status is None or x.alert.status == status]
         return _json_response(_json(alerts_json(items)))
 
     app.router.add_get("/", index)

@@ -9,16 +9,26 @@ Partial delivery
 Each part has a stable ``key`` (its position and a digest of its unsigned
 payload). :class:`SendReport` lists the keys delivered so far; pass them back
 as ``delivered_parts`` when retrying the same notification and those parts are
-skipped. The channel also remembers them itself (in memory, per notification
-id) so a retry in the same process skips them even if the caller forgets.
-After a restart without the caller's record, parts are sent again: delivery is
-at-least-once, never at-most-once. Chat channels stop at the first failing
+skipped; ``on_part`` tells the caller each one as it is accepted, so it can
+record it at once (the dispatcher writes it to the outbox). The channel also
+remembers them itself (in memory, per notification id) so a retry in the same
+process skips them even if the caller forgets. After a restart without the
+caller's record, parts are sent again: delivery is at-least-once, never
+at-most-once.
+
+Deadline
+--------
+Each POST is bounded by the channel's ``timeout_seconds`` from connecting to
+the last byte of the answer (httpx's timeouts bound each read only, so a
+receiver dripping its answer would hold it for ever); running out is a
+retryable failure. Chat channels stop at the first failing
 part (keeps messages in order and does not hammer a rate-limited robot);
 Alertmanager posts to every instance regardless.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import email.utils
 import hashlib
@@ -39,12 +49,14 @@ from monitor.alerts.channels.limits import TargetLimiters
 from monitor.alerts.model import SEVERITY_ORDER, DeliveryOutcome, DeliveryResult, Notification
 from monitor.log import SecretScrubber
 
-__all__ = ["Channel", "Clock", "PartResult", "SendReport"]
+__all__ = ["Channel", "Clock", "PartResult", "PartsDelivered", "SendReport"]
 
 _log = structlog.get_logger("monitor.alerts.channels")
 
 #: seconds since the epoch; injected so tests pin signatures and endsAt
 Clock = Callable[[], float]
+#: told the keys of the parts delivered so far (see ``Channel.send``)
+PartsDelivered = Callable[[frozenset[str]], None]
 
 _MEMORY_SIZE = 1024  # notifications whose delivered parts we remember in process
 _DETAIL_MAX = 300  # characters of a receiver's answer kept in a detail
@@ -104,9 +116,17 @@ class Channel(Protocol):
         ...
 
     async def send(
-        self, notification: Notification, *, delivered_parts: Collection[str] = ()
+        self,
+        notification: Notification,
+        *,
+        delivered_parts: Collection[str] = (),
+        on_part: PartsDelivered | None = None,
     ) -> SendReport:
-        """Deliver (never raises for a network or receiver failure)."""
+        """Deliver (never raises for a network or receiver failure).
+
+        ``on_part`` is called with the keys delivered so far each time a part is
+        accepted while others remain, so the caller can record them at once.
+        """
         ...
 
     async def aclose(self) -> None: ...
@@ -302,7 +322,11 @@ class HTTPChannel:
         return dataclasses.replace(notification, alerts=alerts, language=language)
 
     async def send(
-        self, notification: Notification, *, delivered_parts: Collection[str] = ()
+        self,
+        notification: Notification,
+        *,
+        delivered_parts: Collection[str] = (),
+        on_part: PartsDelivered | None = None,
     ) -> SendReport:
         log = _log.bind(
             channel=self.name,
@@ -333,6 +357,8 @@ class HTTPChannel:
             attempts.append(PartResult(part.key, index, result))
             if result.outcome == "delivered":
                 done.add(part.key)
+                if on_part is not None and any(p.key not in done for p in parts):
+                    on_part(frozenset(done))
             else:
                 failure = _merge(failure, result)
         delivered = sum(p.key in done for p in parts)
@@ -403,9 +429,18 @@ class HTTPChannel:
         if self._limiter is not None:
             await self._limiter.acquire()
         url, body, headers = self._request(part, notification)
+        deadline = self._config.timeout_seconds
         try:
-            response = await self._client.post(
-                url, content=body, headers={"Content-Type": "application/json", **headers}
+            # httpx's timeouts bound each read, so a receiver that drips its answer
+            # could hold the delivery for ever: bound the whole exchange, from
+            # connecting to the last byte of the body
+            async with asyncio.timeout(deadline):
+                response = await self._client.post(
+                    url, content=body, headers={"Content-Type": "application/json", **headers}
+                )
+        except TimeoutError:
+            return DeliveryResult(
+                "retry", detail=f"{self._service}: no complete answer within {deadline:g} s"
             )
         except httpx.TimeoutException as exc:
             return DeliveryResult(

@@ -91,7 +91,9 @@ class _ChannelBase(BaseModel):
     min_severity: Severity = Field("warning", description="drop alerts below this severity")
     send_resolved: bool = Field(True, description="also notify when an alert resolves")
     proxy: SecretStr | None = Field(None, description="HTTP(S) proxy URL (may carry credentials)")
-    timeout_seconds: float = Field(10.0, gt=0, le=300, description="per request, connect to end")
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="per POST, from connecting to the answer's last byte"
+    )
     headers: dict[str, SecretStr] = Field(
         default_factory=dict, description="extra HTTP headers (values treated as secrets)"
     )
