@@ -154,7 +154,7 @@ class ClientConfig(_Strict):
         60.0, gt=0, le=86400, description="give up retrying after this"
     )
     rate_limit_per_second: float = Field(
-        5.0, ge=0.01, le=10000, description="requests per second per account"
+        5.0, ge=0.01, le=1_000_000, description="requests per second per account"
     )
     max_concurrency: int = Field(4, ge=1, le=64, description="requests in flight per account")
     max_in_flight_total: int = Field(
