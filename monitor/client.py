@@ -739,13 +739,15 @@ def _verdict(
     whether its repeats could be twins."""
     seen: set[object] = set()
     repeats: set[object] = set()
-    signature = 0
     for index in sorted(identities):
         ids = identities[index]
         repeats |= seen & ids
         seen |= ids
-        signature = hash((signature, tuple(sorted(map(str, ids)))))
     twins = all(isinstance(r, str) for r in repeats)
+    signature = 0
+    if repeats and twins:  # only then is it compared with another walk's
+        for index in sorted(identities):
+            signature = hash((signature, tuple(sorted(map(str, identities[index])))))
     if len({t for t in totals.values() if t is not None}) > 1:
         return "total_changed", signature, twins
     if repeats:
