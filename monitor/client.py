@@ -17,6 +17,7 @@ import random
 import ssl
 import time
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -119,7 +120,10 @@ _REASONS = {
     "repeated": "a row repeated across pages",
     "total_changed": "Total changed between pages",
     "too_large": "Total beyond client.max_pages",
+    "no_total": "no readable Total",
 }
+#: the page size of the walk that tells twin service packages from repeated pages
+_OTHER_PAGE_SIZE = 100
 _KEY_FIELDS = ("VirtualmanKey", "TimbreKey", "AnchorCode")
 
 
@@ -188,6 +192,8 @@ class IVHClient:
         self._spelling_known = False
         #: the call finding it out, while one is in flight
         self._probe: asyncio.Future[None] | None = None
+        #: a probe got no answer in time: calls no longer wait for one another
+        self._probe_stalled = False
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._in_flight = in_flight
         rate = config.rate_limit_per_second
@@ -262,52 +268,55 @@ class IVHClient:
         return True
 
     async def _call_once(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        if self._spelling_known or endpoint in self._fixed_paths:
+        if self._spelling_known or self._probe_stalled or endpoint in self._fixed_paths:
             return await self._post_either(endpoint, payload)
-        if self._probe is not None:
-            # REFERENCE.md §4: the two documents disagree on the spelling. One call finds
-            # out which one this gateway answers; the account's other calls wait for it,
-            # so concurrent walks don't each spend a 404 finding out. Should it fail for
-            # another reason, they go on on their own (each may then fall back once).
+        while self._probe is not None:
+            # REFERENCE.md §4: the two documents disagree on the spelling. One call at a
+            # time finds out which one this gateway answers; the account's other calls
+            # wait for it, so concurrent walks don't each spend a 404 finding out.
             await asyncio.shield(self._probe)
-            return await self._post_either(endpoint, payload)
+            if self._spelling_known or self._probe_stalled:
+                return await self._post_either(endpoint, payload)
         self._probe = asyncio.get_running_loop().create_future()
-        path = self._paths[endpoint]
         try:
-            result = await self._post_either(endpoint, payload)
-        except HTTPStatusError as exc:
-            if exc.status == 404:  # neither spelling: the endpoint is wrong, not the spelling
-                self._spelling_known = True
+            return await self._post_either(endpoint, payload)
+        except HTTPStatusError:
+            self._spelling_known = True  # an answer (404 on both: the endpoint is wrong)
             raise
         except APIError:
             self._spelling_known = True  # the gateway answered: the path is right
             raise
+        except TransportError:
+            # no answer in time: a hung gateway must not queue every call behind one
+            # probe after another; the others go on (a 404 already taught the table)
+            self._probe_stalled = True
+            raise
         finally:
             self._probe.set_result(None)
             self._probe = None
-        self._spelling_known = True
-        answered = self._paths[endpoint]
-        if answered != path:
-            # the other spelling answered: take that document's table for every path
-            for name, other in alternate_paths(path).items():
-                if name not in self._fixed_paths:
-                    self._paths[name] = other
-            self._paths[endpoint] = answered
-        return result
 
     async def _post_either(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """POST to the endpoint's path; on 404 try its other spelling once and keep
-        whichever answers."""
+        whichever answers. While the spelling is not known, a 404 switches the whole
+        table to the other document's at once."""
         path = self._paths[endpoint]
         try:
-            return await self._post(endpoint, path, payload)
+            result = await self._post(endpoint, path, payload)
         except HTTPStatusError as exc:
             alt = alternate_path(path)
             if exc.status != 404 or alt is None or endpoint in self._fixed_paths:
                 raise
-        result = await self._post(endpoint, alt, payload)
+        else:
+            self._spelling_known = True
+            return result
+        if not self._spelling_known:
+            for name, other in alternate_paths(path).items():
+                if name not in self._fixed_paths:
+                    self._paths[name] = other
         self._paths[endpoint] = alt
         log.info("api.path_fallback", account=self.account.name, endpoint=endpoint, path=alt)
+        result = await self._post(endpoint, alt, payload)
+        self._spelling_known = True
         return result
 
     async def _post(self, endpoint: str, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -495,7 +504,9 @@ class IVHClient:
         """
         base = dict(payload or {})
         name = endpoint + (f"({','.join(str(v) for v in base.values())})" if base else "")
-        first = await self._walk_once(endpoint, list_field, model, base, boil)
+        first = await self._walk_once(
+            endpoint, list_field, model, base, boil, size=self._config.page_size
+        )
         if first.reason is None:
             return first.listing
         walk = first
@@ -510,17 +521,23 @@ class IVHClient:
                 reason=first.reason,
                 will_retry=True,
             )
-            walk = await self._walk_once(endpoint, list_field, model, base, boil)
+            size = self._config.page_size
+            if first.reason == "repeated" and first.twins:
+                # Keyless rows (service packages) on two pages: identical twins that
+                # straddle a page boundary, or a gateway repeating or overlapping its
+                # pages. A walk with other page boundaries tells them apart: twins are
+                # the same rows there too, a broken listing is not.
+                size = _OTHER_PAGE_SIZE if size != _OTHER_PAGE_SIZE else size - 1
+            walk = await self._walk_once(endpoint, list_field, model, base, boil, size=size)
             if walk.reason is None:
                 return walk.listing
             if (
                 walk.reason == first.reason == "repeated"
                 and walk.twins
+                and first.twins
+                and walk.listing.rows == walk.listing.total == first.listing.total
                 and walk.signature == first.signature
-                and walk.listing.rows == walk.listing.total
             ):
-                # the same rows in the same places twice: identical records straddling a
-                # page boundary (twin service packages), not a shifting listing
                 return walk.listing
         got = walk.listing
         reason = walk.reason or "short"
@@ -553,14 +570,15 @@ class IVHClient:
         model: type[M],
         base: Mapping[str, Any],
         boil: Boil[M, T],
+        *,
+        size: int,
     ) -> _Walk[T]:
-        size = self._config.page_size
         max_pages = self._config.max_pages
         listing: Listing[T] = Listing()
         pages: PageOrder[T] = PageOrder()
         counts: dict[int, int] = {}
         totals: dict[int, int | None] = {}
-        identities: dict[int, frozenset[object]] = {}
+        identities: dict[int, list[object]] = {}
 
         async def page(index: int) -> None:
             got = await self.call(endpoint, {**base, "PageIndex": index, "PageSize": size})
@@ -571,11 +589,15 @@ class IVHClient:
             rows: list[object] = raw if isinstance(raw, list) else ([raw] if raw else [])
             counts[index] = len(rows)
             totals[index] = _total(got.get("Total"))
-            identities[index] = frozenset(_identity(r) for r in rows)
+            identities[index] = [_identity(r) for r in rows]
 
         await page(1)
         total = totals[1]
         reason: str | None = None
+        if total is None and counts[1]:
+            # rows, and no Total to count them against: walked to the first short page
+            # for what it shows, but never complete
+            reason = "no_total"
         if total is not None and -(-total // size) > max_pages:  # ceil in ints (huge Totals)
             reason = "too_large"
         else:
@@ -588,7 +610,7 @@ class IVHClient:
                 short = [i for i in window if counts[i] < size]
                 index = short[0] if short else window[-1]
             if total is None and counts[index] >= size and index >= max_pages:
-                reason = "too_large"
+                reason = reason or "too_large"
         listing.records = list(pages)
         listing.problems.sort(key=lambda p: p.index)
         listing.pages = len(counts)
@@ -715,39 +737,25 @@ def _decode(raw: bytes) -> Any:
         return None
 
 
-def _int(value: object) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return 0
-    return 0
-
-
 def _verdict(
     listing: Listing[Any],
     totals: Mapping[int, int | None],
-    identities: Mapping[int, frozenset[object]],
+    identities: Mapping[int, Sequence[object]],
 ) -> tuple[str | None, int, bool]:
-    """What is wrong with a walk (``None``: complete), the signature of its rows, and
-    whether its repeats could be twins."""
+    """What is wrong with a walk (``None``: complete), a signature of the rows it
+    delivered (as a multiset: the same rows whatever the page boundaries), and whether
+    every row seen on two pages is keyless (then they may be twins)."""
     seen: set[object] = set()
     repeats: set[object] = set()
     for index in sorted(identities):
-        ids = identities[index]
+        ids = set(identities[index])
         repeats |= seen & ids
         seen |= ids
     twins = all(isinstance(r, str) for r in repeats)
     signature = 0
     if repeats and twins:  # only then is it compared with another walk's
-        for index in sorted(identities):
-            signature = hash((signature, tuple(sorted(map(str, identities[index])))))
+        counted = Counter(i for ids in identities.values() for i in ids)
+        signature = hash(tuple(sorted((str(k), n) for k, n in counted.items())))
     if len({t for t in totals.values() if t is not None}) > 1:
         return "total_changed", signature, twins
     if repeats:
@@ -760,16 +768,16 @@ def _verdict(
 
 
 def _total(value: object) -> int | None:
-    """``Total`` as a count; ``None`` when absent or unreadable."""
-    if value is None or isinstance(value, bool):
+    """``Total`` as a count; ``None`` when absent or unreadable (not a whole number)."""
+    if isinstance(value, bool):
         return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
-        return None
-    if not isinstance(value, int | float | str):
-        return None
-    return max(_int(value), 0)
+    if isinstance(value, int):
+        return max(value, 0)
+    if isinstance(value, float):
+        return max(int(value), 0) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return max(int(value.strip()), 0)
+    return None
 
 
 def _code(value: object) -> int | None:

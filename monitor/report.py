@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_CRITICAL, EXIT_FAILED = 0, 1, 2
+_FAMILY_OF_KIND = {"service": "services", "timbre": "timbres", "image": "images"}
 _HOUR = 3600.0
 _DAY = 86400.0
 
@@ -92,8 +93,10 @@ def _sort_key(asset: Asset, now: datetime) -> tuple[bool, float, str, str, str]:
     return (left is None, left or 0.0, asset.account, asset.kind, asset.id)
 
 
-def asset_record(asset: Asset, now: datetime) -> dict[str, Any]:
-    """The JSON shape of one asset (also the shape of the daemon's ``/api/assets``)."""
+def asset_record(asset: Asset, now: datetime, data: str = "current") -> dict[str, Any]:
+    """The JSON shape of one asset (also the shape of the daemon's ``/api/assets``);
+    ``data`` says whether its family's figures are ``current``, ``partial`` (what
+    arrived of an incomplete listing) or ``stale`` (kept from an earlier success)."""
     left = asset.expires_in_seconds(now)
     return {
         "account": asset.account,
@@ -122,6 +125,7 @@ def asset_record(asset: Asset, now: datetime) -> dict[str, Any]:
             {"endpoint": x.endpoint, "reason": x.reason, "field": x.detail or None}
             for x in asset.anomalies
         ],
+        "data": data,
     }
 
 
@@ -130,7 +134,16 @@ def sorted_assets(result: ReportResult) -> list[Asset]:
 
 
 def render_json(result: ReportResult, out: TextIO) -> None:
-    records = [asset_record(a, result.now) for a in sorted_assets(result)]
+    # a failed family shows assets only when they are what arrived of incomplete listings
+    partial = {(f.account, f.family) for f in result.families if not f.ok}
+    records = [
+        asset_record(
+            a,
+            result.now,
+            "partial" if (a.account, _FAMILY_OF_KIND[a.kind]) in partial else "current",
+        )
+        for a in sorted_assets(result)
+    ]
     json.dump(records, out, ensure_ascii=False, indent=2)
     out.write("\n")
 

@@ -61,6 +61,15 @@ class FamilyState:
     def age_seconds(self, now: datetime) -> float | None:
         return None if self.last_success is None else (now - self.last_success).total_seconds()
 
+    @property
+    def data(self) -> str:
+        """What the data shown is: ``current`` (the last collection succeeded),
+        ``partial`` (what arrived of an incomplete listing) or ``stale`` (kept from an
+        earlier success)."""
+        if self.success:
+            return "current"
+        return "partial" if self.partial else "stale"
+
     def stale(self) -> bool:
         """Data is kept from an earlier success while the latest attempt failed."""
         return self.last_success is not None and not self.success

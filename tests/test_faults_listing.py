@@ -172,6 +172,11 @@ async def test_an_incomplete_listing_never_replaces_a_complete_one(
         async with httpx.AsyncClient() as http:
             page = (await http.get(f"{daemon.url}/")).text
             assert "incomplete listing describetimbre" in page
+            rows = (await http.get(f"{daemon.url}/api/assets")).json()
+            kept = [r for r in rows if r["account"] == VICTIM and r["kind"] == "timbre"]
+            assert kept
+            assert {r["data"] for r in kept} == {"stale"}
+            assert {r["data"] for r in rows if r not in kept} == {"current"}
             assert (await http.get(f"{daemon.url}/healthz")).status_code == 200
         sim.faults.clear()
 
@@ -230,6 +235,10 @@ async def test_report_exits_2_naming_the_failure(
     # the other account and the victim's other families are all there
     assert {r["account"] for r in rows} == {VICTIM, BYSTANDER}
     assert any(r["account"] == VICTIM and r["kind"] == "service" for r in rows)
+    # what arrived of the broken listing is there, and each of its rows says so
+    voices = [r for r in rows if r["account"] == VICTIM and r["kind"] == "timbre"]
+    assert {r["data"] for r in voices} <= {"partial"}
+    assert {r["data"] for r in rows if r not in voices} == {"current"}
 
 
 async def test_a_job_past_its_deadline_is_cancelled_and_counted(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +13,14 @@ from monitor.status.model import AlertItem
 __all__ = ["alert_record", "alerts_json", "assets_json"]
 
 
-def assets_json(assets: Iterable[Asset], now: datetime) -> list[dict[str, Any]]:
-    """The shape of ``report --format json``: soonest expiry first."""
-    return [asset_record(a, now) for a in sorted(assets, key=lambda a: _report_order(a, now))]
+def assets_json(
+    assets: Iterable[Asset], now: datetime, data: Callable[[Asset], str] = lambda _: "current"
+) -> list[dict[str, Any]]:
+    """The shape of ``report --format json``: soonest expiry first; ``data`` says of each
+    asset whether its family's figures are current, partial or stale."""
+    return [
+        asset_record(a, now, data(a)) for a in sorted(assets, key=lambda a: _report_order(a, now))
+    ]
 
 
 def _report_order(asset: Asset, now: datetime) -> tuple[bool, float, str, str, str]:

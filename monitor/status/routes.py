@@ -15,11 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
+from monitor.collect import Family
+from monitor.domain import Asset
 from monitor.status.api import alerts_json, assets_json
 from monitor.status.gather import StatusReader, StatusSource
 from monitor.status.page import parse_query, render_page, usage_shown
 
 __all__ = ["add_routes"]
+
+_FAMILY_OF_KIND: dict[str, Family] = {"service": "services", "timbre": "timbres", "image": "images"}
 
 #: the page has no script at all; forbid any, and anything not inline
 _HEADERS = {
@@ -66,10 +70,13 @@ def add_routes(
         if account is not None and account not in names:
             return _json_response(_json({"error": "unknown account"}), 404)
         now = reader.now()
-        assets = [
-            a for a in source.store.current.assets(now) if account is None or a.account == account
-        ]
-        body = await asyncio.to_thread(lambda: _json(assets_json(assets, now)))
+        snap = source.store.current
+        assets = [a for a in snap.assets(now) if account is None or a.account == account]
+
+        def data(asset: Asset) -> str:
+            return snap.families[(asset.account, _FAMILY_OF_KIND[asset.kind])].data
+
+        body = await asyncio.to_thread(lambda: _json(assets_json(assets, now, data)))
         return _json_response(body)
 
     async def api_alerts(request: web.Request) -> web.Response:

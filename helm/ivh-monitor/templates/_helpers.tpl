@@ -307,3 +307,15 @@ httpGet:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+A counter increased within the window, including its first increment: the
+daemon's failure counters with a reason label are born at 1 on the first failure
+(no 0 sample before it), which increase() alone reads as no increase.
+Input: dict sum ("sum without (...)"), metric (with its matchers), window.
+*/}}
+{{- define "ivh-monitor.counterIncreased" -}}
+{{- printf `%s (increase(%s[%s])) > 0
+or
+%s (%s unless %s offset %s)` .sum .metric .window .sum .metric .metric .window }}
+{{- end }}
