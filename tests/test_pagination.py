@@ -217,3 +217,73 @@ async def test_the_path_spelling_is_found_once_per_account(spellings: str, not_f
     assert transport.statuses.count(404) == not_found
     actions = next(r for r in results if r.family == "actions")
     assert actions.actions == {"k3d": 1}
+
+
+@pytest.mark.parametrize("count", [6, 150])
+async def test_a_gateway_ignoring_page_index_never_multiplies_packages(
+    sim: RunningSimulator, make_client: MakeClient, count: int
+) -> None:
+    """Every page is the first: service packages (no key) come again and again. Not
+    twins: the walk with other page boundaries (pages of 100) sees other rows. Where
+    that walk fits in one page it is the truth; where it does not, the family fails."""
+    sim.dataset.account("t1").replace("services", [_package(i) for i in range(count)])
+    sim.faults.add(Fault(kind="same_page", endpoint="getserviceasset"))
+    result = await collect_family(make_client(page_size=2 if count < 100 else 50), "services")
+    if count < 100:
+        assert result.ok
+        assert len(result.assets) == count
+        assert sum(a.remaining_seconds or 0 for a in result.assets) == count * 3600
+    else:
+        assert not result.ok
+        assert [e.reason for e in result.incomplete] == ["repeated"]
+
+
+async def test_keyless_pages_that_overlap_on_every_walk_are_not_twins(
+    sim: RunningSimulator, make_client: MakeClient
+) -> None:
+    sim.dataset.account("t1").replace("services", [_package(i) for i in range(150)])
+    sim.faults.add(Fault(kind="shift", endpoint="getserviceasset", page=2, count=1))
+    result = await collect_family(make_client(page_size=50), "services")
+    assert not result.ok
+    assert result.incomplete[0].reason == "repeated"
+
+
+@pytest.mark.parametrize("rows", [5, 0])
+async def test_a_listing_without_total_is_never_complete(
+    sim: RunningSimulator, make_client: MakeClient, rows: int
+) -> None:
+    """Rows and no Total to count them against: what arrived is kept, but the listing
+    fails (an empty first page without Total is an empty listing)."""
+    sim.dataset.account("t1").replace("timbres", _timbres(rows))
+    sim.faults.add(Fault(kind="no_total", endpoint="describetimbre"))
+    if not rows:
+        assert (await make_client(page_size=2).timbres()).records == []
+        return
+    with pytest.raises(IncompleteListingError) as caught:
+        await make_client(page_size=2).timbres()
+    assert caught.value.reason == "no_total"
+    assert "no readable Total" in str(caught.value)
+    assert isinstance(caught.value.partial, Listing)
+    assert len(caught.value.partial.records) == rows
+
+
+@pytest.mark.parametrize(
+    "first",
+    [Fault(kind="http_error", status=502, times=1), Fault(kind="hang", times=1)],
+    ids=["502", "hang"],
+)
+async def test_a_probe_that_fails_still_teaches_the_spelling(first: Fault) -> None:
+    """The first call reaching the gateway's one spelling fails (502, or no answer in
+    time): the 404 before it is remembered, and no other walk spends its own."""
+    from monitor.collect import collect_account
+
+    dataset = Dataset([sim_account()])
+    dataset.account("t1").replace("timbres", _timbres(250))
+    async with run_simulator(dataset, spellings="document") as sim:
+        sim.faults.add(first)
+        transport = _Statuses()
+        config = ClientConfig(**{**FAST, "timeout_seconds": 0.5, "retries": 2})
+        async with IVHClient(account_for(sim), config, transport=transport) as client:
+            results = await collect_account(client, config.virtualman_type_codes)
+    assert all(r.ok for r in results), [str(r.error) for r in results]
+    assert transport.statuses.count(404) == 1

@@ -30,6 +30,8 @@ Kinds:
 ``shift``            the page served ``count`` rows early, as when a purchase
                      between two pages shifts offset pagination: the last rows
                      of the previous page repeat
+``same_page``        ``PageIndex`` ignored: every page is the first
+``no_total``         pages without ``Total``
 ==================== ==========================================================
 
 Clock skew is not a fault: give the server a skewed ``clock`` or set its
@@ -62,6 +64,8 @@ FaultKind = Literal[
     "short_listing",
     "total",
     "shift",
+    "same_page",
+    "no_total",
 ]
 Corruption = Literal["wrong_type", "not_object", "bad_date"]
 

@@ -463,6 +463,8 @@ def _serve_endpoint(
     total, page = _listing_page(
         account, collection, predicate, index=index, size=size, faults=faults
     )
+    if any(f.kind == "no_total" for f in faults):
+        return {list_key: page}, page
     return {list_key: page, "Total": total}, page
 
 
@@ -477,6 +479,8 @@ def _listing_page(
 ) -> tuple[int, list[Any]]:
     """(Total, rows) of one page, bent by the listing faults (``shift``, ``short_listing``,
     ``total``): the ways an offset-paginated gateway lets a listing fall apart."""
+    if any(f.kind == "same_page" for f in faults):
+        index = 1
     shift = sum(f.count for f in faults if f.kind == "shift")
     if shift and index > 1:
         # the page starts ``shift`` rows early: read it as two pages' worth and cut
