@@ -146,13 +146,12 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _print_report(args: argparse.Namespace, settings: Settings, result: ReportResult) -> int:
-    from rich.console import Console  # noqa: PLC0415 - only the report draws tables
+    from monitor.console import table_console  # noqa: PLC0415 - only the report draws tables
 
     if args.format == "json":
         render_json(result, sys.stdout)
     else:
-        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
-        render_table(result, console, settings)
+        render_table(result, table_console(sys.stdout), settings)
     print_problems(result, sys.stderr)
     critical = args.critical_days if getattr(args, "critical_days", None) is not None else None
     return exit_status(result, settings.critical_days if critical is None else critical)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["UNSAFE", "json_text", "one_line", "printable"]
@@ -86,7 +87,9 @@ def one_line(text: str) -> str:
     return printable(_LINE_BREAKS.sub(" ", text))
 
 
-def json_text(data: Any, *, indent: int | None = None) -> str:
+def json_text(
+    data: Any, *, indent: int | None = None, default: Callable[[Any], Any] | None = None
+) -> str:
     """``json.dumps(data, ensure_ascii=False)`` with every unsafe character escaped.
 
     ``json.loads`` of the result equals ``data`` exactly; the text itself holds
@@ -94,4 +97,5 @@ def json_text(data: Any, *, indent: int | None = None) -> str:
     encodes as UTF-8. (Unsafe characters can only occur inside JSON strings,
     where ``\\uXXXX`` means the same character.)
     """
-    return _JSON_UNSAFE.sub(_json_escape, json.dumps(data, ensure_ascii=False, indent=indent))
+    text = json.dumps(data, ensure_ascii=False, indent=indent, default=default)
+    return _JSON_UNSAFE.sub(_json_escape, text)

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import TextIO
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -15,6 +14,7 @@ from monitor.alerts.channels import build_channel
 from monitor.alerts.model import Alert, Notification
 from monitor.alerts.store import StateStore
 from monitor.config import Settings
+from monitor.console import table_console
 from monitor.errors import ConfigError
 from monitor.text import json_text, printable
 
@@ -76,7 +76,7 @@ def list_alerts(settings: Settings, out: TextIO, *, fmt: str = "table") -> int:
         )
         out.write("\n")
         return 0
-    console = Console(file=out, width=None if out.isatty() else 200)
+    console = table_console(out)
     table = Table(title="ivh-monitor alerts")
     for column in ("status", "severity", "rule", "account", "asset", "summary", "since"):
         table.add_column(column, overflow="fold")
