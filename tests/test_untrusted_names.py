@@ -27,6 +27,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import yaml
+from aiohttp import web
 
 from monitor import cli
 from monitor.simulator import RunningSimulator, run_simulator
@@ -350,3 +351,44 @@ def test_an_exception_in_a_command_is_exit_70_with_one_line(
     err = capsys.readouterr().err
     assert err.splitlines()[0].startswith("ivh-monitor: error: check-config: unexpected KeyError")
     assert "Traceback (most recent call last)" in err  # asked for: the traceback too
+
+
+# -- check-config and alerts test -----------------------------------------------------
+
+
+async def test_check_config_prints_hostile_labels_exact_and_inert(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    label = "\x1b]8;;https://evil.example/\x07team\u202e\x85"
+    account = {"name": "calm", "appkey": "ak-calm", "access_token": TOKEN, "base_url": sim.url}
+    path.write_text(yaml.safe_dump({"accounts": [{**account, "labels": {"team": label}}]}))
+    status, out, err = await _run("--config", str(path), "check-config")
+    assert status == 0, err
+    _inert(out)
+    document, ok = out.rsplit("\n", 2)[0], out.rsplit("\n", 2)[1]
+    assert ok == "configuration OK"
+    assert json.loads(document)["effective_accounts"][0]["labels"] == {"team": label}
+
+
+async def test_alerts_test_prints_a_hostile_receiver_answer_inert(tmp_path: Path) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        del request
+        return web.Response(status=400, text="\x1b]8;;https://evil.example/\x07renew\x1b[2J\n")
+
+    app = web.Application()
+    app.router.add_post("/hook", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+        env = {**clean_env(), "IVH_MONITOR_ALERT_WEBHOOK_URL": url}
+        status, out, err = await _run("alerts", "test", env=env)
+    finally:
+        await runner.cleanup()
+    assert status == 1, err  # not delivered
+    _no_traceback(err)
+    _inert(out)
+    assert r"refused with HTTP 400: \x1b]8;;https://evil.example/\x07renew\x1b[2J" in out
