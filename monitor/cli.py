@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
 import signal
 import sys
 import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ from monitor.report import (
     render_table,
 )
 from monitor.server import create_app, start_server
+from monitor.text import json_text, printable
 from monitor.webconfig import auth_middleware, load_web_config, ssl_context
 
 __all__ = ["main"]
@@ -38,6 +40,8 @@ __all__ = ["main"]
 log = structlog.get_logger("monitor.cli")
 
 EXIT_USAGE = 64  # EX_USAGE: a configuration error
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: an unexpected error (a bug), never "an asset expires soon"
+EXIT_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (``report | head -1``)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -136,19 +140,18 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         for c in settings.effective_alerts().channels
     ]
     data["effective_state_dir"] = str(settings.effective_state_dir())
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write(json_text(data, indent=2))
     sys.stdout.write("\nconfiguration OK\n")
     return 0
 
 
 def _print_report(args: argparse.Namespace, settings: Settings, result: ReportResult) -> int:
-    from rich.console import Console  # noqa: PLC0415 - only the report draws tables
+    from monitor.console import table_console  # noqa: PLC0415 - only the report draws tables
 
     if args.format == "json":
         render_json(result, sys.stdout)
     else:
-        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
-        render_table(result, console, settings)
+        render_table(result, table_console(sys.stdout), settings)
     print_problems(result, sys.stderr)
     critical = args.critical_days if getattr(args, "critical_days", None) is not None else None
     return exit_status(result, settings.critical_days if critical is None else critical)
@@ -338,14 +341,76 @@ _COMMANDS = {
 }
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: after a broken pipe (or a full disk) the
+    interpreter's own flush at exit would fail again, with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (tests, embedding)
+        pass
+
+
+def _where(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame of ours, for the one-line message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{os.sep}monitor{os.sep}" in f.filename] or frames
+    if not ours:
+        return ""
+    frame = ours[-1]
+    name = frame.filename.rsplit(f"{os.sep}monitor{os.sep}", 1)[-1]
+    return f" at monitor/{name}:{frame.lineno}"
+
+
+def _unexpected(args: argparse.Namespace, exc: Exception) -> int:
+    """One ``error:`` line for an exception no command expected, exit 70.
+
+    The line names the exception's type and where it was raised; its message only
+    for OS errors (a full disk, a permission: the user can act on those), since
+    other messages may quote anything, secrets included. The traceback goes to
+    the log (when logging is set up and lets errors through) and, with
+    ``--log-level debug``, to stderr.
+    """
+    if isinstance(exc, OSError):
+        _quiet_stdout()  # stdout itself may be what failed
+    if structlog.is_configured():  # else structlog's default would print to stdout
+        log.error(
+            "cli.unexpected_error", command=args.command, error=type(exc).__name__, exc_info=exc
+        )
+    detail = f": {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else ""
+    sys.stderr.write(
+        printable(
+            f"ivh-monitor: error: {args.command}: unexpected {type(exc).__name__}{_where(exc)}"
+            f"{detail} (exit {EXIT_SOFTWARE}; --log-level debug shows the traceback)"
+        )
+        + "\n"
+    )
+    if args.log_level == "debug":
+        traceback.print_exception(exc, file=sys.stderr)
+    return EXIT_SOFTWARE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, dispatch, and turn what a command raises into an exit status:
+    64 for configuration errors, 70 for anything unexpected, 141 when stdout's
+    reader went away, 130 on Ctrl-C. A command's own status (report: 0/1/2)
+    is returned only when it ran to the end and its output was written."""
     args = _parser().parse_args(argv)
     # The daemon's own counters need no *_created series: they only add noise.
     disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
     try:
-        return _COMMANDS[args.command](args)
+        status = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a write that fails must fail here, not at exit
     except ConfigError as exc:
-        sys.stderr.write(f"ivh-monitor: {exc}\n")
+        lines = str(exc).split("\n")  # one line per bad field, each quoting the config
+        sys.stderr.write("ivh-monitor: " + "\n".join(printable(x) for x in lines) + "\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_PIPE
+    except Exception as exc:  # noqa: BLE001 - the last resort: a status of its own, one line
+        return _unexpected(args, exc)
+    return status

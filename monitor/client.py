@@ -14,6 +14,7 @@ import contextlib
 import json
 import math
 import random
+import re
 import ssl
 import time
 import zlib
@@ -732,9 +733,26 @@ class _Inflater:
 
 def _decode(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+        # "\ud800" is valid JSON but no character: json.loads keeps it as a lone
+        # surrogate, which no UTF-8 output (sqlite, a reply body) can encode. Only
+        # a body spelling a \uD... escape can hold one: U+FFFD here, at the edge.
+        return _no_surrogates(data) if b"\\ud" in raw or b"\\uD" in raw else data
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deep nesting
         return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _verdict(

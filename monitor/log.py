@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -11,6 +10,8 @@ from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+from monitor.text import json_text, printable
 
 __all__ = ["SecretScrubber", "configure_logging"]
 
@@ -54,6 +55,10 @@ class SecretScrubber:
         return value
 
 
+def _printable_values(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    return {k: printable(v) if isinstance(v, str) else v for k, v in event_dict.items()}
+
+
 def configure_logging(
     level: str = "info",
     fmt: str = "auto",
@@ -76,11 +81,12 @@ def configure_logging(
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
     else:
         tail.append(structlog.processors.format_exc_info)
-        renderer = structlog.processors.JSONRenderer(
-            serializer=partial(json.dumps, ensure_ascii=False, default=str)
-        )
+        # json_text: no raw C1 control or bidi mark from a vendor name in a log line
+        renderer = structlog.processors.JSONRenderer(serializer=partial(json_text, default=str))
     if scrubber is not None:
         tail.append(scrubber)  # after format_exc_info, so tracebacks are scrubbed too
+    if console:
+        tail.append(_printable_values)  # fields may quote names: no escape codes on a terminal
 
     numeric = _LEVELS.get(level, logging.INFO)
     structlog.configure(

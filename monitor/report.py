@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,9 +14,11 @@ from monitor.client import shared_clients
 from monitor.collect import FAMILIES, FamilyResult, collect_account
 from monitor.config import Account, Settings
 from monitor.domain import Asset
+from monitor.text import json_text, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
 __all__ = [
     "ReportResult",
@@ -60,6 +60,7 @@ async def collect_all(
 ) -> ReportResult:
     """Collect every family of every account once, accounts concurrently."""
     from rich.console import Console  # noqa: PLC0415 - rich only where a terminal is drawn
+    from rich.markup import escape  # noqa: PLC0415
     from rich.progress import Progress  # noqa: PLC0415
 
     clients = list(shared_clients(accounts, settings.client, transport=transport).values())
@@ -70,7 +71,9 @@ async def collect_all(
 
             def done(result: FamilyResult) -> None:
                 progress.advance(task)
-                progress.update(task, description=f"{result.account}: {result.family}")
+                # the description is rich markup: an account name is text
+                description = escape(printable(f"{result.account}: {result.family}"))
+                progress.update(task, description=description)
 
             per_account = await asyncio.gather(
                 *(
@@ -134,6 +137,8 @@ def sorted_assets(result: ReportResult) -> list[Asset]:
 
 
 def render_json(result: ReportResult, out: TextIO) -> None:
+    """The assets as JSON: names exactly as the vendor sent them, each control,
+    format or surrogate character as a ``\\uXXXX`` escape (:func:`json_text`)."""
     # a failed family shows assets only when they are what arrived of incomplete listings
     partial = {(f.account, f.family) for f in result.families if not f.ok}
     records = [
@@ -144,7 +149,7 @@ def render_json(result: ReportResult, out: TextIO) -> None:
         )
         for a in sorted_assets(result)
     ]
-    json.dump(records, out, ensure_ascii=False, indent=2)
+    out.write(json_text(records, indent=2))
     out.write("\n")
 
 
@@ -177,7 +182,15 @@ def _figures(asset: Asset) -> str:
     return ""
 
 
+def _cell(text: str) -> Text:
+    from rich.text import Text  # noqa: PLC0415 - see collect_all
+
+    # a Text is never parsed: no markup, no emoji codes, no highlighting
+    return Text(printable(text))
+
+
 def render_table(result: ReportResult, console: Console, settings: Settings) -> None:
+    """The assets as a rich table; every cell is plain text (:func:`_cell`)."""
     from rich.table import Table  # noqa: PLC0415 - see collect_all
 
     zones = {a.name: a.zone for a in result.accounts}
@@ -196,13 +209,13 @@ def render_table(result: ReportResult, console: Console, settings: Settings) -> 
             else ("?" if asset.expiry_unknown else "-")
         )
         table.add_row(
-            asset.account,
-            asset.kind,
-            asset.type + (f" ({asset.category})" if asset.category else ""),
-            asset.name,
-            expires,
-            _left(left, unknown=asset.expiry_unknown),
-            _figures(asset),
+            _cell(asset.account),
+            _cell(asset.kind),
+            _cell(asset.type + (f" ({asset.category})" if asset.category else "")),
+            _cell(asset.name),
+            _cell(expires),
+            _cell(_left(left, unknown=asset.expiry_unknown)),
+            _cell(_figures(asset)),
             style=style,
         )
     console.print(table)
@@ -210,30 +223,35 @@ def render_table(result: ReportResult, console: Console, settings: Settings) -> 
 
 def print_problems(result: ReportResult, err: TextIO) -> None:
     """Failures, skipped records, anomalies and unknown expiries go to stderr with
-    the account and endpoint (or kind) and the asset."""
+    the account and endpoint (or kind) and the asset, one line each: ids, reasons
+    and the vendor's messages are outside text (:func:`printable`)."""
+
+    def line(text: str) -> None:
+        err.write(printable(text) + "\n")
+
     for family in result.families:
         for p in family.problems:
             key = f" ({p.key})" if p.key else ""
-            err.write(
+            line(
                 f"warning: {family.account}: {p.endpoint}: skipped record #{p.index}{key}:"
-                f" {p.reason}\n"
+                f" {p.reason}"
             )
         for asset, x in family.anomalies:
             field = f" ({x.detail})" if x.detail else ""
-            err.write(
+            line(
                 f"warning: {family.account}: {x.endpoint}: {asset.kind} {asset.id}:"
-                f" {x.reason}{field}, record kept\n"
+                f" {x.reason}{field}, record kept"
             )
         for asset in family.assets:
             if asset.expiry_unknown:
-                err.write(
+                line(
                     f"warning: {family.account}: {asset.kind} {asset.id}: expiry unknown"
-                    " (blank or placeholder date), not alerted as expiring\n"
+                    " (blank or placeholder date), not alerted as expiring"
                 )
         if family.error is not None:
-            err.write(f"error: {family.family}: {family.error}\n")
+            line(f"error: {family.family}: {family.error}")
         for incomplete in family.incomplete[1:]:  # the first is the family's error
-            err.write(f"error: {family.family}: {incomplete}\n")
+            line(f"error: {family.family}: {incomplete}")
 
 
 def exit_status(result: ReportResult, critical_days: float) -> int:
@@ -247,26 +265,3 @@ def exit_status(result: ReportResult, critical_days: float) -> int:
         if left is not None and left < limit:
             return EXIT_CRITICAL
     return EXIT_OK
-
-
-def run_report(
-    settings: Settings,
-    accounts: Sequence[Account],
-    *,
-    fmt: str = "table",
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
-    result = asyncio.run(
-        collect_all(settings, accounts, transport=transport, show_progress=err.isatty())
-    )
-    if fmt == "json":
-        render_json(result, out)
-    else:
-        console = Console(file=out, width=None if out.isatty() else 200)
-        render_table(result, console, settings)
-    print_problems(result, err)
-    return exit_status(result, settings.critical_days)

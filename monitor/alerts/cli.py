@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from datetime import UTC, datetime
 from typing import TextIO
 
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from monitor.alerts.channels import build_channel
 from monitor.alerts.model import Alert, Notification
 from monitor.alerts.store import StateStore
 from monitor.config import Settings
+from monitor.console import table_console
 from monitor.errors import ConfigError
+from monitor.text import json_text, printable
 
 __all__ = ["list_alerts", "send_test"]
 
@@ -29,6 +30,12 @@ def _store(settings: Settings) -> StateStore:
     return StateStore(path)
 
 
+def _text(text: str, style: str = "") -> Text:
+    # names, summaries (which quote them) and receivers' answers are outside text:
+    # a Text is never parsed as markup, printable() leaves no control character
+    return Text(printable(text), style=style)
+
+
 def list_alerts(settings: Settings, out: TextIO, *, fmt: str = "table") -> int:
     store = _store(settings)
     try:
@@ -38,38 +45,38 @@ def list_alerts(settings: Settings, out: TextIO, *, fmt: str = "table") -> int:
     finally:
         store.close()
     if fmt == "json":
-        json.dump(
-            {
-                "alerts": [
-                    {
-                        "status": r.alert.status,
-                        "rule": r.alert.rule,
-                        "severity": r.alert.severity,
-                        "account": r.alert.account,
-                        "kind": r.alert.kind,
-                        "asset": r.alert.asset,
-                        "summary": r.alert.annotations.get("summary", ""),
-                        "started_at": r.started_at.isoformat(),
-                        "last_notified_at": r.last_notified_at.isoformat()
-                        if r.last_notified_at
-                        else None,
-                        "resolved_at": r.resolved_at.isoformat() if r.resolved_at else None,
-                        "resolve_reason": r.alert.resolve_reason,
-                    }
-                    for r in rows
-                ],
-                "pending_notifications": len(pending),
-                "dead_notifications": [
-                    {"id": e.id, "channel": e.channel, "error": e.last_error} for e in dead
-                ],
-            },
-            out,
-            ensure_ascii=False,
-            indent=2,
+        out.write(
+            json_text(
+                {
+                    "alerts": [
+                        {
+                            "status": r.alert.status,
+                            "rule": r.alert.rule,
+                            "severity": r.alert.severity,
+                            "account": r.alert.account,
+                            "kind": r.alert.kind,
+                            "asset": r.alert.asset,
+                            "summary": r.alert.annotations.get("summary", ""),
+                            "started_at": r.started_at.isoformat(),
+                            "last_notified_at": r.last_notified_at.isoformat()
+                            if r.last_notified_at
+                            else None,
+                            "resolved_at": r.resolved_at.isoformat() if r.resolved_at else None,
+                            "resolve_reason": r.alert.resolve_reason,
+                        }
+                        for r in rows
+                    ],
+                    "pending_notifications": len(pending),
+                    "dead_notifications": [
+                        {"id": e.id, "channel": e.channel, "error": e.last_error} for e in dead
+                    ],
+                },
+                indent=2,
+            )
         )
         out.write("\n")
         return 0
-    console = Console(file=out, width=None if out.isatty() else 200)
+    console = table_console(out)
     table = Table(title="ivh-monitor alerts")
     for column in ("status", "severity", "rule", "account", "asset", "summary", "since"):
         table.add_column(column, overflow="fold")
@@ -77,19 +84,24 @@ def list_alerts(settings: Settings, out: TextIO, *, fmt: str = "table") -> int:
         style = {"critical": "red", "warning": "yellow"}.get(r.alert.severity, "")
         firing = r.alert.status == "firing"
         table.add_row(
-            "firing" if firing else f"resolved ({r.alert.resolve_reason})",
-            r.alert.severity,
-            r.alert.rule,
-            r.alert.account,
-            r.alert.asset or "-",
-            r.alert.annotations.get("summary", ""),
-            r.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+            *(
+                _text(cell)
+                for cell in (
+                    "firing" if firing else f"resolved ({r.alert.resolve_reason})",
+                    r.alert.severity,
+                    r.alert.rule,
+                    r.alert.account,
+                    r.alert.asset or "-",
+                    r.alert.annotations.get("summary", ""),
+                    r.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+                )
+            ),
             style=style if firing else "dim",
         )
     console.print(table)
-    console.print(f"{len(pending)} notification(s) pending delivery")
+    console.print(_text(f"{len(pending)} notification(s) pending delivery"))
     for e in dead:
-        console.print(f"dead-lettered: {e.channel} {e.id}: {e.last_error}", style="red")
+        console.print(_text(f"dead-lettered: {e.channel} {e.id}: {e.last_error}", style="red"))
     return 0
 
 
@@ -141,8 +153,7 @@ async def send_test(settings: Settings, only: str | None, out: TextIO = sys.stdo
             await channel.aclose()
         ok = report.outcome == "delivered"
         failed += not ok
-        detail = "" if ok else f": {report.result.detail}"
-        out.write(
-            f"{config.name} ({config.type}, {channel.masked_url()}): {report.outcome}{detail}\n"
-        )
+        detail = "" if ok else f": {report.result.detail}"  # the receiver's words
+        line = f"{config.name} ({config.type}, {channel.masked_url()}): {report.outcome}{detail}"
+        out.write(printable(line) + "\n")
     return 1 if failed else 0

@@ -7,6 +7,8 @@ from datetime import datetime, tzinfo
 from string import Template
 from typing import Any
 
+from monitor.text import one_line
+
 __all__ = ["render"]
 
 _KIND = {
@@ -173,10 +175,12 @@ def render(
     texts.update(overrides or {})
     kind = str(facts.get("kind", ""))
     fields: dict[str, str] = {
-        "account": str(facts.get("account", "")),
-        "asset": str(facts.get("asset", "")),
-        "name": str(facts.get("name", "")),
-        "type": str(facts.get("type", "")),
+        # names, ids and types are the vendor's free text: each on one line, inert
+        # (monitor.text); how a channel escapes its own markup is the channel's job
+        "account": one_line(str(facts.get("account", ""))),
+        "asset": one_line(str(facts.get("asset", ""))),
+        "name": one_line(str(facts.get("name", ""))),
+        "type": one_line(str(facts.get("type", ""))),
         "kind": kind,
         "kind_name": _KIND[lang].get(kind, kind),
         "expires_at": _fmt_time(facts.get("expires_at"), zone)
@@ -199,7 +203,7 @@ def render(
         "quota_limit": str(facts.get("quota_limit", "?")),
         "families": ", ".join(facts.get("families", ())),
         "since": _fmt_time(facts.get("since"), zone) if facts.get("since") else "?",
-        "error": str(facts.get("error") or "?"),
+        "error": one_line(str(facts.get("error") or "?")),
         "figures": "",
     }
     if facts.get("remaining_seconds") is not None and facts.get("ordered_seconds"):

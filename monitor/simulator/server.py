@@ -85,6 +85,7 @@ from monitor.simulator.dataset import (
     load_dataset,
 )
 from monitor.simulator.faults import TERMINAL_KINDS, Fault, FaultRegistry
+from monitor.text import json_text
 
 __all__ = [
     "ENDPOINTS",
@@ -573,7 +574,8 @@ def _envelope(
         },
         "Payload": payload,
     }
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    # json_text: a lone surrogate in a dataset name goes out as "\\ud800", as JSON allows
+    return json_text(body).encode("utf-8")
 
 
 def _json(body: bytes, status: int = 200, content_type: str = "application/json") -> web.Response:
@@ -774,7 +776,7 @@ async def _terminal_fault(
 
 
 def _control_json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    return web.json_response(data, status=status, dumps=json_text)
 
 
 async def _read_json(request: web.Request) -> Any:

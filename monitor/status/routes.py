@@ -9,7 +9,6 @@ Everything sits on the same app as ``/metrics``, behind the same middleware.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from typing import Any
 
@@ -20,6 +19,7 @@ from monitor.domain import Asset
 from monitor.status.api import alerts_json, assets_json
 from monitor.status.gather import StatusReader, StatusSource
 from monitor.status.page import parse_query, render_page, usage_shown
+from monitor.text import json_text
 
 __all__ = ["add_routes"]
 
@@ -38,7 +38,9 @@ _HEADERS = {
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=1)
+    # exact data; control/bidi/surrogate characters as \uXXXX (a lone surrogate
+    # would not even encode as UTF-8)
+    return json_text(data, indent=1)
 
 
 def _json_response(body: str, status: int = 200) -> web.Response:
