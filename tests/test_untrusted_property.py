@@ -342,11 +342,9 @@ async def _check_channels(name: str, alerts: list[Alert]) -> None:
             if len(name) < 200 and kind not in {"webhook", "alertmanager"}:
                 # the name on one line: it adds no line break to the message
                 assert _line_breaks(payloads) == await _baseline(kind, language), kind
-            # TODO(issue 12.2): per-channel escaping lands in monitor/alerts/channels/;
-            # assert here that the name is inert in each chat payload: no live link
-            # (Markdown [..](..), Slack <url|..>, HTML <a>), no emphasis, no mention
-            # (@all, <at>, <!channel>), e.g. by rendering the name alone and checking
-            # it comes back escaped in the message text.
+            # that the name is inert in each chat payload (no live link, emphasis,
+            # heading or mention) is the property of tests/test_chat_escaping.py,
+            # with one checker per channel syntax
 
 
 # -- the property ---------------------------------------------------------------------

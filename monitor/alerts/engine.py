@@ -30,7 +30,7 @@ import structlog
 from monitor.alerts.burn import Forecast, burn_rate, forecast
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.config import RULE_NAMES, AlertsConfig
-from monitor.alerts.messages import render, render_resolved
+from monitor.alerts.messages import joined, render_parts, render_resolved_parts
 from monitor.alerts.model import (
     SEVERITY_ORDER,
     Alert,
@@ -230,7 +230,7 @@ class AlertEngine:
     def _alert(self, finding: Finding, started: datetime, status: str = "firing") -> Alert:
         zone = self._zones.get(finding.account)
         assert zone is not None  # noqa: S101 - every account has a zone
-        annotations = render(
+        parts = render_parts(
             finding.rule,
             self.config.language,
             finding.facts,
@@ -256,8 +256,9 @@ class AlertEngine:
             status=status,  # type: ignore[arg-type]
             starts_at=started,
             labels=labels,
-            annotations=annotations,
+            annotations={k: joined(v) for k, v in parts.items()},
             values=values,
+            annotation_parts=parts,
         )
 
     def _classify(
@@ -374,7 +375,7 @@ class AlertEngine:
         reason = _resolve_reason(alert, asset)
         zone = self._zones.get(alert.account)
         assert zone is not None  # noqa: S101
-        annotations = render_resolved(
+        parts = render_resolved_parts(
             alert, reason=reason, asset=asset, language=self.config.language, zone=zone, now=now
         )
         values = dict(alert.values)
@@ -389,8 +390,9 @@ class AlertEngine:
             status="resolved",
             ends_at=now,
             resolve_reason=reason,
-            annotations=annotations,
+            annotations={k: joined(v) for k, v in parts.items()},
             values=values,
+            annotation_parts=parts,
         )
 
     def _notifications(

@@ -1,15 +1,29 @@
-"""Alert texts in English or Chinese: what, how much, by when, and what to do (pure)."""
+"""Alert texts in English or Chinese: what, how much, by when, and what to do (pure).
+
+Each text is also returned cut into pieces (:data:`Parts`): our words and
+figures, and the outside text substituted into them (the fields in
+:data:`OUTSIDE_FIELDS`: names, ids, account labels, the vendor's errors), so a
+chat channel can escape the outside pieces for its markup and leave the rest,
+including an operator's ``alerts.templates`` text, as written.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from string import Template
 from typing import Any
 
 from monitor.text import one_line
 
-__all__ = ["render"]
+__all__ = ["OUTSIDE_FIELDS", "Parts", "joined", "render", "render_parts", "render_resolved_parts"]
+
+#: alternating pieces: ours (even indexes) and outside text (odd indexes)
+Parts = tuple[str, ...]
+
+#: template fields whose values come from outside (the vendor, the operator's
+#: account labels): everything else is a figure or a word we formatted
+OUTSIDE_FIELDS = frozenset({"account", "asset", "name", "type", "error", "quota_limit"})
 
 _KIND = {
     "en": {
@@ -157,6 +171,65 @@ def _hours(seconds: float | None) -> str:
     return "?" if seconds is None else f"{seconds / 3600:,.1f}"
 
 
+class _Builder:
+    """Collects pieces, merging neighbours of the same kind."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = [""]
+
+    def add(self, text: str, *, outside: bool = False) -> None:
+        if not text:
+            return
+        if (len(self.pieces) % 2 == 0) == outside:  # the last piece is of this kind
+            self.pieces[-1] += text
+        else:
+            self.pieces.append(text)
+
+    def extend(self, parts: Parts) -> None:
+        for i, piece in enumerate(parts):
+            self.add(piece, outside=i % 2 == 1)
+
+    def build(self) -> Parts:
+        return tuple(self.pieces)
+
+
+def _substitute(template: str, fields: Mapping[str, str]) -> Parts:
+    """``Template(template).safe_substitute(fields)``, cut into our and outside pieces."""
+    out = _Builder()
+    pattern = Template.pattern
+    last = 0
+    for match in pattern.finditer(template):
+        out.add(template[last : match.start()])
+        last = match.end()
+        name = match["named"] or match["braced"]
+        if match["escaped"] is not None:
+            out.add(Template.delimiter)
+        elif name is not None and name in fields:
+            out.add(fields[name], outside=name in OUTSIDE_FIELDS)
+        else:  # unknown or invalid: left as written, as safe_substitute does
+            out.add(match[0])
+    out.add(template[last:])
+    return out.build()
+
+
+def joined(parts: Parts) -> str:
+    return "".join(parts)
+
+
+def _strip(parts: Iterable[str]) -> Parts:
+    """``parts`` without the whitespace around the whole text."""
+    pieces = list(parts)
+    for i in range(len(pieces)):
+        pieces[i] = pieces[i].lstrip()
+        if pieces[i]:
+            break
+    for i in reversed(range(len(pieces))):
+        pieces[i] = pieces[i].rstrip()
+        if pieces[i]:
+            break
+    return tuple(pieces)
+
+
 def render(
     rule: str,
     language: str,
@@ -164,7 +237,18 @@ def render(
     zone: tzinfo,
     overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """``summary``, ``description`` and ``action`` for one alert.
+    """``summary``, ``description`` and ``action`` for one alert (see :func:`render_parts`)."""
+    return {k: joined(v) for k, v in render_parts(rule, language, facts, zone, overrides).items()}
+
+
+def render_parts(
+    rule: str,
+    language: str,
+    facts: Mapping[str, Any],
+    zone: tzinfo,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, Parts]:
+    """``summary``, ``description`` and ``action`` for one alert, as :data:`Parts`.
 
     ``facts`` carries raw values (datetimes, seconds); they are formatted here,
     dates in the account's zone. ``overrides`` replace any of the three texts.
@@ -212,7 +296,7 @@ def render(
             if lang == "en"
             else f"剩余 {fields['remaining_hours']} / {fields['ordered_hours']} 小时。"
         )
-    return {key: Template(text).safe_substitute(fields) for key, text in texts.items()}
+    return {key: _substitute(text, fields) for key, text in texts.items()}
 
 
 _RESOLVED = {
@@ -244,6 +328,22 @@ def render_resolved(
     zone: tzinfo,
     now: datetime,
 ) -> dict[str, str]:
+    """Texts of a resolved alert (see :func:`render_resolved_parts`)."""
+    parts = render_resolved_parts(
+        alert, reason=reason, asset=asset, language=language, zone=zone, now=now
+    )
+    return {k: joined(v) for k, v in parts.items()}
+
+
+def render_resolved_parts(
+    alert: Any,
+    *,
+    reason: str,
+    asset: Any,
+    language: str,
+    zone: tzinfo,
+    now: datetime,
+) -> dict[str, Parts]:
     """Texts of a resolved alert, with the asset's current (not stale) figures."""
     lang = "zh" if language == "zh" else "en"
     expires = (
@@ -254,11 +354,14 @@ def render_resolved(
     hours = _hours(asset.remaining_seconds if asset is not None else None)
     why = _RESOLVED[lang].get(reason, reason).format(expires=expires, hours=hours)
     head = "已恢复" if lang == "zh" else "Resolved"
-    summary = f"[{head}] {alert.annotations.get('summary', alert.rule)} — {why}"
+    summary = _Builder()
+    summary.add(f"[{head}] ")
+    summary.extend(alert.parts("summary") if "summary" in alert.annotations else (alert.rule,))
+    summary.add(f" — {why}")
     when = _fmt_time(now, zone)
-    description = (
-        f"{alert.annotations.get('description', '')} 已于 {when} 恢复：{why}。"
-        if lang == "zh"
-        else f"{alert.annotations.get('description', '')} Resolved at {when}: {why}."
+    description = _Builder()
+    description.extend(alert.parts("description"))
+    description.add(
+        f" 已于 {when} 恢复：{why}。" if lang == "zh" else f" Resolved at {when}: {why}."
     )
-    return {"summary": summary, "description": description.strip(), "action": ""}
+    return {"summary": summary.build(), "description": _strip(description.build()), "action": ()}

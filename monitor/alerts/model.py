@@ -65,6 +65,23 @@ class Alert:
     resolve_reason: str | None = None
     #: raw figures for templates: days_left, remaining_hours, ordered_hours, ...
     values: dict[str, float | str | None] = field(default_factory=dict)
+    #: each annotation cut into alternating pieces, ours (even) and outside text
+    #: (odd: names, ids, account labels, vendor errors), so that a chat channel
+    #: escapes only the outside pieces for its markup; see :meth:`parts`
+    annotation_parts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def parts(self, key: str) -> tuple[str, ...]:
+        """``annotations[key]`` as ``(ours, outside, ours, …)`` pieces.
+
+        Without pieces that add up to the annotation (an alert stored before
+        they existed, a caller that set only ``annotations``) the whole text
+        counts as outside text: escaped, never trusted.
+        """
+        text = self.annotations.get(key, "")
+        pieces = self.annotation_parts.get(key)
+        if pieces is not None and "".join(pieces) == text:
+            return pieces
+        return ("", text) if text else ()
 
     @property
     def fingerprint(self) -> str:

@@ -129,6 +129,7 @@ def _alert_json(alert: Alert) -> dict[str, Any]:
         "annotations": alert.annotations,
         "resolve_reason": alert.resolve_reason,
         "values": alert.values,
+        "annotation_parts": {k: list(v) for k, v in alert.annotation_parts.items()},
     }
 
 
@@ -146,6 +147,10 @@ def _alert_from(data: dict[str, Any]) -> Alert:
         annotations=dict(data.get("annotations") or {}),
         resolve_reason=data.get("resolve_reason"),
         values=dict(data.get("values") or {}),
+        # absent in alerts stored before it existed: channels then escape whole texts
+        annotation_parts={
+            k: tuple(str(p) for p in v) for k, v in (data.get("annotation_parts") or {}).items()
+        },
     )
 
 

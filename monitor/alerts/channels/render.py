@@ -3,6 +3,14 @@
 Pure functions (no I/O, no clock). The annotations arrive already rendered in
 the right language; only our own headings and labels are translated here.
 
+Escaping
+--------
+Alert text from outside (names, ids, account labels, vendor errors: the
+outside pieces of the annotations, ``account``, ``asset``, labels and string
+values) goes through the channel style's ``escape`` (``escape.py``): one line,
+capped, its markup shown literally. Our headings, bold, colours and mentions,
+and the operator's template text, are used as written.
+
 Template fields
 ---------------
 A channel's ``template`` (``string.Template`` syntax, unknown ``$names`` left as
@@ -34,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from monitor.alerts.channels import escape
 from monitor.alerts.model import Alert, Notification
 
 __all__ = [
@@ -95,24 +104,50 @@ _RESOLVED_ICON = "✅"
 
 @dataclass(frozen=True, slots=True)
 class Style:
-    """How one service spells emphasis; ``escape`` protects alert text."""
+    """How one service spells emphasis; ``escape`` shows outside text literally in it."""
 
     bold: Callable[[str], str]
-    escape: Callable[[str], str]
+    escape: escape.Escaper
 
 
 def _identity(text: str) -> str:
     return text
 
 
-def _slack_escape(text: str) -> str:
-    # Slack mrkdwn: only these three are control characters
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+MARKDOWN = Style(bold=lambda t: f"**{t}**", escape=escape.markdown)
+SLACK = Style(bold=lambda t: f"*{t}*", escape=escape.slack)
+PLAIN = Style(bold=_identity, escape=escape.plain)
+
+#: template fields we format ourselves (words, enums, times): never escaped.
+#: Everything else comes from outside (account labels, asset ids, labels, string
+#: values such as names) and is; the annotations are escaped piece by piece.
+_OURS = frozenset(
+    {
+        "status",
+        "status_label",
+        "severity",
+        "severity_label",
+        "icon",
+        "rule",
+        "kind",
+        "fingerprint",
+        "starts_at",
+        "ends_at",
+        "resolve_reason",
+        "resolve_reason_label",
+    }
+)
+_ANNOTATIONS = ("summary", "description", "action")
 
 
-MARKDOWN = Style(bold=lambda t: f"**{t}**", escape=_identity)
-SLACK = Style(bold=lambda t: f"*{t}*", escape=_slack_escape)
-PLAIN = Style(bold=_identity, escape=_identity)
+def _annotation(alert: Alert, key: str, style: Style) -> str:
+    """An annotation with its outside pieces escaped and ours (and the operator's) as written."""
+    pieces = alert.parts(key)
+    # a whole text of unknown make-up (no pieces) is escaped, but not cut like a name
+    limit = escape.MAX_CHARS if alert.annotation_parts.get(key) == pieces else None
+    return "".join(
+        style.escape(piece, limit) if i % 2 and piece else piece for i, piece in enumerate(pieces)
+    )
 
 
 def _texts(language: str) -> dict[str, str]:
@@ -148,7 +183,11 @@ def render_title(notification: Notification, language: str) -> str:
 
 
 def alert_fields(alert: Alert, language: str, zone: ZoneInfo, style: Style) -> dict[str, str]:
-    """The template fields of one alert (see the module docstring), escaped for ``style``."""
+    """The template fields of one alert (see the module docstring), escaped for ``style``.
+
+    Outside text is escaped (``style.escape``); our words, figures and times are
+    not, nor the operator's ``alerts.templates`` text inside the annotations.
+    """
     t = _texts(language)
     reason = alert.resolve_reason or ""
     reason_label = _REASONS.get(reason, (reason, reason))[1 if language == "zh" else 0]
@@ -158,9 +197,6 @@ def alert_fields(alert: Alert, language: str, zone: ZoneInfo, style: Style) -> d
         "severity": alert.severity,
         "severity_label": t[alert.severity],
         "icon": _RESOLVED_ICON if alert.status == "resolved" else _ICONS[alert.severity],
-        "summary": alert.annotations.get("summary", ""),
-        "description": alert.annotations.get("description", ""),
-        "action": alert.annotations.get("action", ""),
         "rule": alert.rule,
         "account": alert.account,
         "kind": alert.kind,
@@ -171,9 +207,15 @@ def alert_fields(alert: Alert, language: str, zone: ZoneInfo, style: Style) -> d
         "resolve_reason": reason,
         "resolve_reason_label": reason_label if alert.status == "resolved" else "",
     }
-    raw |= {f"label_{k}": v for k, v in alert.labels.items()}
-    raw |= {f"value_{k}": "" if v is None else str(v) for k, v in alert.values.items()}
-    return {k: style.escape(v) for k, v in raw.items()}
+    fields = {k: v if k in _OURS else style.escape(v) for k, v in raw.items()}
+    fields |= {f"label_{k}": style.escape(v) for k, v in alert.labels.items()}
+    # numbers are ours (a negative days_left keeps its minus); strings may be names
+    fields |= {
+        f"value_{k}": style.escape(v) if isinstance(v, str) else "" if v is None else str(v)
+        for k, v in alert.values.items()
+    }
+    fields |= {key: _annotation(alert, key, style) for key in _ANNOTATIONS}
+    return fields
 
 
 def render_alert(
