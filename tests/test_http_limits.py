@@ -103,9 +103,7 @@ async def test_healthz_answers_while_the_password_pool_is_saturated(
         await _metrics(daemon, good)  # checked once, then cached: later scrapes are free
         async with httpx.AsyncClient(timeout=120) as http:
             guesses = [
-                asyncio.create_task(
-                    http.get(f"{daemon.url}/metrics", auth=(USER, f"guess-{i}"))
-                )
+                asyncio.create_task(http.get(f"{daemon.url}/metrics", auth=(USER, f"guess-{i}")))
                 for i in range(40)
             ]
 
@@ -254,7 +252,7 @@ BAD_HASHES = {
 
 
 def _ivh(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own CLI
+    return subprocess.run(
         [sys.executable, "-m", "monitor", "--config", str(config), *args],
         capture_output=True,
         text=True,
@@ -293,21 +291,27 @@ async def _slow_client(port: int, *, silent: bool = False) -> bool:
     head = b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100
     try:
         for i in range(60):
-            if not silent:
-                writer.write(head[i : i + 1])
-                await writer.drain()
-            try:
-                if await asyncio.wait_for(reader.read(1024), 0.5) == b"":
-                    return True
-            except TimeoutError:
-                continue
-        return False
-    except ConnectionError:
-        return True  # closed (reset) by the server
+            if await _closed_after(reader, writer, b"" if silent else head[i : i + 1]):
+                return True
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
+    return False
+
+
+async def _closed_after(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
+) -> bool:
+    """Send ``data``, wait up to half a second: has the server closed the connection?"""
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(1024), 0.5) == b""
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True  # closed (reset) by the server
 
 
 def _port(daemon: DaemonProcess) -> int:
