@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -177,9 +178,14 @@ class BasicAuth:
             self._metrics.hash_checks.inc()
             self._metrics.checks_in_flight.set(self._pending)
         job = self._pool.submit(bcrypt.checkpw, password, hashed)
-        # released when the thread is done, not when a gone client's request is:
-        # the bound is on work the pool really holds
-        job.add_done_callback(lambda f: loop.call_soon_threadsafe(self._release, f))
+
+        def done(finished: Future[bool]) -> None:
+            # released when the thread is done, not when a gone client's request
+            # is: the bound is on work the pool really holds
+            with contextlib.suppress(RuntimeError):  # the loop closed at shutdown
+                loop.call_soon_threadsafe(self._release, finished)
+
+        job.add_done_callback(done)
         try:
             return await asyncio.wrap_future(job)
         except ValueError:  # refused at load; kept from becoming a 500 all the same
