@@ -40,7 +40,8 @@ _GZIP_MIN_BYTES = 1024
 _STREAM_MIN_BYTES = 256 * 1024  # below this, one plain response is simpler and as cheap
 #: the daemon reads no request body: anything announcing more is refused (413)
 MAX_BODY_BYTES = 64 * 1024
-#: aiohttp's bounds on a request head (its defaults, said here): beyond, 400
+#: bounds on a request head (a line and a header: aiohttp's default; headers: fewer
+#: than its 128, no client of ours sends more than a dozen): beyond, 400
 _MAX_LINE_BYTES = 8190
 _MAX_HEADERS = 100
 
