@@ -19,9 +19,11 @@ import structlog
 from prometheus_client import disable_created_metrics
 
 from monitor import __version__
+from monitor.auth import BasicAuth
 from monitor.config import Account, Settings, load_settings, parse_listen
 from monitor.daemon import Daemon
 from monitor.errors import ConfigError
+from monitor.httpguard import HttpMetrics, Refusals
 from monitor.log import SecretScrubber, configure_logging
 from monitor.report import (
     ReportResult,
@@ -33,7 +35,7 @@ from monitor.report import (
 )
 from monitor.server import create_app, start_server
 from monitor.text import json_text, printable
-from monitor.webconfig import auth_middleware, load_web_config, ssl_context
+from monitor.webconfig import load_web_config, ssl_context
 
 __all__ = ["main"]
 
@@ -140,6 +142,12 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         for c in settings.effective_alerts().channels
     ]
     data["effective_state_dir"] = str(settings.effective_state_dir())
+    if settings.web_config_file is not None:  # refused here as `run` would refuse it
+        web = load_web_config(settings.web_config_file)
+        data["effective_web_config"] = {
+            "tls": web.tls_server_config is not None,
+            "basic_auth_users": sorted(web.basic_auth_users),
+        }
     sys.stdout.write(json_text(data, indent=2))
     sys.stdout.write("\nconfiguration OK\n")
     return 0
@@ -204,23 +212,35 @@ async def _serve(
     banner: Callable[[str], None] | None = None,
 ) -> int:
     """Run the daemon until SIGTERM/SIGINT."""
+    web_config = load_web_config(settings.web_config_file) if settings.web_config_file else None
     daemon = Daemon(settings, accounts)
     host, port = parse_listen(settings.listen)
+    refusals = Refusals(HttpMetrics(daemon.registry))
+    auth = None
+    if web_config is not None and web_config.basic_auth_users:
+        auth = BasicAuth(
+            web_config.basic_auth_users,
+            refusals,
+            settings.http,
+            protect_health=web_config.protect_health,
+        )
     app = create_app(
         daemon.registry,
         daemon.store,
         alive=lambda: daemon.alive,
         status=daemon,
         grafana_url=settings.grafana_url,
+        refusals=refusals,
+        auth=auth,
     )
-    web_config = load_web_config(settings.web_config_file) if settings.web_config_file else None
-    if web_config is not None and web_config.basic_auth_users:
-        app.middlewares.append(
-            auth_middleware(web_config.basic_auth_users, protect_health=web_config.protect_health)
-        )
     try:
         runner, bound = await start_server(
-            app, host, port, ssl_context=ssl_context(web_config) if web_config else None
+            app,
+            host,
+            port,
+            ssl_context=ssl_context(web_config) if web_config else None,
+            limits=settings.http,
+            refusals=refusals,
         )
     except OSError as exc:
         await daemon.stop()

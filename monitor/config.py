@@ -46,6 +46,7 @@ __all__ = [
     "Account",
     "AccountConfig",
     "ClientConfig",
+    "HttpConfig",
     "ScheduleConfig",
     "Settings",
     "load_settings",
@@ -196,6 +197,45 @@ class ClientConfig(_Strict):
         return value
 
 
+class HttpConfig(_Strict):
+    """Limits of the daemon's HTTP endpoints (``/metrics``, the status page, ...)."""
+
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="a request's line and headers must arrive within this, or the"
+        " connection is closed",
+    )
+    idle_timeout_seconds: float = Field(
+        75.0,
+        gt=0,
+        le=_MAX_WAIT_SECONDS,
+        description="close a keep-alive connection idle this long (above the scrape interval)",
+    )
+    max_connections: int = Field(
+        256, ge=1, le=65_536, description="open connections at once; beyond, answered 503"
+    )
+    auth_failure_burst: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="failed basic-auth attempts one client address may make before 429",
+    )
+    auth_failure_refill_seconds: float = Field(
+        6.0,
+        gt=0,
+        le=_MAX_WAIT_SECONDS,
+        description="one more failed attempt allowed per this many seconds after the burst",
+    )
+    auth_max_pending: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="password checks queued or running at once; beyond, answered 503",
+    )
+
+
 class ScheduleConfig(_Strict):
     """How often each asset family is refreshed (seconds)."""
 
@@ -267,6 +307,7 @@ class Settings(BaseSettings):
     web_config_file: Path | None = Field(
         None, description="TLS and basic auth for the HTTP endpoints (exporter web config)"
     )
+    http: HttpConfig = Field(default_factory=HttpConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     stale_after_seconds: float = Field(
         3600.0,

@@ -8,6 +8,10 @@ stalls collection) and never calls the gateway. A big plain body is
 streamed in the pieces it is made of, and a gzip one is compressed from them,
 so a scrape of a big fleet never holds a second copy of it (~5 MB at 10k
 assets).
+
+What guards the endpoints against the network (connection bound, header
+deadline, refusals counted and logged once a minute) is
+:mod:`monitor.httpguard`'s; basic auth is :mod:`monitor.auth`'s.
 """
 
 from __future__ import annotations
@@ -16,20 +20,44 @@ import asyncio
 import html
 import ssl
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from monitor import __version__
+from monitor.auth import BasicAuth
+from monitor.config import HttpConfig
+from monitor.httpguard import ConnectionGuard, Refusals, refused, server_log
 from monitor.snapshot import SnapshotStore
 from monitor.status import StatusSource, add_routes
 
-__all__ = ["create_app", "start_server"]
+__all__ = ["Serving", "create_app", "start_server"]
 
 _GZIP_MIN_BYTES = 1024
 _STREAM_MIN_BYTES = 256 * 1024  # below this, one plain response is simpler and as cheap
+#: the daemon reads no request body: anything announcing more is refused (413)
+MAX_BODY_BYTES = 64 * 1024
+#: bounds on a request head (a line and a header: aiohttp's default; headers: fewer
+#: than its 128, no client of ours sends more than a dozen): beyond, 400
+_MAX_LINE_BYTES = 8190
+_MAX_HEADERS = 100
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _limits(refusals: Refusals) -> Middleware:
+    @web.middleware
+    async def limits(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        length = request.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            refusals.refuse("too_large", request.remote, content_length=length)
+            return refused(413, "request body too large\n")
+        return await handler(request)
+
+    return limits
 
 
 def create_app(
@@ -39,7 +67,12 @@ def create_app(
     alive: Callable[[], bool],
     status: StatusSource | None = None,
     grafana_url: str | None = None,
+    refusals: Refusals | None = None,
+    auth: BasicAuth | None = None,
 ) -> web.Application:
+    """The daemon's app; with ``auth``, every route but the probes behind basic auth."""
+    refusals = refusals if refusals is not None else Refusals()
+
     async def metrics(request: web.Request) -> web.StreamResponse:
         render = getattr(registry, "render_parts", None)
         if render is not None:
@@ -98,12 +131,15 @@ def create_app(
         )
         return web.Response(text=page, content_type="text/html")
 
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_limits(refusals)])
+    if auth is not None:
+        app.middlewares.append(auth.middleware)
+        app.on_cleanup.append(auth.close)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     if status is not None:
-        add_routes(app, status, grafana_url=grafana_url)
+        add_routes(app, status, grafana_url=grafana_url, http=refusals)
     else:
         app.router.add_get("/", index)
     return app
@@ -116,12 +152,70 @@ def _gzip(parts: list[bytes]) -> bytes:
     return b"".join(packed)
 
 
+class Serving:
+    """A listening daemon server; :meth:`cleanup` stops it."""
+
+    def __init__(self, runner: web.AppRunner, server: asyncio.Server, guard: ConnectionGuard):
+        self.runner = runner
+        self.server = server
+        self.guard = guard
+
+    @property
+    def port(self) -> int:
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def cleanup(self) -> None:
+        self.server.close()  # no new connections; then aiohttp ends the open ones
+        await self.runner.cleanup()
+        await self.server.wait_closed()
+
+
 async def start_server(
-    app: web.Application, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
-) -> tuple[web.AppRunner, int]:
-    """Start serving (HTTPS with ``ssl_context``); return the runner and the bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    limits: HttpConfig | None = None,
+    refusals: Refusals | None = None,
+) -> tuple[Serving, int]:
+    """Start serving (HTTPS with ``ssl_context``) within ``limits``; return the
+    server and the bound port."""
+    limits = limits if limits is not None else HttpConfig()
+    refusals = refusals if refusals is not None else Refusals()
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        # idle keep-alive connections; a request head's deadline is the guard's
+        keepalive_timeout=limits.idle_timeout_seconds,
+        max_line_size=_MAX_LINE_BYTES,
+        max_field_size=_MAX_LINE_BYTES,
+        max_headers=_MAX_HEADERS,
+        lingering_time=min(limits.header_timeout_seconds, 2.0),
+        logger=server_log(refusals),
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
-    return runner, int(runner.addresses[0][1])
+    protocol = runner.server
+    assert protocol is not None  # set up just above  # noqa: S101
+    guard = ConnectionGuard(
+        protocol,
+        refusals,
+        max_connections=limits.max_connections,
+        header_timeout_seconds=limits.header_timeout_seconds,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        server = await loop.create_server(
+            guard,
+            host or None,
+            port,
+            ssl=ssl_context,
+            ssl_handshake_timeout=limits.header_timeout_seconds if ssl_context else None,
+            reuse_address=True,
+        )
+    except OSError:
+        await runner.cleanup()
+        raise
+    serving = Serving(runner, server, guard)
+    return serving, serving.port

@@ -10,34 +10,26 @@ exporter web configuration (``--web.config.file``)::
       # user: bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\\n', or python -c 'import bcrypt; ...')
       prometheus: $2b$10$...
 
-Passwords are bcrypt hashes only: the file never holds a password. ``/healthz``
-and ``/readyz`` stay open (they reveal nothing and probes need them) unless
-``protect_health: true``.
+Passwords are bcrypt hashes only ($2b$, $2a$ or $2y$, cost 4 to 15): the file
+never holds a password, and a hash bcrypt would refuse is refused when the file
+is read, naming its user. ``/healthz`` and ``/readyz`` stay open (they reveal
+nothing and probes need them) unless ``protect_health: true``. The checks
+themselves are :mod:`monitor.auth`'s.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
+import re
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-import bcrypt
 import yaml
-from aiohttp import web
-from aiohttp.typedefs import Middleware
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from monitor.errors import ConfigError
 
-__all__ = ["WebConfig", "auth_middleware", "load_web_config", "ssl_context"]
-
-_OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-_CACHE_SIZE = 256
+__all__ = ["MAX_COST", "MIN_COST", "WebConfig", "bcrypt_cost", "load_web_config", "ssl_context"]
 
 
 class _Strict(BaseModel):
@@ -51,21 +43,51 @@ class TLSServerConfig(_Strict):
     min_version: Literal["TLS12", "TLS13"] = "TLS12"
 
 
+#: bcrypt's own base64 alphabet (not RFC 4648's)
+_BCRYPT_B64 = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$([./A-Za-z0-9]{22})([./A-Za-z0-9]{31})")
+#: the cheapest bcrypt allows, and the dearest we accept: at cost 16 one check
+#: takes seconds, and every request with a new password pays it
+MIN_COST, MAX_COST = 4, 15
+
+
+def bcrypt_cost(value: str) -> int:
+    """The cost of a well-formed bcrypt hash; ``ValueError`` (saying why, never
+    quoting the value) for anything bcrypt would refuse or never match."""
+    if not value.startswith("$2"):
+        raise ValueError(
+            "the value must be a bcrypt hash ($2b$...), never a plain password;"
+            " other schemes (MD5, SHA) are not supported"
+        )
+    if value[:4] not in ("$2a$", "$2b$", "$2y$"):
+        raise ValueError("unsupported bcrypt variant: use $2b$ (or $2a$, $2y$)")
+    match = _BCRYPT.fullmatch(value)
+    # a salt or digest whose last character has stray low bits: bcrypt answers
+    # "Invalid salt" at every check, or never matches
+    if match is None or _BCRYPT_B64.index(match[2][-1]) % 16 or _BCRYPT_B64.index(match[3][-1]) % 4:
+        raise ValueError(
+            "malformed bcrypt hash (expected $2b$<cost>$ then 53 characters of ./A-Za-z0-9)"
+        )
+    cost = int(match[1])
+    if not MIN_COST <= cost <= MAX_COST:
+        raise ValueError(f"bcrypt cost {cost} is outside {MIN_COST}..{MAX_COST}")
+    return cost
+
+
+def _check_hash(value: SecretStr) -> SecretStr:
+    bcrypt_cost(value.get_secret_value())
+    return value
+
+
+_Hash = Annotated[SecretStr, AfterValidator(_check_hash)]
+
+
 class WebConfig(_Strict):
     tls_server_config: TLSServerConfig | None = None
-    basic_auth_users: dict[str, SecretStr] = Field(default_factory=dict)
+    #: user -> bcrypt hash; a bad hash is refused here, naming its user, at
+    #: ``check-config`` and ``run`` alike (never at the first request)
+    basic_auth_users: dict[str, _Hash] = Field(default_factory=dict)
     protect_health: bool = False
-
-    @field_validator("basic_auth_users")
-    @classmethod
-    def _bcrypt_only(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        bad = [u for u, h in value.items() if not h.get_secret_value().startswith("$2")]
-        if bad:
-            raise ValueError(
-                f"users {', '.join(sorted(bad))}: the value must be a bcrypt hash ($2b$...),"
-                " never a plain password"
-            )
-        return value
 
 
 def load_web_config(path: Path) -> WebConfig:
@@ -106,49 +128,3 @@ def ssl_context(config: WebConfig) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError([f"web_config_file: tls_server_config: cannot load: {exc}"]) from None
     return context
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def auth_middleware(users: Mapping[str, SecretStr], *, protect_health: bool = False) -> Middleware:
-    """Basic auth against bcrypt hashes; successful checks are cached (bcrypt is slow
-    on purpose, and Prometheus scrapes often) by a keyed digest, never the password."""
-    hashes = {u: h.get_secret_value().encode() for u, h in users.items()}
-    cache_key = hashlib.sha256(b"".join(hashes.values())).digest()
-    verified: dict[bytes, None] = {}
-
-    def ok(header: str) -> bool:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        expected = hashes.get(user)
-        if expected is None:
-            return False
-        token = hmac.new(cache_key, f"{user}\x00{password}".encode(), hashlib.sha256).digest()
-        if token in verified:
-            return True
-        if not bcrypt.checkpw(password.encode(), expected):
-            return False
-        if len(verified) >= _CACHE_SIZE:
-            verified.pop(next(iter(verified)))
-        verified[token] = None
-        return True
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not protect_health and request.path in _OPEN_PATHS:
-            return await handler(request)
-        if ok(request.headers.get("Authorization", "")):
-            return await handler(request)
-        return web.Response(
-            status=401,
-            text="Unauthorized\n",
-            headers={"WWW-Authenticate": 'Basic realm="ivh-monitor", charset="UTF-8"'},
-        )
-
-    return middleware

@@ -37,6 +37,27 @@ def test_plain_password_is_refused_without_echoing_it(tmp_path: Path) -> None:
     assert "hunter2-plain" not in str(err.value)
 
 
+def test_htpasswd_variants_are_accepted(tmp_path: Path) -> None:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    users = {"b": hashed, "y": "$2y$" + hashed[4:], "a": "$2a$" + hashed[4:]}
+    config = load_web_config(_write(tmp_path, {"basic_auth_users": users}))
+    assert sorted(config.basic_auth_users) == ["a", "b", "y"]
+
+
+def test_each_bad_hash_is_one_line_naming_its_user(tmp_path: Path) -> None:
+    good = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    users = {"ok": good, "short": good[:-1], "dear": good[:4] + "16" + good[6:]}
+    with pytest.raises(ConfigError) as err:
+        load_web_config(_write(tmp_path, {"basic_auth_users": users}))
+    problems = sorted(err.value.problems)
+    assert len(problems) == 2
+    assert "basic_auth_users.dear" in problems[0]
+    assert "cost 16" in problems[0]
+    assert "basic_auth_users.short" in problems[1]
+    assert "malformed bcrypt hash" in problems[1]
+    assert not [p for p in problems if good[7:] in p or "\n" in p]
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [

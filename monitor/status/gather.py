@@ -24,6 +24,7 @@ from monitor.alerts.engine import AlertEngine
 from monitor.alerts.store import StateStore
 from monitor.config import Account, Settings
 from monitor.domain import Asset
+from monitor.httpguard import Refusals
 from monitor.log import SecretScrubber
 from monitor.snapshot import FamilyState, SnapshotStore
 from monitor.status.model import (
@@ -31,6 +32,7 @@ from monitor.status.model import (
     AlertItem,
     ChannelItem,
     Delivery,
+    HttpHealth,
     StateHealth,
     StatusData,
 )
@@ -77,9 +79,16 @@ def downsample(
 class StatusReader:
     """Reads the daemon for each request; call it on the event loop's thread."""
 
-    def __init__(self, source: StatusSource, *, grafana_url: str | None = None) -> None:
+    def __init__(
+        self,
+        source: StatusSource,
+        *,
+        grafana_url: str | None = None,
+        http: Refusals | None = None,
+    ) -> None:
         self._source = source
         self._grafana_url = grafana_url
+        self._http = http
         secrets = [a.access_token.get_secret_value() for a in source.accounts]
         for channel in source.settings.effective_alerts().channels:
             secrets.extend(channel.secret_values())
@@ -152,6 +161,16 @@ class StatusReader:
             notifications_lost=state.lost_notifications,
         )
 
+    def _http_health(self) -> HttpHealth:
+        http = self._http
+        if http is None:
+            return HttpHealth()
+        return HttpHealth(
+            refused={reason: n for reason, n in http.counts.items() if n},
+            last_refused_at=http.last_at,
+            auth_failures=http.auth_failures,
+        )
+
     def read(self, usage_for: Collection[str] | None = None) -> StatusData:
         """The page's data; hour-package history only of ``usage_for`` (None: all)."""
         src = self._source
@@ -204,4 +223,5 @@ class StatusReader:
             grafana_url=self._grafana_url,
             evaluation_errors={k: n for k, n in src.engine.evaluation_errors.items() if n},
             last_evaluation_error_at=src.engine.last_evaluation_error_at,
+            http=self._http_health(),
         )

@@ -192,6 +192,19 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "{n} pending notification(s) lost",
         "{n} 条待发送通知丢失",
     ),
+    "http_refused": (
+        "HTTP endpoints refused {n} request(s) or connection(s) since start ({reasons}),"
+        " last at {when}; {failures} failed login(s). See the log event http.refused and"
+        " ivh_http_requests_refused_total.",
+        "自启动以来 HTTP 端点拒绝请求或连接 {n} 次（{reasons}），最近一次于 {when}；登录失败"
+        " {failures} 次。详见日志事件 http.refused 与指标 ivh_http_requests_refused_total。",
+    ),
+    "http_auth_failed": (
+        "{failures} failed login(s) on the HTTP endpoints since start. See the log event"
+        " http.auth_failed and ivh_http_auth_failures_total.",
+        "自启动以来 HTTP 端点登录失败 {failures} 次。详见日志事件 http.auth_failed 与指标"
+        " ivh_http_auth_failures_total。",
+    ),
     "col_channel": ("Channel", "渠道"),
     "col_target": ("Target", "目标"),
     "unknown_account": ("Unknown account.", "未知账号。"),

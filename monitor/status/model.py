@@ -101,6 +101,16 @@ class StateHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpHealth:
+    """The HTTP endpoints' refusals since start (:mod:`monitor.httpguard`)."""
+
+    #: by reason; reasons never seen left out
+    refused: Mapping[str, int] = field(default_factory=dict)
+    last_refused_at: datetime | None = None
+    auth_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class AccountStatus:
     name: str
     zone: tzinfo
@@ -130,6 +140,7 @@ class StatusData:
     #: alert evaluation errors since start, by rule (or forecast, evaluation); 0s left out
     evaluation_errors: Mapping[str, int] = field(default_factory=dict)
     last_evaluation_error_at: datetime | None = None
+    http: HttpHealth = HttpHealth()
 
     def account(self, name: str) -> AccountStatus | None:
         return next((a for a in self.accounts if a.name == name), None)

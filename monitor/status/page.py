@@ -761,7 +761,7 @@ def _channels(data: StatusData) -> str:
             f'<th scope="col">{_e(text(lang, "col_target"))}</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>"
         )
-    return f'<section aria-labelledby="channels">{title}{body}{_state(data)}</section>'
+    return f'<section aria-labelledby="channels">{title}{body}{_state(data)}{_http(data)}</section>'
 
 
 def _state(data: StatusData) -> str:
@@ -782,6 +782,27 @@ def _state(data: StatusData) -> str:
             parts.append(_e(text(lang, "state_notifications_lost", n=st.notifications_lost)))
         line += f'<p class="state-store warn">{"; ".join(parts)}.</p>'
     return line
+
+
+def _http(data: StatusData) -> str:
+    """Refusals of the HTTP endpoints (throttled logins, slow or oversized clients)."""
+    lang, http = data.language, data.http
+    if http.refused and http.last_refused_at is not None:
+        at = http.last_refused_at.astimezone(data.now.tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z")
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(http.refused.items()))
+        line = text(
+            lang,
+            "http_refused",
+            n=sum(http.refused.values()),
+            reasons=reasons,
+            when=at,
+            failures=http.auth_failures,
+        )
+    elif http.auth_failures:
+        line = text(lang, "http_auth_failed", failures=http.auth_failures)
+    else:
+        return ""
+    return f'<p class="http-refusals warn">{_e(line)}</p>'
 
 
 _CSS = """

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from monitor.collect import Family
 from monitor.domain import Asset
+from monitor.httpguard import Refusals
 from monitor.status.api import alerts_json, assets_json
 from monitor.status.gather import StatusReader, StatusSource
 from monitor.status.page import parse_query, render_page, usage_shown
@@ -54,9 +55,13 @@ def _json_response(body: str, status: int = 200) -> web.Response:
 
 
 def add_routes(
-    app: web.Application, source: StatusSource, *, grafana_url: str | None = None
+    app: web.Application,
+    source: StatusSource,
+    *,
+    grafana_url: str | None = None,
+    http: Refusals | None = None,
 ) -> None:
-    reader = StatusReader(source, grafana_url=grafana_url)
+    reader = StatusReader(source, grafana_url=grafana_url, http=http)
     names = {a.name for a in source.accounts}
 
     async def index(request: web.Request) -> web.Response:
