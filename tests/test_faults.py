@@ -241,10 +241,23 @@ async def test_full_state_store_keeps_collecting_and_loses_nothing(
 
         await eventually(full, "the state store reporting itself full")
         samples = await daemon.metrics()
-        assert (value(samples, "ivh_state_store_errors_total") or 0) > 0
+        first_errors = value(samples, "ivh_state_store_errors_total") or 0
+        assert first_errors > 0
         await _still_updating(daemon, BYSTANDER, "services")
-        assert len(_events(daemon, "state.unavailable")) >= 1
+        # While full it stays down: every scrape over several failing cycles says 0
+        # (updates in place still succeed; they are no recovery), logged once.
+        ups: list[float | None] = []
+
+        async def several_cycles_failed() -> bool:
+            scraped = await daemon.metrics()
+            ups.append(value(scraped, "ivh_state_store_up"))
+            return (value(scraped, "ivh_state_store_errors_total") or 0) >= first_errors + 5
+
+        await eventually(several_cycles_failed, "more failed writes to the full store")
+        assert set(ups) == {0}, ups  # scraped at least once per check
+        assert len(_events(daemon, "state.unavailable")) == 1
         assert "full" in _events(daemon, "state.unavailable")[0]["error"]
+        assert _events(daemon, "state.recovered") == []
     finally:
         assert await daemon.stop() == 0
     # with room again, the alerts that could not be recorded are raised then
@@ -262,6 +275,7 @@ async def test_full_state_store_keeps_collecting_and_loses_nothing(
 
         await eventually(firing, "alerts recorded once the store has room")
         assert value(await again.metrics(), "ivh_state_store_up") == 1
+        assert _events(again, "state.unavailable") == []
     finally:
         await again.stop()
 
