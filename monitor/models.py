@@ -147,8 +147,9 @@ VendorDate = Annotated[datetime | None, BeforeValidator(_vendor_date)]
 StrList = Annotated[list[str], BeforeValidator(_string_list)]
 #: The vendor's integers are int64 (§4.4); a bigger one is garbage, and would
 #: overflow the float conversions of ``derive`` (ms / 1000.0). A fraction (fractional
-#: milliseconds) is rounded; a boolean, NaN or infinity is no figure.
-Int64 = Annotated[int, BeforeValidator(_vendor_int), Field(ge=-(2**63), le=2**63 - 1)]
+#: milliseconds) is rounded; a boolean, NaN or infinity is no figure. (The bounds come
+#: first: so pydantic checks them in its core, not in Python, on every figure.)
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_vendor_int)]
 #: epoch ms; ``derive`` reads 0, negative and beyond-year-9999 values as placeholders
 EpochMs = Int64
 
