@@ -342,8 +342,9 @@ class AssetCollector(Collector):
         anomalies = GaugeMetricFamily(
             "ivh_collection_record_anomalies",
             "Oddities in records the last successful collection kept but could not place as"
-            " documented (negative or off-category figures, no figures, unknown category,"
-            " untold image type), by reason; see the collect.record_anomaly log events.",
+            " documented (negative, implausible, off-category figures or more remaining than"
+            " ordered, no figures, unknown category, untold image type, placeholder"
+            " ExpireTime), by reason; see the collect.record_anomaly log events.",
             labels=[*labels, "reason"],
         )
         for state in snap.states():

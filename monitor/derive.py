@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from monitor.domain import Anchor, Anomaly, Asset, Category
 from monitor.models import Anchor as AnchorRecord
@@ -91,12 +91,15 @@ def _first(details: Iterable[Detail], *names: str) -> Detail | None:
 # Placeholder policy (README, "Dates"): IVH began selling in the 2020s, so a date
 # before 2000 is no real expiry but a zero value (0001-01-01, 1970-01-01,
 # 0000-00-00): "unknown". A date in year 9999 is the usual "forever" of the
-# vendor's stack (9999-12-31 23:59:59): "never expires". Between the two every
-# date is kept, and is far enough from datetime's limits to survive any zone's
-# offset (±14 h), ``timestamp()`` and ``astimezone``.
+# vendor's stack (9999-12-31 23:59:59): "never expires". Both cut-offs are read on
+# the account zone's clock, for ``ExpireDate`` strings (zone-less, or converted
+# when they carry an offset) and ``ExpireTime`` epoch ms alike. Between the two
+# every date is kept, and is far enough from datetime's limits to survive any
+# zone's offset (±14 h), ``timestamp()`` and ``astimezone``.
 
-_EARLIEST = datetime(2000, 1, 1)  # noqa: DTZ001 - compared with the vendor's zone-less dates
+_EARLIEST = datetime(2000, 1, 1)  # noqa: DTZ001 - compared with wall-clock times
 _FOREVER = datetime(9999, 1, 1)  # noqa: DTZ001
+_DAY_MS = 86_400_000
 _EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 _FOREVER_MS = 253_370_764_800_000  # 9999-01-01T00:00:00Z
 
@@ -104,38 +107,67 @@ _FOREVER_MS = 253_370_764_800_000  # 9999-01-01T00:00:00Z
 Expiry = tuple[datetime | None, bool]
 
 
-def _expiry(naive: datetime | None, zone: tzinfo, *, blank_is_unknown: bool) -> Expiry:
-    """A vendor date string (read by the model) under the placeholder policy.
+def _wall(date: datetime, zone: tzinfo) -> datetime:
+    """The date on the account zone's clock (naive): a zone-less vendor date as it is,
+    an aware one converted (at the calendar's ends, where no conversion fits, its
+    own clock: beyond both cut-offs either way)."""
+    if date.tzinfo is None:
+        return date
+    try:
+        return date.astimezone(zone).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        return date.replace(tzinfo=None)
+
+
+def _expiry(date: datetime | None, zone: tzinfo, *, blank_is_unknown: bool) -> Expiry:
+    """A vendor date string (read by the model) under the placeholder policy: the
+    account's zone applies to a zone-less date; one with an offset keeps its instant.
 
     A blank date is "unknown" where the API documents the date as required
     (services §4.1, images §4.4) and "never" for voices (§4.2)."""
-    if naive is None:
+    if date is None:
         return None, blank_is_unknown
-    if naive < _EARLIEST:
+    wall = _wall(date, zone)
+    if wall < _EARLIEST:
         return None, True
-    if naive >= _FOREVER:
+    if wall >= _FOREVER:
         return None, False
-    return naive.replace(tzinfo=zone), False
+    if date.tzinfo is None:
+        return date.replace(tzinfo=zone), False
+    return date.astimezone(zone), False
 
 
-def _epoch_expiry(ms: int | None, zone: tzinfo) -> Expiry | None:
-    """``ExpireTime`` (epoch ms, §4.5) under the same policy; ``None`` when it is no
-    date at all (absent, 0, negative, before 2000), so ``ExpireDate`` decides."""
-    if ms is None or ms < _EARLIEST_MS:
+#: ``ExpireTime`` in year 9999 or beyond (up to int64 max): a "forever" placeholder
+FOREVER: Final = "forever"
+
+
+def _epoch_expiry(ms: int | None, zone: tzinfo) -> datetime | Literal["forever"] | None:
+    """``ExpireTime`` (epoch ms, §4.5) under the same policy: the moment in ``zone``;
+    ``None`` when it is no date at all (absent, 0, negative, before 2000), so
+    ``ExpireDate`` decides; :data:`FOREVER` for a year-9999 placeholder, which a real
+    date of the same image overrides (:func:`_small_sample_asset`)."""
+    if ms is None or ms < _EARLIEST_MS - _DAY_MS:
         return None
-    if ms >= _FOREVER_MS:
-        return None, False
-    return datetime.fromtimestamp(ms / _MS, UTC).astimezone(zone), False
+    if ms >= _FOREVER_MS + _DAY_MS:
+        return FOREVER
+    moment = datetime.fromtimestamp(ms / _MS, UTC).astimezone(zone)
+    wall = moment.replace(tzinfo=None)
+    if wall < _EARLIEST:
+        return None
+    if wall >= _FOREVER:
+        return FOREVER
+    return moment
 
 
-def _id_stamp(naive: datetime | None, expiry: Expiry) -> str:
-    """The date part of a package id: 14 digits, ``never`` or ``unknown``."""
+def _id_stamp(expiry: Expiry) -> str:
+    """The date part of a package id: 14 digits (on the account zone's clock),
+    ``never`` or ``unknown``."""
     expires_at, unknown = expiry
     if unknown:
         return "unknown"
-    if expires_at is None or naive is None:
+    if expires_at is None:
         return "never"
-    return naive.strftime("%Y%m%d%H%M%S")
+    return expires_at.strftime("%Y%m%d%H%M%S")
 
 
 # -- service packages ----------------------------------------------------------------------
@@ -175,9 +207,16 @@ def number_services(packages: Iterable[ServicePackage]) -> list[Asset]:
 _SERVICES_ENDPOINT = "getserviceasset"
 
 
+#: beyond these a figure is no real package (int64 max ms would read as 2.5e12 hours):
+#: kept as sent, but flagged ``implausible_figure``
+MAX_PLAUSIBLE_MS = 3_600_000 * 10**6  # a million hours
+MAX_PLAUSIBLE_COUNT = 10**6  # quotas and concurrency
+
+
 class _Figures:
     """The figures a service record carries, whatever its category (§4.1: the docs
-    give a concurrency type hour fields), negative ones clamped to 0 and noted."""
+    give a concurrency type hour fields), negative ones clamped to 0 and noted;
+    implausibly large ones and more remaining than ordered kept as sent and noted."""
 
     def __init__(self, details: Sequence[Detail]) -> None:
         self.fields: dict[str, Any] = {}
@@ -185,24 +224,37 @@ class _Figures:
         self.anomalies: list[Anomaly] = []
         if (d := _first(details, "order_ms", "remain_ms")) is not None:
             self.carried.append("hours")
-            ordered = self._count(d.order_ms, "OrderMilliseconds")
-            remaining = self._count(d.remain_ms, "RemainMilliseconds")
+            ordered = self._count(d.order_ms, "OrderMilliseconds", MAX_PLAUSIBLE_MS)
+            remaining = self._count(d.remain_ms, "RemainMilliseconds", MAX_PLAUSIBLE_MS)
+            self._at_most(remaining, ordered, "RemainMilliseconds")
             self.fields["ordered_seconds"] = None if ordered is None else ordered / _MS
             self.fields["remaining_seconds"] = None if remaining is None else remaining / _MS
         if (d := _first(details, "customization_num", "remain_num")) is not None:
             self.carried.append("quota")
-            self.fields["quota_limit"] = self._count(d.customization_num, "CustomizationNum")
-            self.fields["quota_remaining"] = self._count(d.remain_num, "RemainNum")
+            limit = self._count(d.customization_num, "CustomizationNum", MAX_PLAUSIBLE_COUNT)
+            left = self._count(d.remain_num, "RemainNum", MAX_PLAUSIBLE_COUNT)
+            self._at_most(left, limit, "RemainNum")
+            self.fields["quota_limit"] = limit
+            self.fields["quota_remaining"] = left
         if (d := _first(details, "concurrency")) is not None:
             self.carried.append("concurrency")
-            self.fields["concurrency"] = self._count(d.concurrency, "Concurrency")
+            self.fields["concurrency"] = self._count(
+                d.concurrency, "Concurrency", MAX_PLAUSIBLE_COUNT
+            )
 
-    def _count(self, value: int | None, name: str) -> int | None:
+    def _count(self, value: int | None, name: str, bound: int) -> int | None:
         if value is not None and value < 0:
             # Nothing is less than none left; 0 keeps the package visible (and alerting).
             self.anomalies.append(Anomaly(_SERVICES_ENDPOINT, "negative_figure", name))
             return 0
+        if value is not None and value > bound:
+            # Kept as sent (a real figure, however odd, is never invented away); flagged.
+            self.anomalies.append(Anomaly(_SERVICES_ENDPOINT, "implausible_figure", name))
         return value
+
+    def _at_most(self, remaining: int | None, ordered: int | None, name: str) -> None:
+        if remaining is not None and ordered is not None and remaining > ordered:
+            self.anomalies.append(Anomaly(_SERVICES_ENDPOINT, "remaining_above_ordered", name))
 
     def placed(self, category: Category) -> list[Anomaly]:
         """The anomalies, with what the figures say against the category."""
@@ -221,7 +273,7 @@ def _service_package(
 ) -> ServicePackage:
     # §4.1: ExpireDate is required; blank means unknown, not never
     expiry = _expiry(rec.expire_date, zone, blank_is_unknown=True)
-    stem = f"{rec.service_type}-{_id_stamp(rec.expire_date, expiry)}"
+    stem = f"{rec.service_type}-{_id_stamp(expiry)}"
     details = list(rec.details())
     ordered = _first(details, "order_ms")
     ordered_ms = ordered.order_ms or 0 if ordered is not None else 0
@@ -308,9 +360,26 @@ def _image_asset(
     )
 
 
+_SMALL_ENDPOINT = "describesmallsampleimage"
+_PLACEHOLDER_TIME = Anomaly(_SMALL_ENDPOINT, "placeholder_expire_time", "ExpireTime")
+
+
 def _small_sample_asset(account: str, zone: tzinfo, rec: SmallSampleImage) -> SmallSample:
-    exact = _epoch_expiry(rec.expire_time_ms, zone)
-    expires_at, unknown = exact or _expiry(rec.expire_date, zone, blank_is_unknown=True)
+    epoch = _epoch_expiry(rec.expire_time_ms, zone)
+    dated = _expiry(rec.expire_date, zone, blank_is_unknown=True)
+    anomalies: tuple[Anomaly, ...] = ()
+    source: ExpirySource = "date"
+    expiry: Expiry = dated
+    if isinstance(epoch, datetime):
+        expiry, source = (epoch, False), "exact"
+    elif epoch == FOREVER and dated[0] is not None:
+        # a year-9999 ExpireTime against a real ExpireDate: a placeholder, not "never"
+        anomalies = (_PLACEHOLDER_TIME,)
+    elif epoch == FOREVER:
+        # nothing dates the image: year 9999 is "never", as an ExpireDate's would be;
+        # a real date of its getimagebyanchor record still wins (merge_images)
+        expiry, source = (None, False), "forever"
+    expires_at, unknown = expiry
     asset = Asset(
         account=account,
         kind="image",
@@ -324,8 +393,9 @@ def _small_sample_asset(account: str, zone: tzinfo, rec: SmallSampleImage) -> Sm
         video_seconds=None if rec.video_ms is None else rec.video_ms / _MS,
         videos=rec.video_num,
         anchor=rec.anchor_code or None,
+        anomalies=anomalies,
     )
-    return asset, exact is not None
+    return asset, source
 
 
 def images_to_assets(
@@ -348,8 +418,11 @@ def images_to_assets(
     )
 
 
-#: a small-sample image as an asset, and whether its expiry is exact (``ExpireTime``)
-SmallSample = tuple[Asset, bool]
+#: where a small-sample image's expiry came from: ``exact``: its ``ExpireTime``;
+#: ``date``: its ``ExpireDate``; ``forever``: a year-9999 ``ExpireTime`` and no date
+ExpirySource = Literal["exact", "date", "forever"]
+#: a small-sample image as an asset, and where its expiry came from
+SmallSample = tuple[Asset, ExpirySource]
 
 
 def small_sample_assets(
@@ -394,19 +467,24 @@ def merge_images(from_images: Iterable[Asset], from_small: Iterable[SmallSample]
     """:func:`images_to_assets` of every record, from the assets it made of the
     image records alone (page by page, in page order) and from
     :func:`small_sample_assets`: an exact small-sample expiry wins over the
-    image's zone-less date (§4.5), as does any known one over an unknown."""
+    image's zone-less date (§4.5), as does any known one over an unknown; a
+    year-9999 ``ExpireTime`` never overrides a real date of the image record (and
+    is noted, ``placeholder_expire_time``)."""
     by_key: dict[str, Asset] = {}  # first place; the copy :func:`_same_image` keeps
     for asset in from_images:
         kept = by_key.get(asset.id)
         by_key[asset.id] = asset if kept is None else _same_image(kept, asset)
-    small = {a.id: (a, exact) for a, exact in from_small}
+    small = {a.id: (a, source) for a, source in from_small}
     merged: list[Asset] = []
     for key, img in by_key.items():
         if key not in small:
             merged.append(img)
             continue
-        other, exact = small[key]
-        better = exact or (img.expiry_unknown and not other.expiry_unknown)
+        other, source = small[key]
+        better = source == "exact" or (img.expiry_unknown and not other.expiry_unknown)
+        anomalies = (*img.anomalies, *(a for a in other.anomalies if a not in img.anomalies))
+        if source == "forever" and img.expires_at is not None:
+            anomalies = (*anomalies, _PLACEHOLDER_TIME)
         merged.append(
             replace(
                 img,
@@ -414,6 +492,7 @@ def merge_images(from_images: Iterable[Asset], from_small: Iterable[SmallSample]
                 expiry_unknown=other.expiry_unknown if better else img.expiry_unknown,
                 video_seconds=_max(img.video_seconds, other.video_seconds),
                 videos=_max(img.videos, other.videos),
+                anomalies=anomalies,
             )
         )
     merged.extend(a for key, (a, _) in small.items() if key not in by_key)

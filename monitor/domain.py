@@ -30,6 +30,11 @@ ExpiryState = Literal["dated", "never", "unknown"]
 AnomalyReason = Literal[
     # a service figure below zero (clamped to 0)
     "negative_figure",
+    # a service figure beyond any real package (over a million hours, or a quota or
+    # concurrency over a million): kept as sent
+    "implausible_figure",
+    # more remaining than ordered (hours or quota): kept as sent
+    "remaining_above_ordered",
     # figures of another category than the service type's (kept and exported)
     "figures_off_category",
     # a service record that carries no figures at all
@@ -40,12 +45,22 @@ AnomalyReason = Literal[
     "image_type_missing",
     # one VirtualmanKey listed with two different specific type codes
     "image_type_conflict",
+    # a year-9999 (or int64-max) small-sample ExpireTime against a real date of the
+    # image: the date is kept, the placeholder ignored
+    "placeholder_expire_time",
 ]
 #: the reasons each family can report (a bounded label set for the metric)
 ANOMALY_REASONS: dict[str, tuple[AnomalyReason, ...]] = {
-    "services": ("negative_figure", "figures_off_category", "no_figures", "unknown_category"),
+    "services": (
+        "negative_figure",
+        "implausible_figure",
+        "remaining_above_ordered",
+        "figures_off_category",
+        "no_figures",
+        "unknown_category",
+    ),
     "timbres": (),
-    "images": ("image_type_missing", "image_type_conflict"),
+    "images": ("image_type_missing", "image_type_conflict", "placeholder_expire_time"),
     "actions": (),
 }
 

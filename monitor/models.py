@@ -10,10 +10,12 @@ mislead: a record without its key, or with a date we cannot read, is rejected
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -39,13 +41,48 @@ __all__ = [
 ]
 
 _DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d")
+#: ISO 8601 beyond the vendor's own format: fractional seconds and/or a UTC offset
+#: (``Z``, ``+08:00``, ``+0800``); unambiguous, so read rather than skipped
+_ISO_DATE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
+    r"(?:(Z)|([+-])(\d{2}):?(\d{2}))?",
+    re.ASCII | re.IGNORECASE,
+)
 #: a database's zero date, which no calendar holds: read as the earliest date, a
 #: placeholder that ``derive`` treats as "expiry unknown" (README, "Dates")
 _ZERO_DATE = re.compile(r"0000-00-00(?:[ T]00:00:00)?")
 
 
+def _iso_date(text: str) -> datetime | None:
+    """An ISO 8601 date-time with fraction or offset: naive without an offset, aware
+    (the instant it names) with one; ``None`` when it is no such text or no date."""
+    match = _ISO_DATE.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, utc, sign, off_h, off_m = match.groups()
+    zone: tzinfo | None = None
+    if utc:
+        zone = UTC
+    elif sign:
+        if int(off_h) > 23 or int(off_m) > 59:
+            return None
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        zone = timezone(-offset if sign == "-" else offset)
+    micro = int((fraction or "0").ljust(6, "0")[:6])
+    try:
+        return datetime(  # naive exactly when the text names no offset
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, zone
+        )
+    except ValueError:  # 2030-02-30, 25:00:00
+        return None
+
+
 def _vendor_date(value: object) -> datetime | None:
-    """``yyyy-MM-dd HH:mm:ss`` without zone (§5); empty or absent means none."""
+    """``yyyy-MM-dd HH:mm:ss`` without zone (§5); empty or absent means none.
+
+    Also ISO 8601 with fractional seconds and/or an offset: an offset makes the
+    datetime aware (``derive`` keeps its instant; the account's zone applies only to
+    zone-less dates)."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -63,8 +100,31 @@ def _vendor_date(value: object) -> datetime | None:
             return datetime.strptime(text, fmt)  # noqa: DTZ007 - the zone is applied in derive
         except ValueError:
             continue
+    if (iso := _iso_date(text)) is not None:
+        return iso
     # The value itself stays out of the message: problem reasons never echo input.
     raise ValueError(f"unreadable date ({len(text)} characters), expected 'yyyy-MM-dd HH:mm:ss'")
+
+
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,20}(?:\.[0-9]{1,30})?", re.ASCII)
+
+
+def _vendor_int(value: object) -> object:
+    """A figure: an integer, or a number or numeric string with a fraction (fractional
+    milliseconds), rounded half to even. Never a boolean (pydantic's lax mode would
+    read ``true`` as 1), never NaN or an infinity; the int64 range is checked after."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")  # noqa: TRY004 - see _vendor_date
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        return round(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DECIMAL.fullmatch(text):
+            raise ValueError(f"expected a number ({len(text)} characters)")
+        return round(Decimal(text))
+    return value
 
 
 def _one_object(value: object) -> object:
@@ -86,8 +146,10 @@ def _string_list(value: object) -> object:
 VendorDate = Annotated[datetime | None, BeforeValidator(_vendor_date)]
 StrList = Annotated[list[str], BeforeValidator(_string_list)]
 #: The vendor's integers are int64 (§4.4); a bigger one is garbage, and would
-#: overflow the float conversions of ``derive`` (ms / 1000.0).
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+#: overflow the float conversions of ``derive`` (ms / 1000.0). A fraction (fractional
+#: milliseconds) is rounded; a boolean, NaN or infinity is no figure. (The bounds come
+#: first: so pydantic checks them in its core, not in Python, on every figure.)
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_vendor_int)]
 #: epoch ms; ``derive`` reads 0, negative and beyond-year-9999 values as placeholders
 EpochMs = Int64
 

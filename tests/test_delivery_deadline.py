@@ -26,6 +26,7 @@ from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.model import Alert, Notification
 from monitor.alerts.store import StateStore
 from tests.alerting import T0, Clock
+from tests.processes import eventually
 
 TIMEOUT = 1.0
 #: well inside TIMEOUT, so no single read ever times out
@@ -275,3 +276,91 @@ async def test_each_accepted_part_of_a_split_message_is_recorded_before_the_next
         other.close()
         await channel.aclose()
         store.close()
+
+
+# -- a receiver answering with a huge body: a bounded read ------------------------------------
+
+#: what the receiver would send: far more than any answer is read
+HUGE = 100 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+@dataclass
+class HugeAnswer:
+    """Answers HTTP 200 with a generated 100 MB body (Content-Length or chunked), and
+    counts the bytes the client took before it hung up."""
+
+    chunked: bool = False
+    base: str = ""
+    sent: list[int] = field(default_factory=list)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        total = 0
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = next(
+                (
+                    int(h.split(b":", 1)[1])
+                    for h in head.split(b"\r\n")
+                    if h.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            await asyncio.wait_for(reader.readexactly(length), 5)
+            framing = (
+                b"Transfer-Encoding: chunked" if self.chunked else b"Content-Length: %d" % HUGE
+            )
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%s\r\n\r\n" % framing
+            )
+            chunk = b'{"errcode":0,' + b" " * (_CHUNK - 13)
+            for _ in range(HUGE // _CHUNK):
+                data = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk
+                writer.write(data)
+                await writer.drain()
+                total += len(chunk)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            pass  # the client hung up: what this receiver is for
+        finally:
+            self.sent.append(total)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
+@pytest.mark.parametrize(
+    ("kind", "outcome"),
+    [
+        ("webhook", "delivered"),  # judged on its status: 200
+        ("alertmanager", "delivered"),
+        ("wecom", "retry"),  # its errcode is in the body, which was cut off
+        ("dingtalk", "retry"),
+        ("slack", "retry"),
+    ],
+)
+async def test_a_huge_answer_is_read_only_in_part(kind: str, outcome: str, chunked: bool) -> None:
+    huge = HugeAnswer(chunked=chunked)
+    server = await asyncio.start_server(huge.handle, "127.0.0.1", 0)
+    huge.base = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    config = {**_config(kind, huge.base), "timeout_seconds": 30}
+    async with server:
+        channel = build_channel(parse_channel_config(config), limiters=TargetLimiters())
+        try:
+            report = await channel.send(_notification(f"n-{kind}"))
+        finally:
+            await channel.aclose()
+
+        async def answered() -> bool:
+            return bool(huge.sent)
+
+        await eventually(answered, "the receiver noticing the hang-up")
+        server.close()
+    assert report.outcome == outcome, report.result
+    if outcome == "retry":
+        assert "answer too large" in report.result.detail
+        assert SECRET not in report.result.detail
+    [sent] = huge.sent
+    # the client hung up after its 64 KiB (plus what socket buffers held): far from 100 MB
+    assert sent < 32 * 1024 * 1024, sent

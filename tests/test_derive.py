@@ -2,12 +2,15 @@
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from monitor.client import IVHClient
+from monitor.collect import collect_family
 from monitor.derive import (
     classify_service,
     images_to_assets,
@@ -15,8 +18,9 @@ from monitor.derive import (
     services_to_assets,
     timbres_to_assets,
 )
-from monitor.domain import Asset
+from monitor.domain import ANOMALY_REASONS, AnomalyReason, Asset
 from monitor.models import ImageAsset, ServiceAsset, SmallSampleImage, TimbreAsset, parse_records
+from monitor.simulator import RunningSimulator
 from tests.conftest import vendor_example
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -405,3 +409,209 @@ def test_small_sample_only_images_get_a_code_the_api_knows() -> None:
     )
     by_id = {a.id: a.type for a in images_to_assets("a", SHANGHAI, [], small)}
     assert by_id == {"plain": "small_sample_lite_2d", "coded": "small_sample_photo_2d"}
+
+
+# -- placeholder ExpireTime, dates with an offset, one cut-off for every date ---------------
+
+_DATED_IMAGE = {
+    "VirtualmanKey": "img1",
+    "AnchorCode": "a",
+    "AnchorName": "A",
+    "VirtualmanTypeCode": "real_man_2d",
+    "ExpireDate": "2027-01-01 00:00:00",
+}
+PLACEHOLDER_TIMES = [2**63 - 1, 253_402_300_799_000, 10**15]
+
+
+@pytest.mark.parametrize("expire_time", PLACEHOLDER_TIMES, ids=["int64max", "9999", "1e15"])
+@pytest.mark.parametrize("own_date", ["2027-01-01 00:00:00", ""], ids=["dated", "blank"])
+def test_a_placeholder_expire_time_never_overrides_a_real_date(
+    expire_time: int, own_date: str
+) -> None:
+    """The image is dated by getimagebyanchor (and maybe by its small-sample record's
+    own ExpireDate); the small-sample ExpireTime says year 9999 or int64 max. The date
+    stays, and the placeholder is noted."""
+    images, _ = parse_records([_DATED_IMAGE], ImageAsset)
+    small, _ = parse_records(
+        [{**_DATED_IMAGE, "ExpireDate": own_date, "ExpireTime": expire_time}], SmallSampleImage
+    )
+    [asset] = images_to_assets("a", SHANGHAI, images, small)
+    assert asset.expiry == "dated"
+    assert asset.expires_at == datetime(2026, 12, 31, 16, tzinfo=UTC)
+    assert [(x.endpoint, x.reason, x.detail) for x in asset.anomalies] == [
+        ("describesmallsampleimage", "placeholder_expire_time", "ExpireTime")
+    ]
+
+
+@pytest.mark.parametrize("expire_time", PLACEHOLDER_TIMES, ids=["int64max", "9999", "1e15"])
+def test_a_placeholder_expire_time_falls_back_to_the_records_own_date(expire_time: int) -> None:
+    small, _ = parse_records(
+        [{"VirtualmanKey": "k", "ExpireDate": "2027-01-01 00:00:00", "ExpireTime": expire_time}],
+        SmallSampleImage,
+    )
+    [asset] = images_to_assets("a", SHANGHAI, [], small)
+    assert asset.expires_at == datetime(2026, 12, 31, 16, tzinfo=UTC)
+    assert _reasons(asset) == ["placeholder_expire_time"]
+
+
+def test_a_year_9999_expire_time_agreeing_with_its_dates_is_never_and_not_odd() -> None:
+    forever = {**_DATED_IMAGE, "ExpireDate": "9999-12-31 23:59:59"}
+    images, _ = parse_records([forever], ImageAsset)
+    small, _ = parse_records([{**forever, "ExpireTime": 253_402_300_799_000}], SmallSampleImage)
+    [asset] = images_to_assets("a", SHANGHAI, images, small)
+    assert asset.expiry == "never"
+    assert asset.anomalies == ()
+
+
+async def test_a_placeholder_expire_time_over_http(
+    sim: RunningSimulator, make_client: Callable[..., IVHClient]
+) -> None:
+    """The reviewer's case through the real client and collection: the image keeps its
+    2027 date, and its anomaly reaches the collection result."""
+    account = sim.dataset.account("t1")
+    account.replace("images", [_DATED_IMAGE])
+    account.replace("small_sample_images", [{**_DATED_IMAGE, "ExpireTime": 2**63 - 1}])
+    result = await collect_family(make_client(), "images", type_codes=["real_man_2d"])
+    [asset] = result.assets
+    assert asset.expires_at == datetime(2026, 12, 31, 16, tzinfo=UTC)
+    assert [a.reason for _, a in result.anomalies] == ["placeholder_expire_time"]
+
+
+@pytest.mark.parametrize("zone", EXTREME_ZONES, ids=str)
+def test_a_date_with_an_offset_keeps_its_instant(zone: ZoneInfo) -> None:
+    """The account's zone applies to zone-less dates only; the package id is on the
+    account zone's clock either way."""
+    texts = ["2030-01-01T00:00:00Z", "2030-01-01T08:00:00+08:00", "2030-01-01 00:00:00.000Z"]
+    records = _services(
+        [
+            {"ServiceType": "BroadcastHour", "ExpireDate": t, "UniversalHourInfoDetail": {}}
+            for t in texts
+        ]
+    )
+    assets = services_to_assets("a", zone, records)
+    moment = datetime(2030, 1, 1, tzinfo=UTC)
+    stamp = moment.astimezone(zone).strftime("%Y%m%d%H%M%S")
+    assert {a.expires_at for a in assets} == {moment}
+    assert sorted(a.id for a in assets) == [
+        f"BroadcastHour-{stamp}",
+        f"BroadcastHour-{stamp}-2",
+        f"BroadcastHour-{stamp}-3",
+    ]
+    assert all(a.expires_at is not None and a.expires_at.tzinfo == zone for a in assets)
+
+
+@pytest.mark.parametrize("zone", EXTREME_ZONES, ids=str)
+@pytest.mark.parametrize(
+    ("text", "expiry"),
+    [
+        ("0001-01-01T00:00:00+14:00", "unknown"),
+        ("0001-01-01T00:00:00Z", "unknown"),
+        ("1970-01-01T00:00:00.000+00:00", "unknown"),
+        ("9999-12-31T23:59:59-12:00", "never"),
+        ("9999-12-31T23:59:59.999+14:00", "never"),
+    ],
+)
+def test_dates_with_an_offset_follow_the_placeholder_policy(
+    zone: ZoneInfo, text: str, expiry: str
+) -> None:
+    [rec] = _services([{"ServiceType": "BroadcastHour", "ExpireDate": text}])
+    [asset] = services_to_assets("a", zone, [rec])
+    assert asset.expiry == expiry
+    assert asset.id == f"BroadcastHour-{expiry}"
+
+
+@pytest.mark.parametrize("zone", EXTREME_ZONES, ids=str)
+def test_expire_date_and_expire_time_share_one_cut_off(zone: ZoneInfo) -> None:
+    """2000-01-01 00:00 on the account zone's clock: the last second before it is a
+    placeholder, that moment a date, whether the string or the epoch ms says so."""
+    first = datetime(2000, 1, 1, tzinfo=zone)
+    for moment, expiry in [(first - timedelta(seconds=1), "unknown"), (first, "dated")]:
+        text = moment.strftime("%Y-%m-%d %H:%M:%S")
+        ms = int(moment.timestamp() * 1000)
+        small, _ = parse_records(
+            [
+                {"VirtualmanKey": "by-date", "ExpireDate": text},
+                {"VirtualmanKey": "by-time", "ExpireDate": "", "ExpireTime": ms},
+            ],
+            SmallSampleImage,
+        )
+        got = {a.id: a.expiry for a in images_to_assets("a", zone, [], small)}
+        assert got == {"by-date": expiry, "by-time": expiry}, (moment, got)
+
+
+# -- figures that cannot be right: kept as sent, and noted ------------------------------------
+
+
+def test_more_remaining_than_ordered_is_kept_and_noted() -> None:
+    hours, quota = _services(
+        [
+            {
+                "ServiceType": "BroadcastHour",
+                "ExpireDate": "2026-05-01 12:00:00",
+                "UniversalHourInfoDetail": {"OrderMilliseconds": 100, "RemainMilliseconds": 200},
+            },
+            {
+                "ServiceType": "ImageAsset",
+                "ExpireDate": "2026-05-01 12:00:00",
+                "UniversalAssetInfoDetail": {"CustomizationNum": 1, "RemainNum": 3},
+            },
+        ]
+    )
+    by_type = {a.type: a for a in services_to_assets("a", SHANGHAI, [hours, quota])}
+    assert (
+        by_type["BroadcastHour"].ordered_seconds,
+        by_type["BroadcastHour"].remaining_seconds,
+    ) == (
+        0.1,
+        0.2,
+    )
+    assert [(x.reason, x.detail) for x in by_type["BroadcastHour"].anomalies] == [
+        ("remaining_above_ordered", "RemainMilliseconds")
+    ]
+    assert (by_type["ImageAsset"].quota_limit, by_type["ImageAsset"].quota_remaining) == (1, 3)
+    assert [(x.reason, x.detail) for x in by_type["ImageAsset"].anomalies] == [
+        ("remaining_above_ordered", "RemainNum")
+    ]
+
+
+def test_implausibly_large_figures_are_kept_and_noted() -> None:
+    huge = 2**63 - 1
+    records = _services(
+        [
+            {
+                "ServiceType": "BroadcastHour",
+                "ExpireDate": "2026-05-01 12:00:00",
+                "UniversalHourInfoDetail": {"OrderMilliseconds": huge, "RemainMilliseconds": huge},
+            },
+            {
+                "ServiceType": "RealMan2DBroadcastConcurrency",
+                "ExpireDate": "2026-05-01 12:00:00",
+                "UniversalConcurrencyInfoDetail": {"Concurrency": 10**6 + 1},
+            },
+            {
+                "ServiceType": "TimbreHour",  # a million hours exactly: plausible still
+                "ExpireDate": "2026-05-01 12:00:00",
+                "UniversalHourInfoDetail": {
+                    "OrderMilliseconds": 3_600_000 * 10**6,
+                    "RemainMilliseconds": 1,
+                },
+            },
+        ]
+    )
+    by_type = {a.type: a for a in services_to_assets("a", SHANGHAI, records)}
+    assert by_type["BroadcastHour"].remaining_seconds == huge / 1000
+    assert [(x.reason, x.detail) for x in by_type["BroadcastHour"].anomalies] == [
+        ("implausible_figure", "OrderMilliseconds"),
+        ("implausible_figure", "RemainMilliseconds"),
+    ]
+    assert by_type["RealMan2DBroadcastConcurrency"].concurrency == 10**6 + 1
+    assert _reasons(by_type["RealMan2DBroadcastConcurrency"]) == ["implausible_figure"]
+    assert by_type["TimbreHour"].anomalies == ()
+
+
+def test_every_anomaly_reason_is_exported_by_its_family() -> None:
+    assert set(ANOMALY_REASONS["services"]) >= {"implausible_figure", "remaining_above_ordered"}
+    assert "placeholder_expire_time" in ANOMALY_REASONS["images"]
+    assert {r for reasons in ANOMALY_REASONS.values() for r in reasons} == set(
+        get_args(AnomalyReason)
+    )

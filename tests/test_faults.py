@@ -241,10 +241,23 @@ async def test_full_state_store_keeps_collecting_and_loses_nothing(
 
         await eventually(full, "the state store reporting itself full")
         samples = await daemon.metrics()
-        assert (value(samples, "ivh_state_store_errors_total") or 0) > 0
+        first_errors = value(samples, "ivh_state_store_errors_total") or 0
+        assert first_errors > 0
         await _still_updating(daemon, BYSTANDER, "services")
-        assert len(_events(daemon, "state.unavailable")) >= 1
+        # While full it stays down: every scrape over several failing cycles says 0
+        # (updates in place still succeed; they are no recovery), logged once.
+        ups: list[float | None] = []
+
+        async def several_cycles_failed() -> bool:
+            scraped = await daemon.metrics()
+            ups.append(value(scraped, "ivh_state_store_up"))
+            return (value(scraped, "ivh_state_store_errors_total") or 0) >= first_errors + 5
+
+        await eventually(several_cycles_failed, "more failed writes to the full store")
+        assert set(ups) == {0}, ups  # scraped at least once per check
+        assert len(_events(daemon, "state.unavailable")) == 1
         assert "full" in _events(daemon, "state.unavailable")[0]["error"]
+        assert _events(daemon, "state.recovered") == []
     finally:
         assert await daemon.stop() == 0
     # with room again, the alerts that could not be recorded are raised then
@@ -262,6 +275,7 @@ async def test_full_state_store_keeps_collecting_and_loses_nothing(
 
         await eventually(firing, "alerts recorded once the store has room")
         assert value(await again.metrics(), "ivh_state_store_up") == 1
+        assert _events(again, "state.unavailable") == []
     finally:
         await again.stop()
 
@@ -458,5 +472,129 @@ async def test_blank_and_placeholder_dates_and_odd_records(
             warnings
         )
         await _still_updating(daemon, VICTIM, "services")
+    finally:
+        assert await daemon.stop() == 0
+
+
+#: readable but odd (kept, flagged), and unreadable (skipped, counted) records
+_ODD_BUT_READABLE: dict[str, list[dict[str, Any]]] = {
+    "services": [
+        {
+            "ServiceType": "BroadcastHour",
+            "ExpireDate": "2030-01-01T00:00:00Z",  # an offset: that instant, whatever the zone
+            # fractional milliseconds are rounded; more remaining than ordered is noted
+            "UniversalHourInfoDetail": {
+                "OrderMilliseconds": "3600000.5",
+                "RemainMilliseconds": 7_200_000.2,
+            },
+        },
+        {
+            "ServiceType": "TimbreHour",
+            "ExpireDate": "2030-06-01 00:00:00.123",
+            "UniversalHourInfoDetail": {
+                "OrderMilliseconds": 2**63 - 1,  # 2.5e12 hours: kept, but noted
+                "RemainMilliseconds": 2**63 - 1,
+            },
+        },
+        # unreadable: skipped and counted, never guessed at
+        {"ServiceType": "BroadcastHour", "ExpireDate": "2030-02-30 00:00:00"},
+        {
+            "ServiceType": "TimbreHour",
+            "ExpireDate": "2031-01-01 00:00:00",
+            "UniversalHourInfoDetail": {"OrderMilliseconds": 1, "RemainMilliseconds": True},
+        },
+    ],
+    "anchors": [{"AnchorCode": "odd", "VirtualmanTypeCode": "real_man_2d"}],
+    "images": [
+        {
+            "VirtualmanKey": "img-dated",
+            "AnchorCode": "odd",
+            "VirtualmanTypeCode": "real_man_2d",
+            "ExpireDate": "2027-01-01 00:00:00",
+        }
+    ],
+    "small_sample_images": [
+        {
+            "VirtualmanKey": "img-dated",
+            "AnchorCode": "odd",
+            "ExpireDate": "2027-01-01 00:00:00",
+            "ExpireTime": 2**63 - 1,  # a placeholder: the real date stays
+        }
+    ],
+}
+
+
+async def test_odd_but_readable_records_are_kept_and_unreadable_ones_counted(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient() as http:
+        for collection, records in _ODD_BUT_READABLE.items():
+            put = await http.put(f"{sim.url}/_sim/accounts/{VICTIM}/{collection}", json=records)
+            assert put.status_code == 200, put.text
+    daemon = await start_daemon(_config(sim, tmp_path), tmp_path)
+    try:
+        samples: Samples = {}
+
+        async def collected() -> bool:
+            nonlocal samples
+            samples = await daemon.metrics()
+            return all(
+                value(samples, "ivh_collection_success", account=VICTIM, family=f) == 1
+                for f in ("services", "images")
+            )
+
+        await eventually(collected, "services and images collected")
+
+        def expiry(kind: str, asset: str) -> float | None:
+            return value(
+                samples,
+                "ivh_asset_expiry_timestamp_seconds",
+                account=VICTIM,
+                kind=kind,
+                asset=asset,
+            )
+
+        # 2030-01-01T00:00:00Z, its package id on Beijing time
+        assert expiry("service", "BroadcastHour-20300101080000") == 1_893_456_000
+        assert (
+            expiry("service", "TimbreHour-20300601000000") == 1_906_473_600.123
+        )  # Beijing, to the ms
+        # the image's own date, not "never" (2027-01-01 00:00 Beijing)
+        assert expiry("image", "img-dated") == 1_798_732_800
+        assert (
+            value(
+                samples,
+                "ivh_service_remaining_seconds",
+                account=VICTIM,
+                asset="BroadcastHour-20300101080000",
+            )
+            == 7200
+        )
+
+        def metric(name: str, family: str, **labels: str) -> float | None:
+            return value(samples, name, account=VICTIM, family=family, **labels)
+
+        anomalies = "ivh_collection_record_anomalies"
+        assert metric(anomalies, "services", reason="remaining_above_ordered") == 1
+        assert metric(anomalies, "services", reason="implausible_figure") == 2
+        assert metric(anomalies, "images", reason="placeholder_expire_time") == 1
+        assert metric(anomalies, "images", reason="image_type_conflict") == 0
+        assert metric("ivh_collection_skipped_records", "services") == 2
+        assert metric("ivh_collection_skipped_records", "images") == 0
+        events = [e for e in _events(daemon, "collect.record_anomaly") if e["account"] == VICTIM]
+        assert {(e["endpoint"], e["reason"], e["field"]) for e in events} >= {
+            ("getserviceasset", "remaining_above_ordered", "RemainMilliseconds"),
+            ("getserviceasset", "implausible_figure", "OrderMilliseconds"),
+            ("describesmallsampleimage", "placeholder_expire_time", "ExpireTime"),
+        }
+        skipped = [e for e in _events(daemon, "collect.record_skipped") if e["account"] == VICTIM]
+        assert sorted(e["reason"].split(":")[0] for e in skipped) == [
+            "ExpireDate",
+            "UniversalHourInfoDetail.RemainMilliseconds",
+        ]
+        async with httpx.AsyncClient() as http:
+            page = await http.get(f"{daemon.url}/?account={VICTIM}")
+            assert page.status_code == 200
+            assert "placeholder_expire_time: 1" in page.text
     finally:
         assert await daemon.stop() == 0

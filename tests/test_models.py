@@ -1,7 +1,9 @@
 """Parsing at the edge: the vendor's examples, and every slip of REFERENCE.md §4.1/§6."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+import pytest
 
 from monitor.models import (
     Action,
@@ -120,3 +122,73 @@ def test_non_list_payloads_are_reported_not_raised() -> None:
     records, problems = parse_records("garbage", TimbreAsset)
     assert records == []
     assert len(problems) == 1
+
+
+# -- unambiguous dates and figures beyond the vendor's own format ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("2030-01-01T00:00:00Z", datetime(2030, 1, 1, tzinfo=UTC)),
+        ("2030-01-01T00:00:00+08:00", datetime(2030, 1, 1, tzinfo=timezone(timedelta(hours=8)))),
+        ("2030-01-01 00:00:00-0530", datetime(2030, 1, 1, tzinfo=timezone(-timedelta(hours=5.5)))),
+        ("2030-01-01 00:00:00.123", datetime(2030, 1, 1, 0, 0, 0, 123_000)),
+        ("2030-01-01T00:00:00.123456789Z", datetime(2030, 1, 1, 0, 0, 0, 123_456, tzinfo=UTC)),
+    ],
+)
+def test_iso_dates_with_fraction_or_offset_are_read(text: str, read: datetime) -> None:
+    [record], problems = parse_records([{"TimbreKey": "k", "ExpireDate": text}], TimbreAsset)
+    assert problems == []
+    assert record.expire_date == read
+    assert (record.expire_date.tzinfo is None) == (read.tzinfo is None)
+
+
+@pytest.mark.parametrize(
+    "text", ["2030-02-30", "2030-02-30T00:00:00Z", "2030-01-01T00:00:00+24:00", "2030-W01-1"]
+)
+def test_impossible_dates_stay_unreadable(text: str) -> None:
+    records, [problem] = parse_records([{"TimbreKey": "k", "ExpireDate": text}], TimbreAsset)
+    assert records == []
+    assert "ExpireDate" in problem.reason
+    assert text not in problem.reason
+
+
+@pytest.mark.parametrize(
+    ("figure", "read"),
+    [("3600000.5", 3_600_000), (3_600_000.7, 3_600_001), (" 7200000 ", 7_200_000), (-1.4, -1)],
+)
+def test_fractional_milliseconds_are_rounded(figure: object, read: int) -> None:
+    detail = {"OrderMilliseconds": figure, "RemainMilliseconds": figure}
+    [record], problems = parse_records(
+        [{"ServiceType": "BroadcastHour", "UniversalHourInfoDetail": detail}], ServiceAsset
+    )
+    assert problems == []
+    assert record.hours is not None
+    assert (record.hours.order_ms, record.hours.remain_ms) == (read, read)
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [True, False, "NaN", float("nan"), float("inf"), "-inf", 2**64, float(2**64), "1e3", "1_000"],
+    ids=repr,
+)
+def test_figures_that_are_no_numbers_skip_the_record(figure: object) -> None:
+    """Never read as 1/0 (pydantic's lax int would take ``true`` for 1): the record is
+    skipped, with the field named."""
+    records, [problem] = parse_records(
+        [
+            {
+                "ServiceType": "BroadcastHour",
+                "UniversalHourInfoDetail": {"RemainMilliseconds": figure},
+            }
+        ],
+        ServiceAsset,
+    )
+    assert records == []
+    assert "RemainMilliseconds" in problem.reason
+    images, [image_problem] = parse_records(
+        [{"VirtualmanKey": "k", "ExpireTime": figure}], SmallSampleImage
+    )
+    assert images == []
+    assert "ExpireTime" in image_problem.reason

@@ -30,6 +30,7 @@ inode with those it opened (one ``stat`` each). On a mismatch it logs
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -105,6 +106,16 @@ _UPSERT = (
 
 #: the database and the two files SQLite keeps beside it in WAL mode
 _SUFFIXES = ("", "-wal", "-shm")
+#: a full store counts as recovered with this much room again, at most (see _has_room)
+_ROOM_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _is_full(exc: BaseException | None) -> bool:
+    """SQLITE_FULL (``max_page_count`` reached, or the volume full) or ENOSPC."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -262,9 +273,11 @@ class StateStore:
     unavailable (every call raises :class:`StateUnavailableError`) and it tries
     to open again at most every ``retry_seconds``; a full disk (or
     ``max_bytes`` reached) fails the one transaction, which rolls back, so the
-    caller simply tries again next cycle. Transitions between healthy and
-    failing are logged once each (``state.unavailable`` / ``state.recovered``),
-    not on every call. A file lost while open is recreated (module docstring).
+    caller simply tries again next cycle. A full store stays down (``healthy``
+    False) until it has room again (:meth:`_has_room`), however many updates in
+    place still succeed meanwhile. Transitions between healthy and failing are
+    logged once each (``state.unavailable`` / ``state.recovered``), not on every
+    call. A file lost while open is recreated (module docstring).
     """
 
     def __init__(
@@ -300,6 +313,8 @@ class StateStore:
         self._salvaged = False
         self._pending_before = 0
         self._pending_seen = 0
+        #: a transaction failed as the store was full; cleared once it has room again
+        self._full = False
 
     def open(self) -> None:
         """Open now (raises ``StateUnavailableError`` with the reason)."""
@@ -343,11 +358,11 @@ class StateStore:
                 raise
         except (OSError, sqlite3.Error) as exc:
             self._next_open = self._clock() + self._retry
-            self._failed(f"cannot open {self.path}: {exc}")
+            self._failed(f"cannot open {self.path}: {exc}", exc)
             raise StateUnavailableError(self.last_error or str(exc)) from None
         self._db = db
         self._files = self._file_ids()
-        self._ok()
+        self._ok(db)
         return db
 
     # -- a lost file ------------------------------------------------------------------
@@ -478,18 +493,47 @@ class StateStore:
 
     # -- operations -------------------------------------------------------------------
 
-    def _failed(self, reason: str) -> None:
+    def _failed(self, reason: str, exc: BaseException | None = None) -> None:
         self.errors += 1
         self.last_error = reason
+        if _is_full(exc):
+            self._full = True
         if self.healthy:
             _log.error("state.unavailable", path=str(self.path), error=reason)
         self.healthy = False
 
-    def _ok(self) -> None:
+    def _ok(self, db: sqlite3.Connection) -> None:
+        """A successful open or transaction: healthy again, unless the store was full
+        and still is (an update in place succeeds in a full file while every insert
+        fails: that is no recovery, and the store stays down)."""
+        if self._full:
+            if not self._has_room(db):
+                return
+            self._full = False
         if not self.healthy:
             _log.info("state.recovered", path=str(self.path))
         self.healthy = True
         self.last_error = None
+
+    def _has_room(self, db: sqlite3.Connection) -> bool:
+        """Whether the file may grow again by a margin (1 % of its limit, 4 pages to
+        4 MiB): free pages inside it, pages left under ``max_page_count`` and bytes
+        left on the volume. Asked only after a "full" failure."""
+        try:
+            page = int(db.execute("PRAGMA page_size").fetchone()[0])
+            pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+            limit = int(db.execute("PRAGMA max_page_count").fetchone()[0])
+            free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        except sqlite3.Error:
+            return False
+        need = max(4 * page, min(limit * page // 100, _ROOM_MAX_BYTES))
+        if (limit - pages + free) * page < need:
+            return False
+        try:
+            disk = os.statvfs(self.path.parent)
+        except OSError:
+            return True  # no statvfs here: the file's own limit decides
+        return disk.f_bavail * disk.f_frsize + free * page >= need
 
     def close(self) -> None:
         if self._db is not None:
@@ -503,7 +547,7 @@ class StateStore:
         try:
             rows = db.execute(query, tuple(args)).fetchall()
         except sqlite3.Error as exc:
-            self._failed(str(exc))
+            self._failed(str(exc), exc)
             raise
         return rows
 
@@ -513,7 +557,7 @@ class StateStore:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            self._failed(str(exc))
+            self._failed(str(exc), exc)
             raise
         self._staged = {}
         try:
@@ -523,12 +567,12 @@ class StateStore:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                self._failed(str(exc))
+                self._failed(str(exc), exc)
             raise
         finally:
             staged, self._staged = self._staged or {}, None
         self._rows.update(staged)
-        self._ok()
+        self._ok(db)
 
     # -- alerts ---------------------------------------------------------------------
 

@@ -21,7 +21,11 @@ Deadline
 Each POST is bounded by the channel's ``timeout_seconds`` from connecting to
 the last byte of the answer (httpx's timeouts bound each read only, so a
 receiver dripping its answer would hold it for ever); running out is a
-retryable failure. Chat channels stop at the first failing
+retryable failure. At most ``_ANSWER_MAX`` (64 KiB) of the answer is read, then
+the connection is dropped: a receiver sending a huge or endless body gets its
+status judged (2xx delivered where the kind needs no body), and a verdict that
+needs the body (a chat robot's JSON error code) is a retryable "answer too
+large". Chat channels stop at the first failing
 part (keeps messages in order and does not hammer a rate-limited robot);
 Alertmanager posts to every instance regardless.
 """
@@ -60,6 +64,10 @@ PartsDelivered = Callable[[frozenset[str]], None]
 
 _MEMORY_SIZE = 1024  # notifications whose delivered parts we remember in process
 _DETAIL_MAX = 300  # characters of a receiver's answer kept in a detail
+#: bytes of a receiver's answer read at most (chat robots answer a few dozen)
+_ANSWER_MAX = 64 * 1024
+#: headers of the answer as sent, not of the capped, decoded copy that is classified
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,14 +438,17 @@ class HTTPChannel:
             await self._limiter.acquire()
         url, body, headers = self._request(part, notification)
         deadline = self._config.timeout_seconds
+        # the answer is read up to _ANSWER_MAX bytes (decoded), uncompressed if the
+        # receiver obliges: a huge or endless body costs a bounded read, not memory
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity", **headers}
         try:
             # httpx's timeouts bound each read, so a receiver that drips its answer
             # could hold the delivery for ever: bound the whole exchange, from
             # connecting to the last byte of the body
             async with asyncio.timeout(deadline):
-                response = await self._client.post(
-                    url, content=body, headers={"Content-Type": "application/json", **headers}
-                )
+                stream = self._client.stream("POST", url, content=body, headers=headers)
+                async with stream as streamed:
+                    answer, complete = await _read_capped(streamed, _ANSWER_MAX)
         except TimeoutError:
             return DeliveryResult(
                 "retry", detail=f"{self._service}: no complete answer within {deadline:g} s"
@@ -450,8 +461,35 @@ class HTTPChannel:
             # exception texts may quote the URL: scrub before it goes anywhere
             detail = self._scrubber.scrub(f"{self._service}: {type(exc).__name__}: {exc}")
             return DeliveryResult("retry", detail=detail)
+        plain = [(k, v) for k, v in streamed.headers.multi_items() if k not in _FRAMING]
+        response = httpx.Response(
+            streamed.status_code, headers=plain, content=answer, request=streamed.request
+        )
         result = self._classify(response)
+        if not complete and 200 <= response.status_code < 300 and result.outcome != "delivered":
+            # the status says yes but the verdict needs the body (a chat robot's JSON
+            # errcode), which was cut off: the receiver may answer briefly next time
+            result = DeliveryResult(
+                "retry",
+                detail=f"{self._service}: answer too large (over {_ANSWER_MAX // 1024} KiB),"
+                f" HTTP {response.status_code}",
+                code=response.status_code,
+            )
         return dataclasses.replace(result, detail=self._scrubber.scrub(result.detail))
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """The (decoded) body up to ``cap`` bytes, and whether that was all of it; the
+    rest is never read (leaving the ``stream`` block closes the connection)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        if size + len(chunk) > cap:
+            chunks.append(chunk[: cap - size])
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), True
 
 
 def classify_coded(
