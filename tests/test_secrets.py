@@ -208,3 +208,60 @@ async def test_no_secret_in_any_output(
     # and the state store holds no secret either (channel URLs are never stored)
     raw = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir())
     assert [s for s in _secrets() if s.encode() in raw] == []
+
+
+PASSWORD = "scrape-PASS-9f8e7d6c"
+GUESS = "guessed-PASS-1a2b3c4d"
+
+
+async def test_no_password_or_hash_in_any_output_of_basic_auth(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """Basic auth: wrong passwords (until throttled), malformed headers, the right one;
+    neither password nor its bcrypt hash shows in the log, metrics, pages or CLIs."""
+    import base64
+
+    import bcrypt
+    import yaml
+
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"ops": hashed}}), "utf-8")
+    config = {
+        "accounts": [
+            {"name": n, "appkey": k, "access_token": t, "base_url": sim.url}
+            for n, k, t in DEMO_ACCOUNTS[:1]
+        ],
+        "schedule": fast_schedule(),
+        "state_dir": str(tmp_path / "state"),
+        "log_level": "debug",
+        "web_config_file": str(web),
+    }
+    daemon = await start_daemon(config, tmp_path)
+    outputs: dict[str, str] = {}
+    try:
+        async with httpx.AsyncClient(auth=("ops", PASSWORD)) as http:
+            for path in ("/metrics", "/", "/api/assets", "/api/alerts"):
+                got = await http.get(f"{daemon.url}{path}")
+                assert got.status_code == 200, path
+                outputs[path] = got.text
+        async with httpx.AsyncClient() as http:
+            statuses = set()
+            for user in ("ops", "nobody", PASSWORD):
+                for _ in range(6):  # past the failure burst: throttled
+                    answer = await http.get(f"{daemon.url}/metrics", auth=(user, GUESS))
+                    statuses.add(answer.status_code)
+            raw = base64.b64encode(f"{GUESS}{PASSWORD}".encode()).decode()  # no colon
+            await http.get(f"{daemon.url}/", headers={"Authorization": f"Basic {raw}"})
+            assert statuses <= {401, 429}
+            assert 429 in statuses
+            outputs["/healthz"] = (await http.get(f"{daemon.url}/healthz")).text
+    finally:
+        await daemon.stop()
+    outputs["daemon log"] = daemon.log_path.read_text("utf-8")
+    assert '"event": "http.auth_failed"' in outputs["daemon log"]
+    outputs["check-config"] = await _cli(tmp_path / "daemon.yaml", "check-config")
+    assert '"basic_auth_users": [' in outputs["check-config"]
+    secrets = [PASSWORD, GUESS, hashed, hashed[7:]]  # the hash, and its salt and digest
+    leaks = [(where, s) for where, text in outputs.items() for s in secrets if s in text]
+    assert leaks == []
