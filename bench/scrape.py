@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _common import out, quantiles, table
-from aiohttp import web
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from pydantic import SecretStr
 
@@ -39,7 +38,7 @@ from monitor.config import ScheduleConfig, load_settings
 from monitor.daemon import Daemon
 from monitor.domain import Anchor, Asset
 from monitor.log import configure_logging
-from monitor.server import create_app, start_server
+from monitor.server import Serving, create_app, start_server
 from monitor.snapshot import SnapshotStore
 
 ACCOUNTS = 10
@@ -169,7 +168,7 @@ def _served(daemon: Daemon) -> Iterator[str]:
         yield str(holder["url"])
     finally:
         runner = holder["runner"]
-        assert isinstance(runner, web.AppRunner)  # noqa: S101 - set in start()
+        assert isinstance(runner, Serving)  # noqa: S101 - set in start()
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
