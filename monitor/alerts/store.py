@@ -6,6 +6,12 @@ notifications they cause are written in one transaction, so a restart (even
 lost, and one already delivered is never repeated inside its repeat interval.
 A notification leaves the outbox only when its receiver accepted it.
 
+Schema
+------
+The tables and their migrations live in :mod:`monitor.alerts.store_schema`
+(``PRAGMA user_version``); opening a file brings it up to date in one
+transaction, and a file from a newer release makes the store unavailable.
+
 Losing the file
 ---------------
 A state file (or its ``-wal``/``-shm``) deleted or replaced while the daemon
@@ -45,6 +51,7 @@ from typing import Any
 import structlog
 
 from monitor.alerts.model import Alert, Notification
+from monitor.alerts.store_schema import SCHEMA_VERSION, migrate
 
 __all__ = [
     "AlertRow",
@@ -57,41 +64,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("monitor.alerts.store")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    fingerprint TEXT PRIMARY KEY,
-    rule TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL, asset TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    status TEXT NOT NULL,               -- firing | resolved
-    started_at REAL NOT NULL,
-    last_notified_at REAL,              -- last firing/escalated/repeat notification
-    notified_severity TEXT,
-    resolved_at REAL,
-    alert TEXT NOT NULL                 -- the last Alert, JSON
-);
-CREATE INDEX IF NOT EXISTS alerts_account ON alerts(account);
-CREATE TABLE IF NOT EXISTS outbox (
-    id TEXT PRIMARY KEY,
-    channel TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    notification TEXT NOT NULL,         -- JSON
-    state TEXT NOT NULL,                -- pending | delivered | dead
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_error TEXT,
-    finished_at REAL,
-    coalesce_key TEXT,                  -- a newer pending entry with the same key replaces it
-    delivered_parts TEXT NOT NULL DEFAULT '[]'  -- parts of a split message already accepted
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt_at);
-CREATE TABLE IF NOT EXISTS usage (
-    account TEXT NOT NULL, asset TEXT NOT NULL, at REAL NOT NULL, remaining REAL NOT NULL,
-    PRIMARY KEY (account, asset, at)
-);
-"""
-
 
 _UPSERT = (
     "INSERT INTO alerts (fingerprint, rule, account, kind, asset, severity, status,"
@@ -348,7 +320,14 @@ class StateStore:
                 if self._max_bytes is not None:
                     page = db.execute("PRAGMA page_size").fetchone()[0]
                     db.execute(f"PRAGMA max_page_count={max(self._max_bytes // page, 16)}")
-                db.executescript(_SCHEMA)
+                found = migrate(db)
+                if found is not None and found != SCHEMA_VERSION:
+                    _log.info(
+                        "state.migrated",
+                        path=str(self.path),
+                        from_version=found,
+                        to_version=SCHEMA_VERSION,
+                    )
                 if self._recreating:
                     self._reseed(db)
                 else:
