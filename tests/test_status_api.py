@@ -81,10 +81,12 @@ async def test_api_alerts(served: tuple[str, Daemon]) -> None:
     assert records, "the demo dataset fires alerts"
     keys = {
         "fingerprint", "rule", "account", "kind", "asset", "severity", "status",
-        "started_at", "last_notified_at", "resolved_at", "resolve_reason",
+        "starts_at", "started_at", "last_notified_at", "resolved_at", "resolve_reason",
         "summary", "description", "action", "labels", "values", "last_delivery",
     }  # fmt: skip
     assert all(set(r) == keys for r in records)
+    # one name with the stored alert and Alertmanager; the old one kept, same value
+    assert all(r["starts_at"] == r["started_at"] is not None for r in records)
     assert {r["status"] for r in firing} == {"firing"}
     assert {r["account"] for r in one} == {"xinghe-live"}
     # queued for the (not running) dispatcher: the last delivery is pending

@@ -6,6 +6,12 @@ notifications they cause are written in one transaction, so a restart (even
 lost, and one already delivered is never repeated inside its repeat interval.
 A notification leaves the outbox only when its receiver accepted it.
 
+Schema
+------
+The tables and their migrations live in :mod:`monitor.alerts.store_schema`
+(``PRAGMA user_version``); opening a file brings it up to date in one
+transaction, and a file from a newer release makes the store unavailable.
+
 Losing the file
 ---------------
 A state file (or its ``-wal``/``-shm``) deleted or replaced while the daemon
@@ -45,6 +51,15 @@ from typing import Any
 import structlog
 
 from monitor.alerts.model import Alert, Notification
+from monitor.alerts.store_codec import (
+    alert_from_json,
+    alert_to_json,
+    from_timestamp,
+    notification_from_json,
+    notification_to_json,
+    to_timestamp,
+)
+from monitor.alerts.store_schema import SCHEMA_VERSION, migrate
 
 __all__ = [
     "AlertRow",
@@ -57,41 +72,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("monitor.alerts.store")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alerts (
-    fingerprint TEXT PRIMARY KEY,
-    rule TEXT NOT NULL, account TEXT NOT NULL, kind TEXT NOT NULL, asset TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    status TEXT NOT NULL,               -- firing | resolved
-    started_at REAL NOT NULL,
-    last_notified_at REAL,              -- last firing/escalated/repeat notification
-    notified_severity TEXT,
-    resolved_at REAL,
-    alert TEXT NOT NULL                 -- the last Alert, JSON
-);
-CREATE INDEX IF NOT EXISTS alerts_account ON alerts(account);
-CREATE TABLE IF NOT EXISTS outbox (
-    id TEXT PRIMARY KEY,
-    channel TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    notification TEXT NOT NULL,         -- JSON
-    state TEXT NOT NULL,                -- pending | delivered | dead
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_error TEXT,
-    finished_at REAL,
-    coalesce_key TEXT,                  -- a newer pending entry with the same key replaces it
-    delivered_parts TEXT NOT NULL DEFAULT '[]'  -- parts of a split message already accepted
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt_at);
-CREATE TABLE IF NOT EXISTS usage (
-    account TEXT NOT NULL, asset TEXT NOT NULL, at REAL NOT NULL, remaining REAL NOT NULL,
-    PRIMARY KEY (account, asset, at)
-);
-"""
-
 
 _UPSERT = (
     "INSERT INTO alerts (fingerprint, rule, account, kind, asset, severity, status,"
@@ -118,79 +98,6 @@ def _is_full(exc: BaseException | None) -> bool:
     return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
 
 
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def _alert_json(alert: Alert) -> dict[str, Any]:
-    return {
-        "rule": alert.rule,
-        "account": alert.account,
-        "kind": alert.kind,
-        "asset": alert.asset,
-        "severity": alert.severity,
-        "status": alert.status,
-        "starts_at": alert.starts_at.isoformat(),
-        "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "resolve_reason": alert.resolve_reason,
-        "values": alert.values,
-        "annotation_parts": {k: list(v) for k, v in alert.annotation_parts.items()},
-    }
-
-
-def _alert_from(data: dict[str, Any]) -> Alert:
-    return Alert(
-        rule=data["rule"],
-        account=data["account"],
-        kind=data["kind"],
-        asset=data["asset"],
-        severity=data["severity"],
-        status=data["status"],
-        starts_at=datetime.fromisoformat(data["starts_at"]),
-        ends_at=datetime.fromisoformat(data["ends_at"]) if data.get("ends_at") else None,
-        labels=dict(data.get("labels") or {}),
-        annotations=dict(data.get("annotations") or {}),
-        resolve_reason=data.get("resolve_reason"),
-        values=dict(data.get("values") or {}),
-        # absent in alerts stored before it existed: channels then escape whole texts
-        annotation_parts={
-            k: tuple(str(p) for p in v) for k, v in (data.get("annotation_parts") or {}).items()
-        },
-    )
-
-
-def notification_to_json(n: Notification) -> str:
-    return json.dumps(
-        {
-            "id": n.id,
-            "channel": n.channel,
-            "reason": n.reason,
-            "created_at": n.created_at.isoformat(),
-            "language": n.language,
-            "alerts": [_alert_json(a) for a in n.alerts],
-        },
-        ensure_ascii=False,
-    )
-
-
-def notification_from_json(text: str) -> Notification:
-    data = json.loads(text)
-    return Notification(
-        id=data["id"],
-        channel=data["channel"],
-        reason=data["reason"],
-        created_at=datetime.fromisoformat(data["created_at"]),
-        alerts=tuple(_alert_from(a) for a in data["alerts"]),
-        language=data.get("language", "en"),
-    )
-
-
 def _row_params(
     alert: Alert,
     started_at: datetime,
@@ -206,11 +113,11 @@ def _row_params(
         alert.asset,
         alert.severity,
         alert.status,
-        _ts(started_at),
-        _ts(last_notified_at),
+        to_timestamp(started_at),
+        to_timestamp(last_notified_at),
         notified_severity,
-        _ts(resolved_at),
-        json.dumps(_alert_json(alert), ensure_ascii=False),
+        to_timestamp(resolved_at),
+        alert_to_json(alert),
     )
 
 
@@ -348,7 +255,14 @@ class StateStore:
                 if self._max_bytes is not None:
                     page = db.execute("PRAGMA page_size").fetchone()[0]
                     db.execute(f"PRAGMA max_page_count={max(self._max_bytes // page, 16)}")
-                db.executescript(_SCHEMA)
+                found = migrate(db)
+                if found is not None and found != SCHEMA_VERSION:
+                    _log.info(
+                        "state.migrated",
+                        path=str(self.path),
+                        from_version=found,
+                        to_version=SCHEMA_VERSION,
+                    )
                 if self._recreating:
                     self._reseed(db)
                 else:
@@ -482,11 +396,11 @@ class StateStore:
         ).fetchall()
         return {
             r[0]: (
-                _alert_from(json.loads(r[1])),
-                _dt(r[2]) or datetime.fromtimestamp(0, UTC),
-                _dt(r[3]),
+                alert_from_json(r[1]),
+                from_timestamp(r[2]) or datetime.fromtimestamp(0, UTC),
+                from_timestamp(r[3]),
                 r[4],
-                _dt(r[5]),
+                from_timestamp(r[5]),
             )
             for r in rows
         }
@@ -594,11 +508,11 @@ class StateStore:
         return [
             AlertRow(
                 fingerprint=r[0],
-                alert=_alert_from(json.loads(r[1])),
-                started_at=_dt(r[2]) or datetime.fromtimestamp(0, UTC),
-                last_notified_at=_dt(r[3]),
+                alert=alert_from_json(r[1]),
+                started_at=from_timestamp(r[2]) or datetime.fromtimestamp(0, UTC),
+                last_notified_at=from_timestamp(r[3]),
                 notified_severity=r[4],
-                resolved_at=_dt(r[5]),
+                resolved_at=from_timestamp(r[5]),
             )
             for r in rows
         ]
@@ -623,7 +537,8 @@ class StateStore:
     def forget_resolved(self, before: datetime) -> int:
         with self.transaction() as db:
             cur = db.execute(
-                "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < ?", (_ts(before),)
+                "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < ?",
+                (to_timestamp(before),),
             )
         self._rows = {
             fp: row
@@ -655,9 +570,9 @@ class StateStore:
                 notification.id,
                 notification.channel,
                 notification.reason,
-                _ts(notification.created_at),
+                to_timestamp(notification.created_at),
                 notification_to_json(notification),
-                _ts(at),
+                to_timestamp(at),
                 coalesce_key,
             ),
         )
@@ -666,12 +581,12 @@ class StateStore:
         return self._entries(
             "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at"
             " LIMIT ?",
-            (_ts(now), limit),
+            (to_timestamp(now), limit),
         )
 
     def next_due_at(self) -> datetime | None:
         [row] = self._read("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")
-        return _dt(row[0]) if row and row[0] is not None else None
+        return from_timestamp(row[0]) if row and row[0] is not None else None
 
     def outbox(
         self, *, states: Sequence[str] = ("pending", "delivered", "dead"), limit: int = 200
@@ -699,13 +614,13 @@ class StateStore:
                 id=r[0],
                 channel=r[1],
                 reason=r[2],
-                created_at=_dt(r[3]) or datetime.fromtimestamp(0, UTC),
+                created_at=from_timestamp(r[3]) or datetime.fromtimestamp(0, UTC),
                 notification=notification_from_json(r[4]),
                 state=r[5],
                 attempts=r[6],
-                next_attempt_at=_dt(r[7]) or datetime.fromtimestamp(0, UTC),
+                next_attempt_at=from_timestamp(r[7]) or datetime.fromtimestamp(0, UTC),
                 last_error=r[8],
-                finished_at=_dt(r[9]),
+                finished_at=from_timestamp(r[9]),
                 delivered_parts=tuple(json.loads(r[10] or "[]")),
             )
             for r in rows
@@ -716,7 +631,7 @@ class StateStore:
             db.execute(
                 "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, finished_at = ?,"
                 " last_error = NULL WHERE id = ?",
-                (_ts(at), entry_id),
+                (to_timestamp(at), entry_id),
             )
 
     def record_parts(self, entry_id: str, delivered_parts: Iterable[str]) -> None:
@@ -739,7 +654,7 @@ class StateStore:
             db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
                 " delivered_parts = ? WHERE id = ?",
-                (_ts(next_at), error[:500], json.dumps(sorted(delivered_parts)), entry_id),
+                (to_timestamp(next_at), error[:500], json.dumps(sorted(delivered_parts)), entry_id),
             )
 
     def mark_dead(self, entry_id: str, *, at: datetime, error: str) -> None:
@@ -747,14 +662,14 @@ class StateStore:
             db.execute(
                 "UPDATE outbox SET state = 'dead', attempts = attempts + 1, finished_at = ?,"
                 " last_error = ? WHERE id = ?",
-                (_ts(at), error[:500], entry_id),
+                (to_timestamp(at), error[:500], entry_id),
             )
 
     def prune_outbox(self, before: datetime) -> int:
         with self.transaction() as db:
             cur = db.execute(
                 "DELETE FROM outbox WHERE state IN ('delivered', 'dead') AND finished_at < ?",
-                (_ts(before),),
+                (to_timestamp(before),),
             )
             return cur.rowcount
 
@@ -766,13 +681,13 @@ class StateStore:
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO usage (account, asset, at, remaining) VALUES (?,?,?,?)",
-                [(account, asset, _ts(at), remaining) for asset, remaining in samples],
+                [(account, asset, to_timestamp(at), remaining) for asset, remaining in samples],
             )
 
     def usage(self, account: str, since: datetime) -> dict[str, list[tuple[float, float]]]:
         rows = self._read(
             "SELECT asset, at, remaining FROM usage WHERE account = ? AND at >= ? ORDER BY at",
-            (account, _ts(since)),
+            (account, to_timestamp(since)),
         )
         out: dict[str, list[tuple[float, float]]] = {}
         for asset, at, remaining in rows:
@@ -781,4 +696,4 @@ class StateStore:
 
     def prune_usage(self, before: datetime) -> int:
         with self.transaction() as db:
-            return db.execute("DELETE FROM usage WHERE at < ?", (_ts(before),)).rowcount
+            return db.execute("DELETE FROM usage WHERE at < ?", (to_timestamp(before),)).rowcount

@@ -34,8 +34,12 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def alert_record(item: AlertItem) -> dict[str, Any]:
+    """One alert of ``/api/alerts`` (keys documented in the README). ``starts_at`` is
+    the name the stored alert and the Alertmanager payload use; ``started_at`` (the
+    same value) stays for compatibility, deprecated."""
     alert = item.alert
     delivery = item.delivery
+    started = _iso(item.started_at)
     return {
         "fingerprint": alert.fingerprint,
         "rule": alert.rule,
@@ -44,7 +48,8 @@ def alert_record(item: AlertItem) -> dict[str, Any]:
         "asset": alert.asset,
         "severity": alert.severity,
         "status": alert.status,
-        "started_at": _iso(item.started_at),
+        "starts_at": started,
+        "started_at": started,  # deprecated alias of starts_at
         "last_notified_at": _iso(item.last_notified_at),
         "resolved_at": _iso(item.resolved_at),
         "resolve_reason": alert.resolve_reason,
