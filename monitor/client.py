@@ -1,4 +1,4 @@
-"""The signed, paginating, rate-limited IVH client (REFERENCE.md §1–§4).
+"""The signed, paginating, rate-limited IVH client (docs/ivh-api.md §1–§4).
 
 One long-lived :class:`IVHClient` per account. It signs every call, wraps the
 payload in the ``{Header, Payload}`` envelope, turns every failure into a typed
@@ -68,7 +68,7 @@ Boil = Callable[[list[M]], Iterable[T]]
 #: (endpoint, outcome, seconds) for every attempt; outcomes form a bounded set
 CallObserver = Callable[[str, str, float], None]
 
-_SIGNATURE_WINDOW_SECONDS = 300.0  # REFERENCE.md §1
+_SIGNATURE_WINDOW_SECONDS = 300.0  # docs/ivh-api.md §1
 _MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -272,7 +272,7 @@ class IVHClient:
         if self._spelling_known or self._probe_stalled or endpoint in self._fixed_paths:
             return await self._post_either(endpoint, payload)
         while self._probe is not None:
-            # REFERENCE.md §4: the two documents disagree on the spelling. One call at a
+            # docs/ivh-api.md §4: the two documents disagree on the spelling. One call at a
             # time finds out which one this gateway answers; the account's other calls
             # wait for it, so concurrent walks don't each spend a 404 finding out.
             await asyncio.shield(self._probe)
@@ -488,7 +488,7 @@ class IVHClient:
         *,
         boil: Boil[M, Any] = list,
     ) -> Listing[Any]:
-        """Every page of a list endpoint (REFERENCE.md §3), checked for completeness.
+        """Every page of a list endpoint (docs/ivh-api.md §3), checked for completeness.
 
         Pages after the first are fetched a window at a time (as many as may be
         in flight) up to ``Total``. ``boil`` turns each page's records into what

@@ -4,7 +4,7 @@ A *family* is what one scheduled job refreshes: ``services``, ``timbres``,
 ``images`` (with anchors) and ``actions`` (of 3D images). A family either
 succeeds as a whole (every page of every list it walks) or fails with the
 error that stopped it; a record that cannot be read is skipped and reported as
-a problem of a family that still succeeds (REFERENCE.md §6).
+a problem of a family that still succeeds (docs/ivh-api.md §6).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ async def _images(
     type_codes: Sequence[str],
     on_3d_keys: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
-    # REFERENCE.md §4: getanchor/getimagebyanchor need a type code, so listing
+    # docs/ivh-api.md §4: getanchor/getimagebyanchor need a type code, so listing
     # every image takes one walk per code, plus the small-sample list.
     acct = client.account
 

@@ -57,7 +57,7 @@ def service_display_name(service_type: str, language: str = "en") -> str:
 
 
 def classify_service(record: ServiceAsset) -> Category:
-    """hours / concurrency / quota (REFERENCE.md §4.1).
+    """hours / concurrency / quota (docs/ivh-api.md §4.1).
 
     Known types by the vendor's table; an unknown (new) type by the universal
     detail it carries, then by its name's suffix.

@@ -1,4 +1,4 @@
-"""The one table of endpoint paths (REFERENCE.md §4), overridable from config.
+"""The one table of endpoint paths (docs/ivh-api.md §4), overridable from config.
 
 The document we were given spells five paths ``customerassetsservice`` (two
 "s") and ``getaction`` with one; the vendor's public pages and every public

@@ -9,7 +9,7 @@
         │   └── DeadlineError        no whole answer (connect to last byte) in time,
         │                            or a whole collection job past its deadline
         ├── HTTPStatusError          non-2xx answer (5xx/429 retryable, others not)
-        ├── APIError                 ``Header.Code != 0`` (retryable per REFERENCE.md §2)
+        ├── APIError                 ``Header.Code != 0`` (retryable per docs/ivh-api.md §2)
         │   └── AuthError            credentials refused (100005 or a signature/time failure)
         ├── ParseError               the body is not the documented envelope
         └── IncompleteListingError   the rows of a listing don't add up to its ``Total``
@@ -36,7 +36,7 @@ __all__ = [
     "classify_api_code",
 ]
 
-# REFERENCE.md §2: codes seen across the IVH API family. Only rate limiting and
+# docs/ivh-api.md §2: codes seen across the IVH API family. Only rate limiting and
 # internal/remote failures can succeed on retry; everything else (and every
 # unknown code) is permanent.
 _RETRYABLE_CODES = frozenset({100012, 801004, 100000, -101000, -100000, 801000, 801002})
@@ -158,7 +158,7 @@ class AuthError(APIError):
     """The gateway refused the credentials.
 
     ``clock_skew_seconds`` is set when the gateway's ``Date`` header differs from
-    our clock by more than the 5-minute window (REFERENCE.md §1): then the fix
+    our clock by more than the 5-minute window (docs/ivh-api.md §1): then the fix
     is NTP, not a new token.
     """
 
@@ -204,7 +204,7 @@ class DeadlineError(TransportError):
 
 
 class IncompleteListingError(UpstreamError):
-    """A listing whose rows did not add up to its ``Total`` on two walks (REFERENCE.md §3).
+    """A listing whose rows did not add up to its ``Total`` on two walks (docs/ivh-api.md §3).
 
     ``listing`` names it (endpoint and type code), ``rows`` is how many rows arrived,
     ``total`` what ``Total`` claimed, ``reason`` one of ``short`` (fewer rows),

@@ -1,6 +1,6 @@
-"""pydantic models of the vendor's JSON, parsed at the edge (REFERENCE.md §2, §4).
+"""pydantic models of the vendor's JSON, parsed at the edge (docs/ivh-api.md §2, §4).
 
-The models are lenient exactly where the vendor is sloppy (REFERENCE.md §6):
+The models are lenient exactly where the vendor is sloppy (docs/ivh-api.md §6):
 numbers may arrive as strings, type-specific details as arrays, documented
 "required" fields may be missing, field names may carry the PDF's stray space,
 and unknown fields are ignored. They are strict where a wrong value would
@@ -331,7 +331,7 @@ def _summarise(exc: ValidationError) -> str:
 def parse_records(
     raw: object, model: type[M], *, offset: int = 0
 ) -> tuple[list[M], list[RecordProblem]]:
-    """Validate each record of a page on its own (REFERENCE.md §6)."""
+    """Validate each record of a page on its own (docs/ivh-api.md §6)."""
     if raw is None:
         return [], []
     items: Sequence[object]

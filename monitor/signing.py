@@ -1,4 +1,4 @@
-"""Request signing for the IVH gateway (REFERENCE.md §1).
+"""Request signing for the IVH gateway (docs/ivh-api.md §1).
 
 The signature is HMAC-SHA256 over the sorted ``k=v&...`` query string (every
 parameter except ``signature``), keyed with the AccessToken, Base64-encoded and

@@ -278,7 +278,7 @@ async def test_token_never_in_errors_or_logs(
 async def test_falls_back_to_the_other_path_spelling_once_and_remembers(
     sim: RunningSimulator,
 ) -> None:
-    """A gateway that only knows the two-"s" spelling (REFERENCE.md §4)."""
+    """A gateway that only knows the two-"s" spelling (docs/ivh-api.md §4)."""
     seen: list[str] = []
     upstream = httpx.AsyncClient()
 

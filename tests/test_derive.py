@@ -293,7 +293,7 @@ def _reasons(asset: Asset) -> list[str]:
 
 
 def test_hour_figures_of_a_concurrency_type_are_kept_and_noted() -> None:
-    # REFERENCE §4.1 documents RealMan2DBroadcastConcurrencyInfoDetail with hour fields
+    # docs/ivh-api.md §4.1 documents RealMan2DBroadcastConcurrencyInfoDetail with hour fields
     [rec] = _services(
         [
             {

@@ -1,7 +1,7 @@
 """Hostile input for the record parsers and the derivations over them (issue 6).
 
 Property-based: arbitrary JSON and mutations of the vendor's documented records
-(REFERENCE.md §4, §6) never raise, every item is either a record or a counted
+(docs/ivh-api.md §4, §6) never raise, every item is either a record or a counted
 problem, and problem reasons never echo the values they could not read.
 """
 

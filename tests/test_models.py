@@ -1,4 +1,4 @@
-"""Parsing at the edge: the vendor's examples, and every slip of REFERENCE.md §4.1/§6."""
+"""Parsing at the edge: the vendor's examples, and every slip of docs/ivh-api.md §4.1/§6."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any

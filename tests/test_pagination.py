@@ -1,4 +1,4 @@
-"""Listings are checked, not taken on trust (REFERENCE.md §3), against the simulator
+"""Listings are checked, not taken on trust (docs/ivh-api.md §3), against the simulator
 over real HTTP: short, lying and shifting pages; and the path spelling (§4) found once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""REFERENCE.md §1: both vendor test vectors, and full percent-encoding."""
+"""docs/ivh-api.md §1: both vendor test vectors, and full percent-encoding."""
 
 import pytest
 

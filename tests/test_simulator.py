@@ -1,4 +1,4 @@
-"""The IVH simulator over real HTTP, with requests built by hand from REFERENCE.md."""
+"""The IVH simulator over real HTTP, with requests built by hand (docs/ivh-api.md)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _signature(params: Mapping[str, str], token: str, *, safe: str = "") -> str:
-    """REFERENCE.md §1, written independently of the simulator."""
+    """docs/ivh-api.md §1, written independently of the simulator."""
     text = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
     digest = hmac.new(token.encode(), text.encode(), hashlib.sha256).digest()
     return quote(base64.b64encode(digest).decode(), safe=safe)
@@ -704,7 +704,7 @@ def test_generate_fleet_is_deterministic_and_sized() -> None:
 
 
 def test_load_dataset_keeps_blank_and_placeholder_dates_and_odd_details(tmp_path: Path) -> None:
-    """REFERENCE §4.1, §4.5, §6: the vendor sends these; the simulator serves them as written."""
+    """docs/ivh-api.md §4.1, §4.5, §6: the vendor sends these; the simulator serves them as is."""
     path = tmp_path / "odd.yaml"
     path.write_text(
         """

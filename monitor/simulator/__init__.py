@@ -1,6 +1,6 @@
 """A simulator of the IVH personal-asset gateway, for tests, the demo and benchmarks.
 
-An independent model of the upstream API written from REFERENCE.md (signing,
+An independent model of the upstream API written from docs/ivh-api.md (signing,
 envelope, pagination, the six endpoints), serving raw vendor-shaped records
 from a :class:`Dataset`, with on-demand faults (:class:`FaultRegistry`) and a
 loopback control API under ``/_sim/``.

@@ -1,7 +1,7 @@
 """The simulator's data: accounts holding raw, vendor-shaped asset records.
 
 Records are plain dicts written exactly as the IVH gateway returns them (the
-vendor's PascalCase field names, REFERENCE.md §4.1-4.6), so the simulator can
+vendor's PascalCase field names, docs/ivh-api.md §4.1-4.6), so the simulator can
 serve them verbatim, including the vendor's sloppiness (§6).
 
 Dataset file format (YAML for ``.yaml``/``.yml``, JSON for ``.json``)::
@@ -9,7 +9,7 @@ Dataset file format (YAML for ``.yaml``/``.yml``, JSON for ``.json``)::
     accounts:
       - name: xinghe-live                # unique; faults and the control API use it
         appkey: ak-xinghe-live-demo-0001 # unique
-        access_token: at-...             # the HMAC key of REFERENCE.md §1
+        access_token: at-...             # the HMAC key of docs/ivh-api.md §1
         gateway: gw.tvs.qq.com           # optional, informational (default shown)
         services: [ServiceAssetInfo, ...]              # getserviceasset
         timbres: [TimbreAssetDetail, ...]              # describetimbre
@@ -21,7 +21,7 @@ Dataset file format (YAML for ``.yaml``/``.yml``, JSON for ``.json``)::
 Every collection is optional. Date fields of a record may be written relative
 to the load time: ``"+7d"``, ``"-3d"``, ``"+36h"``, ``"+90m"``, ``"+45s"``
 (sign required, decimals allowed). ``ExpireDate`` and ``EffectiveDate`` render
-as ``yyyy-MM-dd HH:mm:ss`` in Beijing time (UTC+8, REFERENCE.md §5);
+as ``yyyy-MM-dd HH:mm:ss`` in Beijing time (UTC+8, docs/ivh-api.md §5);
 ``ExpireTime`` and ``EffectiveTime`` as epoch milliseconds. Anything else is
 kept verbatim, blank and placeholder dates included (``""``, ``"0001-01-01
 00:00:00"``, ``"9999-12-31 23:59:59"``, an ``ExpireTime`` of 0 or below): an
@@ -301,7 +301,7 @@ class SimAccount:
         """Change figures (e.g. ``RemainMilliseconds=0``) of the ``index``-th package of a type.
 
         Every detail object that carries the figure is changed, universal and
-        type-specific alike, as the real API repeats them (REFERENCE.md §4.1).
+        type-specific alike, as the real API repeats them (docs/ivh-api.md §4.1).
         """
         with self._lock:
             packages = [r for r in self.services if r.get("ServiceType") == service_type]
@@ -595,7 +595,7 @@ def _image(  # noqa: PLR0917 - positional fields read like the record they build
     extra_params: list[Record] | None = None,
     model_url: str | None = None,
 ) -> Record:
-    """An ImageAssetDetail grouped under ``anchor`` (REFERENCE.md §4.4)."""
+    """An ImageAssetDetail grouped under ``anchor`` (docs/ivh-api.md §4.4)."""
     code = anchor["AnchorCode"]
     record: Record = {
         "AnchorCode": code,

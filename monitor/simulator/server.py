@@ -1,4 +1,4 @@
-"""An aiohttp model of the IVH personal-asset gateway (REFERENCE.md §1-§4).
+"""An aiohttp model of the IVH personal-asset gateway (docs/ivh-api.md §1-§4).
 
 API: ``POST /v2/ivh/crmserver/customerassetservice/<endpoint>`` and the
 ``customerassetsservice`` spelling (§4 "Path spelling"), for the six endpoints.
@@ -289,7 +289,7 @@ def _parse_query(raw: str) -> tuple[dict[str, str], bool]:
 
 
 def _expected_signature(params: Mapping[str, str], access_token: str) -> str:
-    """Base64 HMAC-SHA256 of the sorted ``k=v&...`` string (REFERENCE.md §1), not yet encoded."""
+    """Base64 HMAC-SHA256 of the sorted ``k=v&...`` string (docs/ivh-api.md §1), unencoded."""
     text = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
     digest = hmac.new(access_token.encode("utf-8"), text.encode("utf-8"), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
@@ -440,7 +440,7 @@ _LISTS: dict[str, tuple[str, str, Callable[[Mapping[str, Any]], Predicate]]] = {
 
 
 def _payload_of(body: Any) -> dict[str, Any]:
-    """The Payload of a request body, checking the envelope (REFERENCE.md §2)."""
+    """The Payload of a request body, checking the envelope (docs/ivh-api.md §2)."""
     if not isinstance(body, dict):
         raise _ApiError((100001, "InvalidParameter.JsonParseError:请求体必须是JSON对象"))
     if not isinstance(body.get("Header"), dict):
@@ -531,7 +531,7 @@ def _first_int_path(node: Any) -> tuple[Any, Any] | None:
 
 
 def _corrupt(records: list[Any], fault: Fault) -> None:
-    """Break one record of a page in place (REFERENCE.md §6: the rest must survive)."""
+    """Break one record of a page in place (docs/ivh-api.md §6: the rest must survive)."""
     if not records:
         return
     i = min(fault.record, len(records) - 1)
