@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import httpx
 
 from monitor.client import shared_clients
-from monitor.collect import FAMILIES, FamilyResult, collect_account
+from monitor.collect import collect_account
 from monitor.config import Account, Settings
-from monitor.domain import Asset
+from monitor.domain import FAMILIES, Asset, FamilyResult
 from monitor.text import json_text, printable
 
 if TYPE_CHECKING:

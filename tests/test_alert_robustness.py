@@ -31,9 +31,8 @@ from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import EVALUATION_ERROR_SOURCES, AlertEngine
 from monitor.alerts.rules import evaluate_account
 from monitor.alerts.store import StateStore
-from monitor.collect import FamilyResult
 from monitor.collector import AlertCollector
-from monitor.domain import Asset
+from monitor.domain import Asset, FamilyResult
 from monitor.errors import TransportError
 from monitor.snapshot import SnapshotStore
 from monitor.status.model import AccountStatus, StatusData
