@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 from monitor.daemon import Daemon
 from monitor.demo import demo_settings
 from monitor.domain import FAMILIES
-from monitor.report import asset_record
+from monitor.serialise import asset_record
 from monitor.server import create_app, start_server
 from monitor.simulator import DEMO_ACCOUNTS, default_dataset, run_simulator
 
