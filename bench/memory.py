@@ -38,7 +38,7 @@ from _common import (
 )
 from scrape import fetch
 
-from monitor.collect import FAMILIES
+from monitor.domain import FAMILIES
 
 HEADERS = [
     "fleet",

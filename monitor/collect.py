@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import structlog
 
@@ -31,7 +31,7 @@ from monitor.derive import (
     small_sample_assets,
     timbres_to_assets,
 )
-from monitor.domain import Anchor, Anomaly, Asset
+from monitor.domain import Asset, Family, FamilyResult, Problem
 from monitor.errors import DeadlineError, IncompleteListingError, UpstreamError
 from monitor.models import (
     Action,
@@ -39,57 +39,11 @@ from monitor.models import (
 )
 from monitor.models import Anchor as AnchorRecord
 
-__all__ = ["FAMILIES", "Family", "FamilyResult", "Problem", "collect_account", "collect_family"]
+__all__ = ["collect_account", "collect_family"]
 
 log = structlog.get_logger("monitor.collect")
 
 T = TypeVar("T")
-
-Family = Literal["services", "timbres", "images", "actions"]
-FAMILIES: tuple[Family, ...] = ("services", "timbres", "images", "actions")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A record skipped on one endpoint."""
-
-    endpoint: str
-    index: int
-    key: str | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FamilyResult:
-    """One collection of one family. ``ok`` only when every listing was complete; a
-    failed one keeps what did arrive of its incomplete listings (``partial``)."""
-
-    account: str
-    family: Family
-    assets: tuple[Asset, ...] = ()
-    anchors: tuple[Anchor, ...] = ()
-    #: VirtualmanKey -> number of actions (the ``actions`` family)
-    actions: dict[str, int] = field(default_factory=dict)
-    problems: tuple[Problem, ...] = ()
-    error: UpstreamError | None = None
-    pages: int = 0
-    duration_seconds: float = 0.0
-    #: every listing whose rows did not add up to its Total (the first is ``error``)
-    incomplete: tuple[IncompleteListingError, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def partial(self) -> bool:
-        """Failed only for incomplete listings: ``assets`` is what did arrive."""
-        return bool(self.incomplete) and self.error is self.incomplete[0]
-
-    @property
-    def anomalies(self) -> list[tuple[Asset, Anomaly]]:
-        """What the kept records carried that could not be placed (not skipped records)."""
-        return [(asset, anomaly) for asset in self.assets for anomaly in asset.anomalies]
 
 
 class _Tally:

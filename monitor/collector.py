@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -32,18 +33,27 @@ from prometheus_client.registry import Collector
 from monitor import __version__
 from monitor.alerts.config import (
     RULE_NAMES,
+    AlertsConfig,
     RuleThresholds,
     asset_specific_overrides,
     thresholds_for,
 )
-from monitor.alerts.dispatch import Dispatcher
-from monitor.alerts.engine import AlertEngine
 from monitor.config import ScheduleConfig
 from monitor.domain import ANOMALY_REASONS, Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
+from monitor.forecast import Forecast
 from monitor.snapshot import SnapshotStore
 
-__all__ = ["AlertCollector", "AssetCollector", "DaemonMetrics", "ExpositionRegistry"]
+__all__ = [
+    "AlertCollector",
+    "AlertState",
+    "AssetCollector",
+    "DaemonMetrics",
+    "ExpositionRegistry",
+    "FiringAlert",
+    "NotificationQueue",
+    "StoreHealth",
+]
 
 _FAMILY_OF_KIND = {"service": "services", "timbre": "timbres", "image": "images"}
 
@@ -445,14 +455,63 @@ class DaemonMetrics:
         return observe
 
 
+# What the alert collector reads, as small protocols: the concrete classes
+# (alerts.engine.AlertEngine, alerts.dispatch.Dispatcher, alerts.store.StateStore)
+# are wired in daemon.py, so exposition does not depend on the alerting machinery.
+
+
+class FiringAlert(Protocol):
+    """One firing alert, as far as the ``ivh_alerts_firing`` gauge goes."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+
+
+class StoreHealth(Protocol):
+    """The state store's health counters."""
+
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def losses(self) -> int: ...
+    @property
+    def lost_notifications(self) -> int: ...
+
+
+class AlertState(Protocol):
+    """The alert engine's state: firing alerts, forecasts, failures, config, store."""
+
+    @property
+    def config(self) -> AlertsConfig: ...
+    @property
+    def store(self) -> StoreHealth: ...
+    @property
+    def firing(self) -> Mapping[str, FiringAlert]: ...
+    @property
+    def forecasts(self) -> Mapping[tuple[str, str], Forecast]: ...
+    @property
+    def evaluation_errors(self) -> Mapping[str, int]: ...
+
+
+class NotificationQueue(Protocol):
+    """The outbox, as far as its depth goes."""
+
+    @property
+    def queue_depth(self) -> int: ...
+
+
 class AlertCollector(Collector):
     """Alert state, effective thresholds and hour-package forecasts."""
 
     def __init__(
         self,
         store: SnapshotStore,
-        engine: AlertEngine,
-        dispatcher: Dispatcher,
+        engine: AlertState,
+        dispatcher: NotificationQueue,
         *,
         clock: Callable[[], datetime],
     ) -> None:

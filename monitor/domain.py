@@ -2,23 +2,31 @@
 
 One :class:`Asset` per service package, voice (timbre) and image, whatever
 endpoint(s) it came from; anchors are kept as the groups images belong to.
+Also the vocabulary shared by the layers above: the families a job refreshes and
+what one collection of a family gives (:class:`FamilyResult`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from monitor.errors import IncompleteListingError, UpstreamError
+
 __all__ = [
     "ANOMALY_REASONS",
+    "FAMILIES",
     "Anchor",
     "Anomaly",
     "AnomalyReason",
     "Asset",
     "Category",
     "ExpiryState",
+    "Family",
+    "FamilyResult",
     "Kind",
+    "Problem",
 ]
 
 Kind = Literal["service", "timbre", "image"]
@@ -138,3 +146,50 @@ class Anchor:
     type: str
     purchase_type: str | None
     image_ids: tuple[str, ...] = ()
+
+
+Family = Literal["services", "timbres", "images", "actions"]
+FAMILIES: tuple[Family, ...] = ("services", "timbres", "images", "actions")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A record skipped on one endpoint."""
+
+    endpoint: str
+    index: int
+    key: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyResult:
+    """One collection of one family. ``ok`` only when every listing was complete; a
+    failed one keeps what did arrive of its incomplete listings (``partial``)."""
+
+    account: str
+    family: Family
+    assets: tuple[Asset, ...] = ()
+    anchors: tuple[Anchor, ...] = ()
+    #: VirtualmanKey -> number of actions (the ``actions`` family)
+    actions: dict[str, int] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+    error: UpstreamError | None = None
+    pages: int = 0
+    duration_seconds: float = 0.0
+    #: every listing whose rows did not add up to its Total (the first is ``error``)
+    incomplete: tuple[IncompleteListingError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def partial(self) -> bool:
+        """Failed only for incomplete listings: ``assets`` is what did arrive."""
+        return bool(self.incomplete) and self.error is self.incomplete[0]
+
+    @property
+    def anomalies(self) -> list[tuple[Asset, Anomaly]]:
+        """What the kept records carried that could not be placed (not skipped records)."""
+        return [(asset, anomaly) for asset in self.assets for anomaly in asset.anomalies]

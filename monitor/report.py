@@ -6,14 +6,15 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 
 from monitor.client import shared_clients
-from monitor.collect import FAMILIES, FamilyResult, collect_account
+from monitor.collect import collect_account
 from monitor.config import Account, Settings
-from monitor.domain import Asset
+from monitor.domain import FAMILIES, Asset, FamilyResult
+from monitor.serialise import asset_record, expiry_order
 from monitor.text import json_text, printable
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ReportResult",
-    "asset_record",
     "collect_all",
     "exit_status",
     "render_json",
@@ -91,49 +91,8 @@ async def collect_all(
     return ReportResult(now(), tuple(accounts), tuple(r for rs in per_account for r in rs))
 
 
-def _sort_key(asset: Asset, now: datetime) -> tuple[bool, float, str, str, str]:
-    left = asset.expires_in_seconds(now)
-    return (left is None, left or 0.0, asset.account, asset.kind, asset.id)
-
-
-def asset_record(asset: Asset, now: datetime, data: str = "current") -> dict[str, Any]:
-    """The JSON shape of one asset (also the shape of the daemon's ``/api/assets``);
-    ``data`` says whether its family's figures are ``current``, ``partial`` (what
-    arrived of an incomplete listing) or ``stale`` (kept from an earlier success)."""
-    left = asset.expires_in_seconds(now)
-    return {
-        "account": asset.account,
-        "kind": asset.kind,
-        "id": asset.id,
-        "type": asset.type,
-        "category": asset.category,
-        "name": asset.name,
-        "expires_at": asset.expires_at.isoformat() if asset.expires_at else None,
-        #: dated / never / unknown: a null ``expires_at`` is either of the last two
-        "expiry": asset.expiry,
-        "expires_in_seconds": None if left is None else round(left, 3),
-        "remaining_seconds": asset.remaining_seconds,
-        "ordered_seconds": asset.ordered_seconds,
-        "quota_remaining": asset.quota_remaining,
-        "quota_limit": asset.quota_limit,
-        "concurrency": asset.concurrency,
-        "purchase_type": asset.purchase_type,
-        "anchor": asset.anchor,
-        "audio_seconds": asset.audio_seconds,
-        "audio_requests": asset.audio_requests,
-        "video_seconds": asset.video_seconds,
-        "videos": asset.videos,
-        "actions": asset.actions,
-        "anomalies": [
-            {"endpoint": x.endpoint, "reason": x.reason, "field": x.detail or None}
-            for x in asset.anomalies
-        ],
-        "data": data,
-    }
-
-
 def sorted_assets(result: ReportResult) -> list[Asset]:
-    return sorted(result.assets, key=lambda a: _sort_key(a, result.now))
+    return sorted(result.assets, key=lambda a: expiry_order(a, result.now))
 
 
 def render_json(result: ReportResult, out: TextIO) -> None:

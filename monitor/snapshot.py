@@ -1,6 +1,6 @@
 """The immutable snapshot that scrapes (and later alerts) read.
 
-Each job hands its :class:`~monitor.collect.FamilyResult` to
+Each job hands its :class:`~monitor.domain.FamilyResult` to
 :meth:`SnapshotStore.apply`, which builds a new :class:`Snapshot` and swaps it
 in with one assignment: a reader takes ``store.current`` once and sees one
 consistent state, never a half-updated mix.
@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
-from monitor.collect import FAMILIES, Family, FamilyResult
-from monitor.domain import Anchor, Asset
+from monitor.domain import FAMILIES, Anchor, Asset, Family, FamilyResult
 
 __all__ = ["FamilyState", "Snapshot", "SnapshotStore"]
 

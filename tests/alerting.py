@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from monitor.collect import FamilyResult
-from monitor.domain import Asset
+from monitor.domain import Asset, FamilyResult
 from monitor.snapshot import SnapshotStore
 
 T0 = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from monitor.alerts.config import AlertsConfig
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.store import StateStore
-from monitor.collect import FamilyResult
+from monitor.domain import FamilyResult
 from monitor.errors import TransportError
 from monitor.snapshot import SnapshotStore
 from tests.alerting import SHANGHAI, Clock, Receiver, collected, service, snapshot_store, voice

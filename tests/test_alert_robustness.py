@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.alerts.burn import MAX_DEPLETION_SECONDS, MIN_BURN_RATE, burn_rate, forecast
 from monitor.alerts.channels import build_channel
 from monitor.alerts.channels.config import parse_channel_config
 from monitor.alerts.config import RULE_NAMES, AlertsConfig
@@ -31,10 +30,10 @@ from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import EVALUATION_ERROR_SOURCES, AlertEngine
 from monitor.alerts.rules import evaluate_account
 from monitor.alerts.store import StateStore
-from monitor.collect import FamilyResult
 from monitor.collector import AlertCollector
-from monitor.domain import Asset
+from monitor.domain import Asset, FamilyResult
 from monitor.errors import TransportError
+from monitor.forecast import MAX_DEPLETION_SECONDS, MIN_BURN_RATE, burn_rate, forecast
 from monitor.snapshot import SnapshotStore
 from monitor.status.model import AccountStatus, StatusData
 from monitor.status.page import render_page

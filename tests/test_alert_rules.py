@@ -4,12 +4,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from monitor.alerts.burn import Forecast, burn_rate, forecast
 from monitor.alerts.config import AlertsConfig, thresholds_for
 from monitor.alerts.rules import evaluate_account
-from monitor.collect import FamilyResult
-from monitor.domain import Asset
+from monitor.domain import Asset, FamilyResult
 from monitor.errors import TransportError
+from monitor.forecast import Forecast, burn_rate, forecast
 from tests.alerting import T0, collected, service, snapshot_store, voice
 
 

@@ -6,10 +6,9 @@ import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.collect import FamilyResult
 from monitor.collector import AssetCollector
 from monitor.config import ScheduleConfig
-from monitor.domain import Asset
+from monitor.domain import Asset, FamilyResult
 from monitor.errors import TransportError
 from monitor.snapshot import SnapshotStore
 

@@ -35,9 +35,9 @@ from monitor.alerts.channels.config import (
     WeComChannelConfig,
 )
 from monitor.alerts.config import Override
-from monitor.collect import FAMILIES
 from monitor.config import AccountConfig, Settings, load_settings
 from monitor.daemon import Daemon
+from monitor.domain import FAMILIES
 from monitor.errors import ConfigError
 from monitor.simulator import RunningSimulator
 from tests.conftest import TEST_TOKEN

@@ -12,10 +12,10 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from monitor.collect import FAMILIES
 from monitor.daemon import Daemon
 from monitor.demo import demo_settings
-from monitor.report import asset_record
+from monitor.domain import FAMILIES
+from monitor.serialise import asset_record
 from monitor.server import create_app, start_server
 from monitor.simulator import DEMO_ACCOUNTS, default_dataset, run_simulator
 

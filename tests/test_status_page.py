@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.alerts.burn import Forecast
 from monitor.alerts.model import Alert
 from monitor.domain import Asset, Kind
+from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
 from monitor.status.gather import downsample
 from monitor.status.model import (

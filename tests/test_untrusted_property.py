@@ -37,9 +37,8 @@ from monitor.alerts.config import AlertsConfig
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.model import Alert, Notification
 from monitor.alerts.store import StateStore
-from monitor.collect import FamilyResult, Problem
 from monitor.config import Account, load_settings
-from monitor.domain import Asset
+from monitor.domain import Asset, FamilyResult, Problem
 from monitor.report import ReportResult, print_problems, render_json, render_table
 from monitor.snapshot import FamilyState
 from monitor.status.api import alerts_json, assets_json

@@ -27,7 +27,6 @@ from typing import Any
 
 import structlog
 
-from monitor.alerts.burn import Forecast, burn_rate, forecast
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.config import RULE_NAMES, AlertsConfig
 from monitor.alerts.messages import joined, render_parts, render_resolved_parts
@@ -41,6 +40,7 @@ from monitor.alerts.model import (
 from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_account
 from monitor.alerts.store import AlertRow, StateStore
 from monitor.domain import Asset
+from monitor.forecast import Forecast, burn_rate, forecast
 from monitor.snapshot import Snapshot
 
 __all__ = ["EVALUATION_ERROR_SOURCES", "AlertEngine", "CycleResult"]

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.alerts.burn import Forecast
 from monitor.alerts.config import AlertsConfig, RuleThresholds, thresholds_for
 from monitor.domain import Asset
+from monitor.forecast import Forecast
 from monitor.snapshot import Snapshot
 
 __all__ = ["Evaluation", "Finding", "RuleFailure", "evaluate_account"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.domain import Asset
-from monitor.report import asset_record
+from monitor.serialise import asset_record, expiry_order
 from monitor.status.model import AlertItem
 
 __all__ = ["alert_record", "alerts_json", "assets_json"]
@@ -19,14 +19,8 @@ def assets_json(
     """The shape of ``report --format json``: soonest expiry first; ``data`` says of each
     asset whether its family's figures are current, partial or stale."""
     return [
-        asset_record(a, now, data(a)) for a in sorted(assets, key=lambda a: _report_order(a, now))
+        asset_record(a, now, data(a)) for a in sorted(assets, key=lambda a: expiry_order(a, now))
     ]
-
-
-def _report_order(asset: Asset, now: datetime) -> tuple[bool, float, str, str, str]:
-    # the order of ``report --format json``: by seconds left, never-expiring last
-    left = asset.expires_in_seconds(now)
-    return (left is None, left or 0.0, asset.account, asset.kind, asset.id)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from monitor import __version__
-from monitor.alerts.burn import Forecast
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.store import StateStore
 from monitor.config import Account, Settings
 from monitor.domain import Asset
+from monitor.forecast import Forecast
 from monitor.httpguard import Refusals
 from monitor.log import SecretScrubber
 from monitor.snapshot import FamilyState, SnapshotStore

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Literal
 
-from monitor.alerts.burn import Forecast
 from monitor.alerts.model import Alert
 from monitor.domain import Asset, Kind
+from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
 from monitor.status.i18n import Language
 

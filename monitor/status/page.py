@@ -16,9 +16,9 @@ from html import escape
 from typing import get_args
 from urllib.parse import urlencode
 
-from monitor.alerts.burn import Forecast
 from monitor.derive import service_display_name
 from monitor.domain import Asset
+from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
 from monitor.status import fmt
 from monitor.status.i18n import Language, text

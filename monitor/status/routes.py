@@ -14,8 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from monitor.collect import Family
-from monitor.domain import Asset
+from monitor.domain import Asset, Family
 from monitor.httpguard import Refusals
 from monitor.status.api import alerts_json, assets_json
 from monitor.status.gather import StatusReader, StatusSource

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 
-from monitor.alerts.burn import Forecast
+from monitor.forecast import Forecast
 from monitor.status import fmt
 from monitor.status.i18n import Language, text
 from monitor.status.model import DAY, KINDS, Timeline
