@@ -72,6 +72,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "alerts.rules",
             "alerts.engine",
             "alerts.store",
+            "alerts.store_codec",
+            "alerts.store_schema",
             "alerts.dispatch",
             "alerts.channels",
             "alerts.channels.*",
