@@ -45,7 +45,7 @@ from monitor.errors import (
 )
 from monitor.models import (
     Action,
-    Anchor,
+    AnchorRecord,
     ImageAsset,
     RecordProblem,
     ServiceAsset,
@@ -628,9 +628,9 @@ class IVHClient:
     async def timbres(self, boil: Boil[TimbreAsset, Any] = list) -> Listing[Any]:
         return await self.walk("describetimbre", "TimbreAssets", TimbreAsset, boil=boil)
 
-    async def anchors(self, type_code: str) -> Listing[Anchor]:
+    async def anchors(self, type_code: str) -> Listing[AnchorRecord]:
         return await self.walk(
-            "getanchor", "Virtualmans", Anchor, {"VirtualmanTypeCode": type_code}
+            "getanchor", "Virtualmans", AnchorRecord, {"VirtualmanTypeCode": type_code}
         )
 
     async def images(self, type_code: str, boil: Boil[ImageAsset, Any] = list) -> Listing[Any]:

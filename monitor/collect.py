@@ -35,9 +35,9 @@ from monitor.domain import Asset, Family, FamilyResult, Problem
 from monitor.errors import DeadlineError, IncompleteListingError, UpstreamError
 from monitor.models import (
     Action,
+    AnchorRecord,
     RecordProblem,
 )
-from monitor.models import Anchor as AnchorRecord
 
 __all__ = ["collect_account", "collect_family"]
 

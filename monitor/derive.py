@@ -15,8 +15,14 @@ from importlib import resources
 from typing import Any, Final, Literal, TypeVar
 
 from monitor.domain import Anchor, Anomaly, Asset, Category
-from monitor.models import Anchor as AnchorRecord
-from monitor.models import Detail, ImageAsset, ServiceAsset, SmallSampleImage, TimbreAsset
+from monitor.models import (
+    AnchorRecord,
+    Detail,
+    ImageAsset,
+    ServiceAsset,
+    SmallSampleImage,
+    TimbreAsset,
+)
 
 __all__ = [
     "anchors_to_groups",

@@ -30,7 +30,7 @@ from pydantic import (
 
 __all__ = [
     "Action",
-    "Anchor",
+    "AnchorRecord",
     "Detail",
     "ImageAsset",
     "RecordProblem",
@@ -230,7 +230,7 @@ class TimbreAsset(_Vendor):
     virtualman_type_codes: StrList = Field(default_factory=list, alias="SupportVirtualmanTypeCodes")
 
 
-class Anchor(_Vendor):
+class AnchorRecord(_Vendor):
     """Virtualman (getanchor, §4.3): a group of images; it has no expiry."""
 
     code: str = Field(alias="AnchorCode", min_length=1)

@@ -27,7 +27,7 @@ from monitor.config import Account, ClientConfig
 from monitor.errors import IncompleteListingError, ParseError, UpstreamError
 from monitor.models import (
     Action,
-    Anchor,
+    AnchorRecord,
     ImageAsset,
     ServiceAsset,
     SmallSampleImage,
@@ -66,7 +66,7 @@ _MIB = 1024 * 1024
 CALLS: dict[str, tuple[str, type[_Vendor], tuple[str, ...]]] = {
     "service_assets": ("ServiceAssetInfos", ServiceAsset, ()),
     "timbres": ("TimbreAssets", TimbreAsset, ()),
-    "anchors": ("Virtualmans", Anchor, ("real_man_2d",)),
+    "anchors": ("Virtualmans", AnchorRecord, ("real_man_2d",)),
     "images": ("Virtualmans", ImageAsset, ("real_man_3d",)),
     "small_sample_images": ("Virtualmans", SmallSampleImage, ()),
     "actions": ("Actions", Action, ("vk-1",)),

@@ -31,7 +31,7 @@ from monitor.derive import (
 from monitor.domain import Asset
 from monitor.models import (
     Action,
-    Anchor,
+    AnchorRecord,
     ImageAsset,
     ServiceAsset,
     SmallSampleImage,
@@ -55,7 +55,7 @@ MARK = "zqMARKqz"
 _ENDPOINTS: list[tuple[str, str, type[_Vendor]]] = [
     ("getserviceasset", "ServiceAssetInfos", ServiceAsset),
     ("describetimbre", "TimbreAssets", TimbreAsset),
-    ("getanchor", "Virtualmans", Anchor),
+    ("getanchor", "Virtualmans", AnchorRecord),
     ("getimagebyanchor", "Virtualmans", ImageAsset),
     ("describesmallsampleimage", "Virtualmans", SmallSampleImage),
     ("getaction", "Actions", Action),
@@ -284,7 +284,10 @@ def _check_assets(assets: list[Asset]) -> None:
 @FUZZ
 @given(
     pages=st.fixed_dictionaries(
-        {m: pages_of(m) for m in (ServiceAsset, TimbreAsset, ImageAsset, SmallSampleImage, Anchor)}
+        {
+            m: pages_of(m)
+            for m in (ServiceAsset, TimbreAsset, ImageAsset, SmallSampleImage, AnchorRecord)
+        }
     ),
     zone=st.sampled_from(ZONES),
     actions=st.dictionaries(st.text(max_size=40), st.integers(0, 10**6), max_size=3),
@@ -298,7 +301,7 @@ def test_derive_never_raises_on_what_the_parsers_accept(
     img, _ = parse_records(pages[ImageAsset], ImageAsset)
     # one key in both lists is one image (§4.5)
     sml, _ = parse_records(pages[SmallSampleImage] + pages[ImageAsset], SmallSampleImage)
-    anc, _ = parse_records(pages[Anchor], Anchor)
+    anc, _ = parse_records(pages[AnchorRecord], AnchorRecord)
     image_assets = images_to_assets("acct", zone, img, sml, actions)
     for assets in (
         services_to_assets("acct", zone, svc),

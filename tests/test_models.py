@@ -7,7 +7,7 @@ import pytest
 
 from monitor.models import (
     Action,
-    Anchor,
+    AnchorRecord,
     ImageAsset,
     ServiceAsset,
     SmallSampleImage,
@@ -34,7 +34,7 @@ def test_vendor_service_example() -> None:
 def test_vendor_examples_of_every_endpoint_parse_without_problems() -> None:
     cases = [
         ("describetimbre", "TimbreAssets", TimbreAsset, 2),
-        ("getanchor", "Virtualmans", Anchor, 1),
+        ("getanchor", "Virtualmans", AnchorRecord, 1),
         ("getimagebyanchor", "Virtualmans", ImageAsset, 2),
         ("describesmallsampleimage", "Virtualmans", SmallSampleImage, 1),
         ("getaction", "Actions", Action, 18),

@@ -36,8 +36,8 @@ from monitor.alerts.channels.config import (
 from monitor.alerts.channels.dingtalk import DingTalkChannel
 from monitor.alerts.channels.feishu import FeishuChannel
 from monitor.alerts.channels.limits import DOCUMENTED_LIMITS, SHARED_LIMITERS, TargetLimiters
-from monitor.alerts.channels.prometheus import AlertmanagerChannel, WebhookChannel
 from monitor.alerts.channels.slack import SlackChannel
+from monitor.alerts.channels.webhook import AlertmanagerChannel, WebhookChannel
 from monitor.alerts.channels.wecom import WeComChannel
 
 __all__ = [
