@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
 
 from monitor.domain import FAMILIES, Anchor, Asset, Family, FamilyResult
 
@@ -171,17 +172,10 @@ class SnapshotStore:
         if result.ok:
             state = replace(
                 previous,
-                assets=result.assets,
-                anchors=result.anchors,
-                actions=MappingProxyType(dict(result.actions)),
+                **_data(result),
                 last_success=at,
                 last_attempt=at,
                 success=True,
-                duration_seconds=result.duration_seconds,
-                skipped_records=len(result.problems),
-                anomalies=MappingProxyType(
-                    dict(Counter(anomaly.reason for _, anomaly in result.anomalies))
-                ),
                 error=None,
                 error_detail=None,
                 partial=False,
@@ -192,16 +186,9 @@ class SnapshotStore:
             # never replaces a complete one (that stays, and goes stale as usual)
             state = replace(
                 previous,
-                assets=result.assets,
-                anchors=result.anchors,
-                actions=MappingProxyType(dict(result.actions)),
+                **_data(result),
                 last_attempt=at,
                 success=False,
-                duration_seconds=result.duration_seconds,
-                skipped_records=len(result.problems),
-                anomalies=MappingProxyType(
-                    dict(Counter(anomaly.reason for _, anomaly in result.anomalies))
-                ),
                 error="incomplete",
                 error_detail=_detail(result),
                 partial=True,
@@ -221,6 +208,21 @@ class SnapshotStore:
         families[key] = state
         self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
         return state
+
+
+def _data(result: FamilyResult) -> dict[str, Any]:
+    """The fields a collection's data sets: a success's, or what arrived of an
+    incomplete listing."""
+    return {
+        "assets": result.assets,
+        "anchors": result.anchors,
+        "actions": MappingProxyType(dict(result.actions)),
+        "duration_seconds": result.duration_seconds,
+        "skipped_records": len(result.problems),
+        "anomalies": MappingProxyType(
+            dict(Counter(anomaly.reason for _, anomaly in result.anomalies))
+        ),
+    }
 
 
 def _detail(result: FamilyResult) -> str | None:
