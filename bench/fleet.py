@@ -43,10 +43,10 @@ import httpx
 from _common import SimulatorProcess, fleet_accounts, fmt, out, table
 
 from monitor.client import CallObserver, shared_clients
-from monitor.collect import collect_account
 from monitor.config import VIRTUALMAN_TYPE_CODES, Account, ClientConfig
 from monitor.derive import is_3d
 from monitor.endpoints import DEFAULT_PATHS
+from monitor.fetch import collect_account
 from monitor.log import configure_logging
 from monitor.signing import signed_query
 

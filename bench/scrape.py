@@ -32,10 +32,10 @@ from _common import out, quantiles, table
 from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from pydantic import SecretStr
 
-from monitor.collector import AssetCollector
 from monitor.config import ScheduleConfig, load_settings
 from monitor.daemon import Daemon
 from monitor.domain import FAMILIES, Anchor, Asset, FamilyResult
+from monitor.exposition import AssetCollector
 from monitor.log import configure_logging
 from monitor.server import Serving, create_app, start_server
 from monitor.snapshot import SnapshotStore

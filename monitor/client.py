@@ -3,7 +3,7 @@
 One long-lived :class:`IVHClient` per account. It signs every call, wraps the
 payload in the ``{Header, Payload}`` envelope, turns every failure into a typed
 :mod:`monitor.errors` exception, retries only what can succeed on retry, walks
-list endpoints to the end, and parses records with :mod:`monitor.models` so
+list endpoints to the end, and parses records with :mod:`monitor.vendor` so
 that no raw dict leaves this module.
 """
 
@@ -43,7 +43,8 @@ from monitor.errors import (
     TransportError,
     UpstreamError,
 )
-from monitor.models import (
+from monitor.signing import signed_query
+from monitor.vendor import (
     Action,
     AnchorRecord,
     ImageAsset,
@@ -54,7 +55,6 @@ from monitor.models import (
     _Vendor,
     parse_records,
 )
-from monitor.signing import signed_query
 
 __all__ = ["Boil", "CallObserver", "IVHClient", "Listing", "shared_clients"]
 

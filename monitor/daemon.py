@@ -27,12 +27,12 @@ from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.store import StateStore
 from monitor.client import shared_clients
-from monitor.collect import collect_family
-from monitor.collector import AlertCollector, AssetCollector, DaemonMetrics, ExpositionRegistry
 from monitor.config import Account, Settings
 from monitor.derive import is_3d
 from monitor.domain import FAMILIES, Family, FamilyResult
 from monitor.errors import UpstreamError
+from monitor.exposition import AlertCollector, AssetCollector, DaemonMetrics, ExpositionRegistry
+from monitor.fetch import collect_family
 from monitor.snapshot import FamilyState, SnapshotStore
 
 __all__ = ["Daemon"]

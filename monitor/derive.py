@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any, Final, Literal, TypeVar
 
 from monitor.domain import Anchor, Anomaly, Asset, Category
-from monitor.models import (
+from monitor.vendor import (
     AnchorRecord,
     Detail,
     ImageAsset,

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, TextIO
 import httpx
 
 from monitor.client import shared_clients
-from monitor.collect import collect_account
 from monitor.config import Account, Settings
 from monitor.domain import FAMILIES, Asset, FamilyResult
+from monitor.fetch import collect_account
 from monitor.serialise import asset_record, expiry_order
 from monitor.text import json_text, printable
 

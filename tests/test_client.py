@@ -342,7 +342,7 @@ async def test_twin_packages_keep_their_ids_whatever_order_pages_arrive_in(
 ) -> None:
     """Two packages of one type, size and expiry get ids ``X`` and ``X-2`` by page
     order, not by which page came back first (a swap would flip their series)."""
-    from monitor.collect import collect_family
+    from monitor.fetch import collect_family
 
     def package(remaining: int) -> dict[str, object]:
         hours = {"OrderMilliseconds": 360_000_000, "RemainMilliseconds": remaining}

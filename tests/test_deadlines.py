@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from monitor.client import IVHClient
-from monitor.collect import collect_family
 from monitor.config import Settings
 from monitor.errors import DeadlineError
+from monitor.fetch import collect_family
 from monitor.simulator import Fault, RunningSimulator
 
 MakeClient = Callable[..., IVHClient]

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.client import IVHClient
-from monitor.collect import collect_family
 from monitor.derive import (
     classify_service,
     images_to_assets,
@@ -19,8 +18,9 @@ from monitor.derive import (
     timbres_to_assets,
 )
 from monitor.domain import ANOMALY_REASONS, AnomalyReason, Asset
-from monitor.models import ImageAsset, ServiceAsset, SmallSampleImage, TimbreAsset, parse_records
+from monitor.fetch import collect_family
 from monitor.simulator import RunningSimulator
+from monitor.vendor import ImageAsset, ServiceAsset, SmallSampleImage, TimbreAsset, parse_records
 from tests.conftest import vendor_example
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

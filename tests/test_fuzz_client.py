@@ -25,7 +25,7 @@ from structlog.testing import capture_logs
 from monitor.client import IVHClient, Listing
 from monitor.config import Account, ClientConfig
 from monitor.errors import IncompleteListingError, ParseError, UpstreamError
-from monitor.models import (
+from monitor.vendor import (
     Action,
     AnchorRecord,
     ImageAsset,
@@ -34,7 +34,7 @@ from monitor.models import (
     TimbreAsset,
     _Vendor,
 )
-from tests.test_fuzz_models import EXAMPLES, hostile, json_values, mutated_record
+from tests.test_fuzz_vendor import EXAMPLES, hostile, json_values, mutated_record
 
 FUZZ = settings(
     deadline=None,

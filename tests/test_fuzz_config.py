@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from monitor.config import Account, Settings, load_settings
 from monitor.errors import ConfigError
-from tests.test_fuzz_models import json_values
+from tests.test_fuzz_vendor import json_values
 
 FUZZ = settings(
     deadline=None,

@@ -11,9 +11,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from monitor.client import IVHClient, Listing
-from monitor.collect import collect_family
 from monitor.config import ClientConfig
 from monitor.errors import IncompleteListingError
+from monitor.fetch import collect_family
 from monitor.simulator import Dataset, Fault, RunningSimulator, run_simulator
 from tests.conftest import FAST, account_for, sim_account
 
@@ -196,7 +196,7 @@ class _Statuses(httpx.AsyncBaseTransport):
 async def test_the_path_spelling_is_found_once_per_account(spellings: str, not_found: int) -> None:
     """Against a gateway that serves one document's spelling only, one collection of
     every family (concurrent walks) costs at most the one 404 of the probe."""
-    from monitor.collect import collect_account
+    from monitor.fetch import collect_account
 
     dataset = Dataset([sim_account()])
     dataset.account("t1").replace("timbres", _timbres(250))
@@ -275,7 +275,7 @@ async def test_a_listing_without_total_is_never_complete(
 async def test_a_probe_that_fails_still_teaches_the_spelling(first: Fault) -> None:
     """The first call reaching the gateway's one spelling fails (502, or no answer in
     time): the 404 before it is remembered, and no other walk spends its own."""
-    from monitor.collect import collect_account
+    from monitor.fetch import collect_account
 
     dataset = Dataset([sim_account()])
     dataset.account("t1").replace("timbres", _timbres(250))

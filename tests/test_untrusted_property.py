@@ -5,7 +5,7 @@ line breaks, bidi marks, zero-width and astral characters, combining marks,
 very long strings) go through every renderer in-process: the ``report`` table
 (on a forced terminal) and JSON, ``alerts list``, the status page, the ``/api``
 JSON, and each alert channel's payload (built and posted to a mock transport,
-as tests/test_channels.py does). Nothing may crash; no markup may be live.
+as tests/alerts/channels/test_channels.py does). Nothing may crash; no markup may be live.
 tests/test_untrusted_names.py runs the real CLIs and the real daemon with a
 fixed set of such names.
 """
@@ -35,15 +35,15 @@ from monitor.alerts.channels import TargetLimiters, build_channel, parse_channel
 from monitor.alerts.cli import list_alerts
 from monitor.alerts.config import AlertsConfig
 from monitor.alerts.engine import AlertEngine
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 from monitor.alerts.store import StateStore
 from monitor.config import Account, load_settings
 from monitor.domain import Asset, FamilyResult, Problem
 from monitor.report import ReportResult, print_problems, render_json, render_table
 from monitor.snapshot import FamilyState
 from monitor.status.api import alerts_json, assets_json
-from monitor.status.model import AccountStatus, AlertItem, StatusData
 from monitor.status.page import render_page
+from monitor.status.view import AccountStatus, AlertItem, StatusData
 from monitor.text import UNSAFE, json_text, printable
 from tests.alerting import collected, snapshot_store
 
@@ -342,7 +342,7 @@ async def _check_channels(name: str, alerts: list[Alert]) -> None:
                 # the name on one line: it adds no line break to the message
                 assert _line_breaks(payloads) == await _baseline(kind, language), kind
             # that the name is inert in each chat payload (no live link, emphasis,
-            # heading or mention) is the property of tests/test_chat_escaping.py,
+            # heading or mention) is the property of tests/alerts/channels/test_escape.py,
             # with one checker per channel syntax
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.alerts.channels import build_channel
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 from monitor.alerts.store import StateStore
 from monitor.config import Settings
 from monitor.console import table_console

@@ -30,7 +30,7 @@ import structlog
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.config import RULE_NAMES, AlertsConfig
 from monitor.alerts.messages import joined, render_parts, render_resolved_parts
-from monitor.alerts.model import (
+from monitor.alerts.records import (
     SEVERITY_ORDER,
     Alert,
     Notification,

@@ -50,7 +50,7 @@ from typing import Any
 
 import structlog
 
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 from monitor.alerts.store_codec import (
     alert_from_json,
     alert_to_json,

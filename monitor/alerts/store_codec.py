@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 
 __all__ = [
     "alert_from_json",

@@ -8,7 +8,7 @@ from typing import Any
 
 from monitor.domain import Asset
 from monitor.serialise import asset_record, expiry_order
-from monitor.status.model import AlertItem
+from monitor.status.view import AlertItem
 
 __all__ = ["alert_record", "alerts_json", "assets_json"]
 

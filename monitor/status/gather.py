@@ -1,4 +1,4 @@
-"""Reading the daemon's live state into :class:`~monitor.status.model.StatusData`.
+"""Reading the daemon's live state into :class:`~monitor.status.view.StatusData`.
 
 The I/O rim of the status page: the snapshot (one reference, immutable), the
 engine's forecasts and firing alerts, and the SQLite state store (alert rows,
@@ -27,7 +27,7 @@ from monitor.forecast import Forecast
 from monitor.httpguard import Refusals
 from monitor.log import SecretScrubber
 from monitor.snapshot import FamilyState, SnapshotStore
-from monitor.status.model import (
+from monitor.status.view import (
     AccountStatus,
     AlertItem,
     ChannelItem,

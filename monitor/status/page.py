@@ -22,7 +22,8 @@ from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
 from monitor.status import fmt
 from monitor.status.i18n import Language, text
-from monitor.status.model import (
+from monitor.status.svg import burndown_svg, timeline_svg
+from monitor.status.view import (
     AccountStatus,
     AlertItem,
     SortKey,
@@ -37,7 +38,6 @@ from monitor.status.model import (
     sort_assets,
     timeline_buckets,
 )
-from monitor.status.svg import burndown_svg, timeline_svg
 
 __all__ = [
     "ACCOUNT_PAGE_ROWS",

@@ -19,7 +19,7 @@ from html import escape
 from monitor.forecast import Forecast
 from monitor.status import fmt
 from monitor.status.i18n import Language, text
-from monitor.status.model import DAY, KINDS, Timeline
+from monitor.status.view import DAY, KINDS, Timeline
 
 __all__ = ["SEVERITY_COLOURS", "burndown_svg", "timeline_svg"]
 

@@ -50,7 +50,7 @@ import structlog
 from monitor import __version__
 from monitor.alerts.channels.config import _ChannelBase
 from monitor.alerts.channels.limits import TargetLimiters
-from monitor.alerts.model import SEVERITY_ORDER, DeliveryOutcome, DeliveryResult, Notification
+from monitor.alerts.records import SEVERITY_ORDER, DeliveryOutcome, DeliveryResult, Notification
 from monitor.log import SecretScrubber
 
 __all__ = ["Channel", "Clock", "PartResult", "PartsDelivered", "SendReport"]

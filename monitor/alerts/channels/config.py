@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator
 
-from monitor.alerts.model import Severity
+from monitor.alerts.records import Severity
 
 __all__ = [
     "AlertmanagerChannelConfig",

@@ -18,7 +18,7 @@ from monitor.alerts.channels.base import HTTPChannel, _Part, classify_coded, dum
 from monitor.alerts.channels.config import DingTalkChannelConfig
 from monitor.alerts.channels.render import MARKDOWN, halve, pack, render_alert, render_title
 from monitor.alerts.channels.signing import dingtalk_sign
-from monitor.alerts.model import DeliveryOutcome, DeliveryResult, Notification
+from monitor.alerts.records import DeliveryOutcome, DeliveryResult, Notification
 
 __all__ = ["DingTalkChannel"]
 

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from monitor.alerts.channels import escape
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 
 __all__ = [
     "MARKDOWN",

@@ -18,7 +18,7 @@ import httpx
 from monitor.alerts.channels.base import HTTPChannel, _Part, classify_status, dumps, part_key
 from monitor.alerts.channels.config import SlackChannelConfig
 from monitor.alerts.channels.render import SLACK, pack, render_alert, render_title
-from monitor.alerts.model import DeliveryResult, Notification
+from monitor.alerts.records import DeliveryResult, Notification
 
 __all__ = ["SlackChannel"]
 

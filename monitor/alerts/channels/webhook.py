@@ -32,7 +32,7 @@ from monitor.alerts.channels.base import (
 )
 from monitor.alerts.channels.config import AlertmanagerChannelConfig, WebhookChannelConfig
 from monitor.alerts.channels.signing import standard_webhooks_signature
-from monitor.alerts.model import Alert, DeliveryResult, Notification
+from monitor.alerts.records import Alert, DeliveryResult, Notification
 
 __all__ = ["AlertmanagerChannel", "WebhookChannel", "webhook_payload"]
 

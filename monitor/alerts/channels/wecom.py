@@ -25,7 +25,7 @@ from monitor.alerts.channels.render import (
     render_alert,
     render_title,
 )
-from monitor.alerts.model import DeliveryOutcome, DeliveryResult, Notification
+from monitor.alerts.records import DeliveryOutcome, DeliveryResult, Notification
 
 __all__ = ["WeComChannel"]
 

@@ -12,12 +12,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.alerts.model import Alert
+from monitor.alerts.records import Alert
 from monitor.domain import Asset, Kind
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
 from monitor.status.gather import downsample
-from monitor.status.model import (
+from monitor.status.page import (
+    ACCOUNT_PAGE_ROWS,
+    OVERVIEW_ACCOUNTS,
+    OVERVIEW_ROWS,
+    ViewQuery,
+    parse_query,
+    render_page,
+)
+from monitor.status.svg import burndown_svg
+from monitor.status.view import (
     AccountStatus,
     AlertItem,
     ChannelItem,
@@ -30,15 +39,6 @@ from monitor.status.model import (
     sort_assets,
     timeline_buckets,
 )
-from monitor.status.page import (
-    ACCOUNT_PAGE_ROWS,
-    OVERVIEW_ACCOUNTS,
-    OVERVIEW_ROWS,
-    ViewQuery,
-    parse_query,
-    render_page,
-)
-from monitor.status.svg import burndown_svg
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -30,13 +30,13 @@ from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import EVALUATION_ERROR_SOURCES, AlertEngine
 from monitor.alerts.rules import evaluate_account
 from monitor.alerts.store import StateStore
-from monitor.collector import AlertCollector
 from monitor.domain import Asset, FamilyResult
 from monitor.errors import TransportError
+from monitor.exposition import AlertCollector
 from monitor.forecast import MAX_DEPLETION_SECONDS, MIN_BURN_RATE, burn_rate, forecast
 from monitor.snapshot import SnapshotStore
-from monitor.status.model import AccountStatus, StatusData
 from monitor.status.page import render_page
+from monitor.status.view import AccountStatus, StatusData
 from tests.alerting import SHANGHAI, T0, Clock, Receiver, collected, service, snapshot_store, voice
 
 _DAY = 86400.0

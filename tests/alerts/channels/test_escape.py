@@ -32,7 +32,7 @@ from monitor.alerts.config import AlertsConfig
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
 from monitor.alerts.messages import joined, render_parts
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 from monitor.alerts.store import StateStore
 from monitor.domain import Asset
 from monitor.text import one_line

@@ -35,7 +35,7 @@ from monitor.alerts.channels import (
     build_channel,
     parse_channel_config,
 )
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 
 NOW = 1714550400.0  # 2024-05-01T08:00:00Z
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from monitor.models import (
+from monitor.vendor import (
     Action,
     AnchorRecord,
     ImageAsset,

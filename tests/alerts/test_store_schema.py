@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from monitor.alerts.model import alert_fingerprint
+from monitor.alerts.records import alert_fingerprint
 from monitor.alerts.store import StateStore, StateUnavailableError
 from monitor.alerts.store_schema import SCHEMA_VERSION
 

@@ -33,7 +33,7 @@ from monitor.derive import (
 )
 from monitor.domain import Asset, Family, FamilyResult, Problem
 from monitor.errors import DeadlineError, IncompleteListingError, UpstreamError
-from monitor.models import (
+from monitor.vendor import (
     Action,
     AnchorRecord,
     RecordProblem,
@@ -41,7 +41,7 @@ from monitor.models import (
 
 __all__ = ["collect_account", "collect_family"]
 
-log = structlog.get_logger("monitor.collect")
+log = structlog.get_logger("monitor.fetch")
 
 T = TypeVar("T")
 

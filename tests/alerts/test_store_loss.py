@@ -1,7 +1,7 @@
 """A state file lost while the daemon runs: detected, counted, recreated, nothing repeated.
 
 In process, under time travel, through the outbox to a webhook receiver; the
-real daemon is in ``tests/test_alerts_process.py``.
+real daemon is in ``tests/alerts/test_process.py``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from monitor.derive import (
     timbres_to_assets,
 )
 from monitor.domain import Asset
-from monitor.models import (
+from monitor.vendor import (
     Action,
     AnchorRecord,
     ImageAsset,

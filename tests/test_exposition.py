@@ -6,10 +6,10 @@ import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.collector import AssetCollector
 from monitor.config import ScheduleConfig
 from monitor.domain import Asset, FamilyResult
 from monitor.errors import TransportError
+from monitor.exposition import AssetCollector
 from monitor.snapshot import SnapshotStore
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -177,7 +177,7 @@ def _parsed(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
 
 
 def test_cached_text_exposition_matches_the_collector_as_things_change() -> None:
-    from monitor.collector import ExpositionRegistry
+    from monitor.exposition import ExpositionRegistry
 
     store = SnapshotStore(["a", "b"], INTERVALS, 3600)  # type: ignore[arg-type]
     clock = Clock(T0)
@@ -209,7 +209,7 @@ async def test_metrics_endpoint_streams_big_bodies_plain_and_gzipped() -> None:
     """A big exposition is streamed in pieces with its Content-Length, or
     compressed from them; both decode to exactly the registry's text, and HEAD
     sends the headers only."""
-    from monitor.collector import ExpositionRegistry
+    from monitor.exposition import ExpositionRegistry
     from monitor.server import create_app, start_server
 
     store = SnapshotStore(["a"], INTERVALS, 3600)  # type: ignore[arg-type]

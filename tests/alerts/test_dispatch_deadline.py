@@ -23,7 +23,7 @@ from structlog.testing import capture_logs
 from monitor.alerts.channels import TargetLimiters, build_channel, parse_channel_config
 from monitor.alerts.config import DeliveryConfig
 from monitor.alerts.dispatch import Dispatcher
-from monitor.alerts.model import Alert, Notification
+from monitor.alerts.records import Alert, Notification
 from monitor.alerts.store import StateStore
 from tests.alerting import T0, Clock
 from tests.processes import eventually

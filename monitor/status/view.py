@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Literal
 
-from monitor.alerts.model import Alert
+from monitor.alerts.records import Alert
 from monitor.domain import Asset, Kind
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
