@@ -16,8 +16,9 @@ so an asset that vanished upstream vanishes here, and a scrape never waits on
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -42,7 +43,7 @@ from monitor.config import ScheduleConfig
 from monitor.domain import ANOMALY_REASONS, Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
-from monitor.snapshot import SnapshotStore
+from monitor.snapshot import FamilyState, SnapshotStore
 
 __all__ = [
     "AlertCollector",
@@ -64,6 +65,239 @@ def _every(seconds: float) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g} min"
     return f"{seconds:g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One metric family's name, help and labels; :meth:`family` makes it afresh."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    counter: bool = False
+
+    def family(self, suffix: str = "") -> GaugeMetricFamily | CounterMetricFamily:
+        kind = CounterMetricFamily if self.counter else GaugeMetricFamily
+        return kind(self.name, self.help + suffix, labels=list(self.labels))
+
+
+_ASSET = ("account", "kind", "asset")
+_SERVICE = ("account", "asset", "service_type", "category")
+_OWN = ("account", "asset")
+
+_ASSET_INFO = _Spec(
+    "ivh_asset_info", "Metadata of an asset (always 1).", (*_ASSET, "name", "type", "purchase_type")
+)
+_ASSET_EXPIRY = _Spec(
+    "ivh_asset_expiry_timestamp_seconds",
+    "When the asset expires (Unix time); absent when it never expires or its expiry is unknown.",
+    _ASSET,
+)
+_ASSET_EXPIRY_UNKNOWN = _Spec(
+    "ivh_asset_expiry_unknown",
+    "1 when the API gave no usable expiry for the asset (blank where required, or a"
+    " placeholder date): not the same as never expiring.",
+    _ASSET,
+)
+
+#: The figures of one kind of asset: (family, the kind it is about, the job that
+#: refreshes it, the figure of an asset; ``None`` is no sample). In exposition order.
+_KIND_METRICS: tuple[tuple[_Spec, str, str, Callable[[Asset], float | int | None]], ...] = (
+    (
+        _Spec("ivh_service_ordered_seconds", "Hours bought in the package, in seconds.", _SERVICE),
+        "service",
+        "service",
+        lambda a: a.ordered_seconds,
+    ),
+    (
+        _Spec("ivh_service_remaining_seconds", "Hours left in the package, in seconds.", _SERVICE),
+        "service",
+        "service",
+        lambda a: a.remaining_seconds,
+    ),
+    (
+        _Spec("ivh_service_quota_limit", "Customisation quota bought (count).", _SERVICE),
+        "service",
+        "service",
+        lambda a: a.quota_limit,
+    ),
+    (
+        _Spec("ivh_service_quota_remaining", "Customisation quota left (count).", _SERVICE),
+        "service",
+        "service",
+        lambda a: a.quota_remaining,
+    ),
+    (
+        _Spec("ivh_service_concurrency_limit", "Concurrent sessions allowed.", _SERVICE),
+        "service",
+        "service",
+        lambda a: a.concurrency,
+    ),
+    (
+        _Spec(
+            "ivh_timbre_audio_seconds",
+            "Audio produced with the voice, mirrored from upstream (seconds).",
+            _OWN,
+            counter=True,
+        ),
+        "timbre",
+        "timbre",
+        lambda a: a.audio_seconds,
+    ),
+    (
+        _Spec(
+            "ivh_timbre_audio_requests",
+            "Audio requests made with the voice, mirrored from upstream.",
+            _OWN,
+            counter=True,
+        ),
+        "timbre",
+        "timbre",
+        lambda a: a.audio_requests,
+    ),
+    (
+        _Spec(
+            "ivh_image_video_seconds",
+            "Video produced with the image, mirrored from upstream (seconds).",
+            _OWN,
+            counter=True,
+        ),
+        "image",
+        "image",
+        lambda a: a.video_seconds,
+    ),
+    (
+        _Spec(
+            "ivh_image_videos",
+            "Videos produced with the image, mirrored from upstream.",
+            _OWN,
+            True,
+        ),
+        "image",
+        "image",
+        lambda a: a.videos,
+    ),
+    (
+        _Spec("ivh_image_actions", "Actions available to a 3D image.", _OWN),
+        "image",
+        "action",
+        lambda a: a.actions,
+    ),
+)
+
+_ANCHOR_INFO = _Spec(
+    "ivh_anchor_info",
+    "An anchor: a group of images, with no expiry of its own (always 1).",
+    ("account", "anchor", "name", "type"),
+)
+_ANCHOR_IMAGES = _Spec("ivh_anchor_images", "Images of the anchor.", ("account", "anchor"))
+
+_FAMILY = ("account", "family")
+
+#: Collection health of one (account, family): (family, shown from the first attempt
+#: or only once a collection succeeded, the figure). In exposition order.
+_HEALTH_METRICS: tuple[
+    tuple[_Spec, Literal["attempt", "success"], Callable[[FamilyState], float]], ...
+] = (
+    (
+        _Spec(
+            "ivh_collection_success",
+            "Whether the last collection of the family succeeded (1) or failed (0); before"
+            " the first attempt the series is absent.",
+            _FAMILY,
+        ),
+        "attempt",
+        lambda s: 1.0 if s.success else 0.0,
+    ),
+    (
+        _Spec(
+            "ivh_collection_last_success_timestamp_seconds",
+            "When the family was last collected successfully (Unix time).",
+            _FAMILY,
+        ),
+        "success",
+        lambda s: s.last_success.timestamp() if s.last_success is not None else 0.0,
+    ),
+    (
+        _Spec(
+            "ivh_collection_duration_seconds",
+            "How long the last collection of the family took.",
+            _FAMILY,
+        ),
+        "attempt",
+        lambda s: s.duration_seconds,
+    ),
+    (
+        _Spec(
+            "ivh_collection_stale",
+            "1 while the family's data is kept from an earlier success because the last"
+            " attempt failed; dropped once older than stale_after.",
+            _FAMILY,
+        ),
+        "attempt",
+        lambda s: 1.0 if s.stale() else 0.0,
+    ),
+    (
+        _Spec(
+            "ivh_collection_skipped_records",
+            "Records the last successful collection could not read and skipped.",
+            _FAMILY,
+        ),
+        "success",
+        lambda s: float(s.skipped_records),
+    ),
+    (
+        _Spec(
+            "ivh_collection_partial",
+            "1 while the family's data is what arrived of an incomplete listing (rows not"
+            " adding up to its Total) because no complete one has been collected yet.",
+            _FAMILY,
+        ),
+        "attempt",
+        lambda s: 1.0 if s.partial else 0.0,
+    ),
+)
+
+_RECORD_ANOMALIES = _Spec(
+    "ivh_collection_record_anomalies",
+    "Oddities in records the last successful collection kept but could not place as"
+    " documented (negative, implausible, off-category figures or more remaining than"
+    " ordered, no figures, unknown category, untold image type, placeholder"
+    " ExpireTime), by reason; see the collect.record_anomaly log events.",
+    (*_FAMILY, "reason"),
+)
+
+_EVERY_FORECAST = " Recomputed after each services collection from the usage history."
+
+#: An hour package's forecast: (family, the figure; ``None`` is no sample).
+_FORECAST_METRICS: tuple[tuple[_Spec, Callable[[Forecast], float | None]], ...] = (
+    (
+        _Spec(
+            "ivh_service_usage_rate",
+            "Recent burn rate of an hour package: seconds used per second." + _EVERY_FORECAST,
+            _SERVICE,
+        ),
+        lambda fc: fc.rate,
+    ),
+    (
+        _Spec(
+            "ivh_service_depletion_timestamp_seconds",
+            "When the package runs dry at the recent burn rate (Unix time); absent while"
+            " it is not being used." + _EVERY_FORECAST,
+            _SERVICE,
+        ),
+        lambda fc: fc.depletion_at.timestamp() if fc.depletion_at is not None else None,
+    ),
+    (
+        _Spec(
+            "ivh_service_unused_at_expiry_seconds",
+            "Seconds of the package still unused when it expires, at the recent burn rate."
+            + _EVERY_FORECAST,
+            _SERVICE,
+        ),
+        lambda fc: fc.unused_at_expiry,
+    ),
+)
 
 
 class _Families:
@@ -193,183 +427,51 @@ class AssetCollector(Collector):
                 family.add_metric([a.account, a.kind, a.id], (a.expires_at - now).total_seconds())
         return family
 
-    def _asset_families(  # noqa: PLR0912 - one flat pass over the assets
-        self, assets: Sequence[Asset], anchors: Sequence[Anchor]
-    ) -> list[Metric]:
-        svc, tim, img, act = (self._cached[k] for k in ("service", "timbre", "image", "action"))
-        any_ = " Cached; refreshed by the job of the asset's family."
-
-        info = GaugeMetricFamily(
-            "ivh_asset_info",
-            "Metadata of an asset (always 1)." + any_,
-            labels=["account", "kind", "asset", "name", "type", "purchase_type"],
+    def _asset_families(self, assets: Sequence[Asset], anchors: Sequence[Anchor]) -> list[Metric]:
+        """The per-asset families, then the anchors', in exposition order."""
+        any_job = " Cached; refreshed by the job of the asset's family."
+        info, expiry, unknown = (
+            spec.family(any_job) for spec in (_ASSET_INFO, _ASSET_EXPIRY, _ASSET_EXPIRY_UNKNOWN)
         )
-        expiry = GaugeMetricFamily(
-            "ivh_asset_expiry_timestamp_seconds",
-            "When the asset expires (Unix time); absent when it never expires or its expiry"
-            " is unknown." + any_,
-            labels=["account", "kind", "asset"],
-        )
-        unknown = GaugeMetricFamily(
-            "ivh_asset_expiry_unknown",
-            "1 when the API gave no usable expiry for the asset (blank where required, or a"
-            " placeholder date): not the same as never expiring." + any_,
-            labels=["account", "kind", "asset"],
-        )
-        svc_labels = ["account", "asset", "service_type", "category"]
-        ordered = GaugeMetricFamily(
-            "ivh_service_ordered_seconds",
-            "Hours bought in the package, in seconds." + svc,
-            labels=svc_labels,
-        )
-        remaining = GaugeMetricFamily(
-            "ivh_service_remaining_seconds",
-            "Hours left in the package, in seconds." + svc,
-            labels=svc_labels,
-        )
-        quota_limit = GaugeMetricFamily(
-            "ivh_service_quota_limit",
-            "Customisation quota bought (count)." + svc,
-            labels=svc_labels,
-        )
-        quota_remaining = GaugeMetricFamily(
-            "ivh_service_quota_remaining",
-            "Customisation quota left (count)." + svc,
-            labels=svc_labels,
-        )
-        concurrency = GaugeMetricFamily(
-            "ivh_service_concurrency_limit",
-            "Concurrent sessions allowed." + svc,
-            labels=svc_labels,
-        )
-        audio_seconds = CounterMetricFamily(
-            "ivh_timbre_audio_seconds",
-            "Audio produced with the voice, mirrored from upstream (seconds)." + tim,
-            labels=["account", "asset"],
-        )
-        audio_requests = CounterMetricFamily(
-            "ivh_timbre_audio_requests",
-            "Audio requests made with the voice, mirrored from upstream." + tim,
-            labels=["account", "asset"],
-        )
-        video_seconds = CounterMetricFamily(
-            "ivh_image_video_seconds",
-            "Video produced with the image, mirrored from upstream (seconds)." + img,
-            labels=["account", "asset"],
-        )
-        videos = CounterMetricFamily(
-            "ivh_image_videos",
-            "Videos produced with the image, mirrored from upstream." + img,
-            labels=["account", "asset"],
-        )
-        actions = GaugeMetricFamily(
-            "ivh_image_actions",
-            "Actions available to a 3D image." + act,
-            labels=["account", "asset"],
-        )
+        figures = [
+            (spec.family(self._cached[job]), kind, value)
+            for spec, kind, job, value in _KIND_METRICS
+        ]
+        of_kind = {k: [(f, v) for f, kind, v in figures if kind == k] for k in _FAMILY_OF_KIND}
         for a in assets:
             info.add_metric([a.account, a.kind, a.id, a.name, a.type, a.purchase_type or ""], 1.0)
             if a.expires_at is not None:
                 expiry.add_metric([a.account, a.kind, a.id], a.expires_at.timestamp())
             elif a.expiry_unknown:
                 unknown.add_metric([a.account, a.kind, a.id], 1.0)
-            if a.kind == "service":
-                labels = [a.account, a.id, a.type, a.category or "unknown"]
-                for family, value in (
-                    (ordered, a.ordered_seconds),
-                    (remaining, a.remaining_seconds),
-                    (quota_limit, a.quota_limit),
-                    (quota_remaining, a.quota_remaining),
-                    (concurrency, a.concurrency),
-                ):
-                    if value is not None:
-                        family.add_metric(labels, float(value))
-            elif a.kind == "timbre":
-                if a.audio_seconds is not None:
-                    audio_seconds.add_metric([a.account, a.id], a.audio_seconds)
-                if a.audio_requests is not None:
-                    audio_requests.add_metric([a.account, a.id], float(a.audio_requests))
-            else:
-                if a.video_seconds is not None:
-                    video_seconds.add_metric([a.account, a.id], a.video_seconds)
-                if a.videos is not None:
-                    videos.add_metric([a.account, a.id], float(a.videos))
-                if a.actions is not None:
-                    actions.add_metric([a.account, a.id], float(a.actions))
-        families: list[Metric] = [info, expiry, unknown, ordered, remaining, quota_limit]
-        families += [quota_remaining, concurrency, audio_seconds, audio_requests]
-        families += [video_seconds, videos, actions]
-
-        anchor_info = GaugeMetricFamily(
-            "ivh_anchor_info",
-            "An anchor: a group of images, with no expiry of its own (always 1)." + img,
-            labels=["account", "anchor", "name", "type"],
-        )
-        anchor_images = GaugeMetricFamily(
-            "ivh_anchor_images", "Images of the anchor." + img, labels=["account", "anchor"]
-        )
+            own = (
+                [a.account, a.id, a.type, a.category or "unknown"]
+                if a.kind == "service"
+                else [a.account, a.id]
+            )
+            for family, value in of_kind.get(a.kind, ()):
+                if (figure := value(a)) is not None:
+                    family.add_metric(own, float(figure))
+        anchor_info = _ANCHOR_INFO.family(self._cached["image"])
+        anchor_images = _ANCHOR_IMAGES.family(self._cached["image"])
         for anchor in anchors:
             anchor_info.add_metric([anchor.account, anchor.code, anchor.name, anchor.type], 1.0)
             anchor_images.add_metric([anchor.account, anchor.code], float(len(anchor.image_ids)))
-        return [*families, anchor_info, anchor_images]
+        return [info, expiry, unknown, *(f for f, _, _ in figures), anchor_info, anchor_images]
 
     def _health(self, now: datetime) -> Iterator[Metric]:
-        snap = self._store.current
-        labels = ["account", "family"]
-        success = GaugeMetricFamily(
-            "ivh_collection_success",
-            "Whether the last collection of the family succeeded (1) or failed (0); before"
-            " the first attempt the series is absent.",
-            labels=labels,
-        )
-        last_success = GaugeMetricFamily(
-            "ivh_collection_last_success_timestamp_seconds",
-            "When the family was last collected successfully (Unix time).",
-            labels=labels,
-        )
-        duration = GaugeMetricFamily(
-            "ivh_collection_duration_seconds",
-            "How long the last collection of the family took.",
-            labels=labels,
-        )
-        stale = GaugeMetricFamily(
-            "ivh_collection_stale",
-            "1 while the family's data is kept from an earlier success because the last"
-            " attempt failed; dropped once older than stale_after.",
-            labels=labels,
-        )
-        skipped = GaugeMetricFamily(
-            "ivh_collection_skipped_records",
-            "Records the last successful collection could not read and skipped.",
-            labels=labels,
-        )
-        partial = GaugeMetricFamily(
-            "ivh_collection_partial",
-            "1 while the family's data is what arrived of an incomplete listing (rows not"
-            " adding up to its Total) because no complete one has been collected yet.",
-            labels=labels,
-        )
-        anomalies = GaugeMetricFamily(
-            "ivh_collection_record_anomalies",
-            "Oddities in records the last successful collection kept but could not place as"
-            " documented (negative, implausible, off-category figures or more remaining than"
-            " ordered, no figures, unknown category, untold image type, placeholder"
-            " ExpireTime), by reason; see the collect.record_anomaly log events.",
-            labels=[*labels, "reason"],
-        )
-        for state in snap.states():
+        families = [(spec.family(), shown, value) for spec, shown, value in _HEALTH_METRICS]
+        anomalies = _RECORD_ANOMALIES.family()
+        for state in self._store.current.states():
             key = [state.account, state.family]
-            if state.attempted:
-                success.add_metric(key, 1.0 if state.success else 0.0)
-                duration.add_metric(key, state.duration_seconds)
-                stale.add_metric(key, 1.0 if state.stale() else 0.0)
-                partial.add_metric(key, 1.0 if state.partial else 0.0)
+            for family, shown, value in families:
+                if state.attempted if shown == "attempt" else state.last_success is not None:
+                    family.add_metric(key, value(state))
             if state.last_success is not None:
-                last_success.add_metric(key, state.last_success.timestamp())
-                skipped.add_metric(key, float(state.skipped_records))
                 for reason in ANOMALY_REASONS[state.family]:
                     anomalies.add_metric([*key, reason], float(state.anomalies.get(reason, 0)))
-        yield from (success, last_success, duration, stale, skipped, partial, anomalies)
+        yield from (family for family, _, _ in families)
+        yield anomalies
 
     def _accounts(self, accounts: tuple[str, ...]) -> Iterator[Metric]:
         keys = sorted({k for labels in self._account_labels.values() for k in labels})
@@ -636,36 +738,17 @@ class AlertCollector(Collector):
         yield ratio
 
     def _forecasts(self, assets: Sequence[Asset]) -> Iterator[Metric]:
-        labels = ["account", "asset", "service_type", "category"]
-        every = " Recomputed after each services collection from the usage history."
-        usage = GaugeMetricFamily(
-            "ivh_service_usage_rate",
-            "Recent burn rate of an hour package: seconds used per second." + every,
-            labels=labels,
-        )
-        depletion = GaugeMetricFamily(
-            "ivh_service_depletion_timestamp_seconds",
-            "When the package runs dry at the recent burn rate (Unix time); absent while"
-            " it is not being used." + every,
-            labels=labels,
-        )
-        unused = GaugeMetricFamily(
-            "ivh_service_unused_at_expiry_seconds",
-            "Seconds of the package still unused when it expires, at the recent burn rate." + every,
-            labels=labels,
-        )
+        families = [(spec.family(), value) for spec, value in _FORECAST_METRICS]
         forecasts = self._engine.forecasts
         for a in assets:
             fc = forecasts.get((a.account, a.id)) if a.kind == "service" else None
             if fc is None:
                 continue
             key = [a.account, a.id, a.type, a.category or "unknown"]
-            usage.add_metric(key, fc.rate)
-            if fc.depletion_at is not None:
-                depletion.add_metric(key, fc.depletion_at.timestamp())
-            if fc.unused_at_expiry is not None:
-                unused.add_metric(key, fc.unused_at_expiry)
-        yield from (usage, depletion, unused)
+            for family, value in families:
+                if (figure := value(fc)) is not None:
+                    family.add_metric(key, figure)
+        yield from (family for family, _ in families)
 
 
 class ExpositionRegistry(CollectorRegistry):
