@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import structlog
 from aiohttp import web
@@ -56,14 +56,7 @@ RefusalReason = Literal[
     "bad_request",
     "too_many_connections",
 ]
-REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = (
-    "auth_throttled",
-    "auth_busy",
-    "header_timeout",
-    "too_large",
-    "bad_request",
-    "too_many_connections",
-)
+REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = get_args(RefusalReason)
 AUTH_FAILURE_REASONS: Final = ("invalid", "malformed")
 #: one warning line per reason per this many seconds
 WARN_WINDOW_SECONDS: Final = 60.0

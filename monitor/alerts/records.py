@@ -87,6 +87,18 @@ class Alert:
     def fingerprint(self) -> str:
         return alert_fingerprint(self.rule, self.account, self.kind, self.asset)
 
+    def identity(self) -> dict[str, str]:
+        """What the alert is about and where it stands, as the JSON of the state file
+        and of ``/api/alerts`` both begin."""
+        return {
+            "rule": self.rule,
+            "account": self.account,
+            "kind": self.kind,
+            "asset": self.asset,
+            "severity": self.severity,
+            "status": self.status,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Notification:

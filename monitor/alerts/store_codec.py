@@ -33,12 +33,7 @@ def from_timestamp(value: float | None) -> datetime | None:
 
 def _alert_dict(alert: Alert) -> dict[str, Any]:
     return {
-        "rule": alert.rule,
-        "account": alert.account,
-        "kind": alert.kind,
-        "asset": alert.asset,
-        "severity": alert.severity,
-        "status": alert.status,
+        **alert.identity(),
         "starts_at": alert.starts_at.isoformat(),
         "ends_at": alert.ends_at.isoformat() if alert.ends_at else None,
         "labels": alert.labels,

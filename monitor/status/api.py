@@ -36,12 +36,7 @@ def alert_record(item: AlertItem) -> dict[str, Any]:
     started = _iso(item.started_at)
     return {
         "fingerprint": alert.fingerprint,
-        "rule": alert.rule,
-        "account": alert.account,
-        "kind": alert.kind,
-        "asset": alert.asset,
-        "severity": alert.severity,
-        "status": alert.status,
+        **alert.identity(),
         "starts_at": started,
         "started_at": started,  # deprecated alias of starts_at
         "last_notified_at": _iso(item.last_notified_at),
