@@ -21,10 +21,12 @@ ROOT = Path(monitor.__file__).parent
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         # shared vocabulary and pure helpers: records, errors, text, signing, the
-        # endpoint table, forecasts; no I/O, nothing of the layers above
+        # endpoint table, forecasts, the en/zh text catalogue; no I/O, nothing of
+        # the layers above
         "vocabulary",
         (
             "",
+            "catalogue",
             "domain",
             "errors",
             "text",

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.alerts.channels.config import ChannelConfig
+from monitor.catalogue import Language
 
 __all__ = [
     "AlertsConfig",
@@ -161,7 +162,7 @@ class DeliveryConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
-    language: Literal["en", "zh"] = "en"
+    language: Language = "en"
     #: at most a year (as good as never)
     repeat_interval_seconds: float = Field(86400.0, gt=0, le=365 * _DAY)
     rules: RulesConfig = Field(default_factory=RulesConfig)

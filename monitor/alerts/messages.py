@@ -1,5 +1,8 @@
 """Alert texts in English or Chinese: what, how much, by when, and what to do (pure).
 
+The words are the catalogue's (:mod:`monitor.catalogue`, keys ``alert.*`` and
+``resolved.*``); this module formats the facts that fill them.
+
 Each text is also returned cut into pieces (:data:`Parts`): our words and
 figures, and the outside text substituted into them (the fields in
 :data:`OUTSIDE_FIELDS`: names, ids, account labels, the vendor's errors), so a
@@ -14,6 +17,7 @@ from datetime import datetime, tzinfo
 from string import Template
 from typing import Any
 
+from monitor.catalogue import TEXTS, Field, Language, Piece, pieces, text
 from monitor.text import one_line
 
 __all__ = ["OUTSIDE_FIELDS", "Parts", "joined", "render", "render_parts", "render_resolved_parts"]
@@ -25,140 +29,13 @@ Parts = tuple[str, ...]
 #: account labels): everything else is a figure or a word we formatted
 OUTSIDE_FIELDS = frozenset({"account", "asset", "name", "type", "error", "quota_limit"})
 
-_KIND = {
-    "en": {
-        "service": "service package",
-        "timbre": "voice",
-        "image": "avatar image",
-        "account": "account",
-    },
-    "zh": {"service": "服务包", "timbre": "音色", "image": "形象", "account": "账号"},
-}
+#: the texts of each rule, in this order; keys ``alert.<rule>.<part>`` of the catalogue
+_PARTS = ("summary", "description", "action")
 
-# (summary, description, action) per rule and language; string.Template fields.
-_TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
-    "expiring": {
-        "en": (
-            '$kind_name "$name" of $account expires in $days_left days',
-            '$kind_name "$name" ($type, $asset) of account $account expires on'
-            " $expires_at ($days_left days left).$figures",
-            "Renew it in the IVH console before $expires_at, or it stops working.",
-        ),
-        "zh": (
-            "账号 $account 的$kind_name「$name」将在 $days_left 天后到期",
-            "账号 $account 的$kind_name「$name」（$type，$asset）将于 $expires_at 到期，"
-            "剩余 $days_left 天。$figures",
-            "请在 $expires_at 前到数智人控制台续费，否则将无法使用。",
-        ),
-    },
-    "expired": {
-        "en": (
-            '$kind_name "$name" of $account has expired',
-            '$kind_name "$name" ($type, $asset) of account $account expired on'
-            " $expires_at ($days_ago days ago).$figures",
-            "Renew or replace it in the IVH console; streams and videos using it fail.",
-        ),
-        "zh": (
-            "账号 $account 的$kind_name「$name」已过期",
-            "账号 $account 的$kind_name「$name」（$type，$asset）已于 $expires_at 过期"
-            "（$days_ago 天前）。$figures",
-            "请到数智人控制台续费或更换；使用它的直播和视频任务会失败。",
-        ),
-    },
-    "hours_low": {
-        "en": (
-            'Hour package "$name" of $account is down to $remaining_hours h ($percent_left%)',
-            "$name ($type) of account $account has $remaining_hours of $ordered_hours hours"
-            " left ($percent_left%); it expires on $expires_at.",
-            "Buy more hours before it runs out; live streams stop when it does.",
-        ),
-        "zh": (
-            "账号 $account 的小时包「$name」仅剩 $remaining_hours 小时（$percent_left%）",
-            "账号 $account 的 $name（$type）剩余 $remaining_hours / $ordered_hours 小时"
-            "（$percent_left%），$expires_at 到期。",
-            "请在用完前加购时长；时长耗尽后直播会中断。",
-        ),
-    },
-    "hours_depleting": {
-        "en": (
-            'Hour package "$name" of $account runs dry around $depletion_at',
-            "At the recent rate of $rate_hours_per_day h/day, $name ($type) of account"
-            " $account uses up its $remaining_hours h left around $depletion_at"
-            " (expires $expires_at).",
-            "Buy more hours or reduce usage before $depletion_at.",
-        ),
-        "zh": (
-            "账号 $account 的小时包「$name」预计在 $depletion_at 前后耗尽",
-            "按近期每天 $rate_hours_per_day 小时的用量，账号 $account 的 $name（$type）"
-            "剩余的 $remaining_hours 小时预计在 $depletion_at 前后耗尽（$expires_at 到期）。",
-            "请在 $depletion_at 前加购时长或降低用量。",
-        ),
-    },
-    "unused_at_expiry": {
-        "en": (
-            'Hour package "$name" of $account will expire with $unused_hours h unused',
-            "At the recent rate of $rate_hours_per_day h/day, $name ($type) of account"
-            " $account still has $unused_hours of $ordered_hours hours left when it"
-            " expires on $expires_at ($days_left days).",
-            "Use it or lose it: schedule more work on it before $expires_at.",
-        ),
-        "zh": (
-            "账号 $account 的小时包「$name」到期时预计仍有 $unused_hours 小时未用",
-            "按近期每天 $rate_hours_per_day 小时的用量，账号 $account 的 $name（$type）"
-            "于 $expires_at 到期（剩 $days_left 天）时"
-            "仍将剩余 $unused_hours / $ordered_hours 小时。",
-            "过期作废：请在 $expires_at 前安排使用。",
-        ),
-    },
-    "quota_exhausted": {
-        "en": (
-            'Quota "$name" of $account is used up',
-            "$name ($type) of account $account has 0 of $quota_limit left; it expires on"
-            " $expires_at.",
-            "Buy more quota before the next customisation.",
-        ),
-        "zh": (
-            "账号 $account 的配额「$name」已用完",
-            "账号 $account 的 $name（$type）剩余 0 / $quota_limit，$expires_at 到期。",
-            "下次定制前请加购配额。",
-        ),
-    },
-    "collection_failing": {
-        "en": (
-            "ivh-monitor cannot collect account $account",
-            "Collecting $families of account $account has failed since $since; the"
-            " figures shown are stale or missing. Last error: $error.",
-            "Check the account's AppKey/AccessToken, the clock (NTP) and the gateway;"
-            " see the monitor's api.call_failed log events.",
-        ),
-        "zh": (
-            "ivh-monitor 无法采集账号 $account",
-            "账号 $account 的 $families 采集自 $since 起一直失败，数据已过时或缺失。"
-            "最近错误：$error。",
-            "请检查该账号的 AppKey/AccessToken、系统时钟（NTP）和网关；"
-            "详见监控的 api.call_failed 日志。",
-        ),
-    },
-    "expiry_unknown": {
-        "en": (
-            '$kind_name "$name" of $account has no known expiry date',
-            '$kind_name "$name" ($type, $asset) of account $account: the IVH API gives no'
-            " usable expiry date (blank or a placeholder such as 0001-01-01), so no"
-            " expiry alert can warn before it lapses.$figures",
-            "Look the expiry up in the IVH console and, if it persists, ask vendor support"
-            " why the API leaves it blank.",
-        ),
-        "zh": (
-            "账号 $account 的$kind_name「$name」到期时间未知",
-            "账号 $account 的$kind_name「$name」（$type，$asset）：数智人接口未给出可用的到期时间"
-            "（为空或为 0001-01-01 之类的占位日期），因此无法在到期前告警。$figures",
-            "请到数智人控制台查看到期时间；若持续如此，请联系厂商支持询问接口为何未返回。",
-        ),
-    },
-}
 
-_NEVER = {"en": "never", "zh": "永不"}
-_UNKNOWN = {"en": "unknown", "zh": "未知"}
+def _kind_name(language: Language, kind: str) -> str:
+    key = f"alert.kind.{kind}"
+    return text(language, key) if key in TEXTS else kind
 
 
 def _fmt_time(value: Any, zone: tzinfo) -> str:
@@ -193,8 +70,22 @@ class _Builder:
         return tuple(self.pieces)
 
 
+def _fill(compiled: tuple[Piece, ...], fields: Mapping[str, str]) -> Parts:
+    """A catalogue text with its placeholders filled from ``fields``, as :data:`Parts`."""
+    out = _Builder()
+    for piece in compiled:
+        if isinstance(piece, Field):
+            out.add(fields[piece.name], outside=piece.name in OUTSIDE_FIELDS)
+        else:
+            out.add(piece)
+    return out.build()
+
+
 def _substitute(template: str, fields: Mapping[str, str]) -> Parts:
-    """``Template(template).safe_substitute(fields)``, cut into our and outside pieces."""
+    """``Template(template).safe_substitute(fields)``, cut into our and outside pieces.
+
+    For the operator's ``alerts.templates`` only: our own texts are the catalogue's.
+    """
     out = _Builder()
     pattern = Template.pattern
     last = 0
@@ -232,7 +123,7 @@ def _strip(parts: Iterable[str]) -> Parts:
 
 def render(
     rule: str,
-    language: str,
+    language: Language,
     facts: Mapping[str, Any],
     zone: tzinfo,
     overrides: Mapping[str, str] | None = None,
@@ -243,7 +134,7 @@ def render(
 
 def render_parts(
     rule: str,
-    language: str,
+    language: Language,
     facts: Mapping[str, Any],
     zone: tzinfo,
     overrides: Mapping[str, str] | None = None,
@@ -253,10 +144,6 @@ def render_parts(
     ``facts`` carries raw values (datetimes, seconds); they are formatted here,
     dates in the account's zone. ``overrides`` replace any of the three texts.
     """
-    lang = "zh" if language == "zh" else "en"
-    summary, description, action = _TEXTS[rule][lang]
-    texts = {"summary": summary, "description": description, "action": action}
-    texts.update(overrides or {})
     kind = str(facts.get("kind", ""))
     fields: dict[str, str] = {
         # names, ids and types are the vendor's free text: each on one line, inert
@@ -266,10 +153,10 @@ def render_parts(
         "name": one_line(str(facts.get("name", ""))),
         "type": one_line(str(facts.get("type", ""))),
         "kind": kind,
-        "kind_name": _KIND[lang].get(kind, kind),
+        "kind_name": _kind_name(language, kind),
         "expires_at": _fmt_time(facts.get("expires_at"), zone)
         if facts.get("expires_at") is not None
-        else (_UNKNOWN if facts.get("expiry") == "unknown" else _NEVER)[lang],
+        else text(language, "alert.unknown" if facts.get("expiry") == "unknown" else "alert.never"),
         "days_left": f"{facts['days_left']:.1f}" if facts.get("days_left") is not None else "?",
         "days_ago": f"{-facts['days_left']:.1f}" if facts.get("days_left") is not None else "?",
         "remaining_hours": _hours(facts.get("remaining_seconds")),
@@ -291,32 +178,11 @@ def render_parts(
         "figures": "",
     }
     if facts.get("remaining_seconds") is not None and facts.get("ordered_seconds"):
-        fields["figures"] = (
-            f" {fields['remaining_hours']} / {fields['ordered_hours']} h left."
-            if lang == "en"
-            else f"剩余 {fields['remaining_hours']} / {fields['ordered_hours']} 小时。"
-        )
-    return {key: _substitute(text, fields) for key, text in texts.items()}
-
-
-_RESOLVED = {
-    "en": {
-        "renewed": "renewed: now expires {expires}",
-        "topped_up": "topped up: {hours} h left",
-        "gone": "no longer listed by the IVH API",
-        "recovered": "back within thresholds",
-        "expiry_known": "expiry known again: {expires}",
-        "expiry_unknown": "its expiry date is no longer given",
-    },
-    "zh": {
-        "renewed": "已续期：新到期时间 {expires}",
-        "topped_up": "已加购：剩余 {hours} 小时",
-        "gone": "数智人接口已不再返回该资产",
-        "recovered": "已恢复到阈值以内",
-        "expiry_known": "到期时间已可知：{expires}",
-        "expiry_unknown": "接口不再给出其到期时间",
-    },
-}
+        fields["figures"] = text(language, "alert.figures", **fields)
+    parts = {part: _fill(pieces(language, f"alert.{rule}.{part}"), fields) for part in _PARTS}
+    # the operator's alerts.templates: their own (string.Template) syntax
+    parts.update({part: _substitute(own, fields) for part, own in (overrides or {}).items()})
+    return parts
 
 
 def render_resolved(
@@ -324,7 +190,7 @@ def render_resolved(
     *,
     reason: str,
     asset: Any,
-    language: str,
+    language: Language,
     zone: tzinfo,
     now: datetime,
 ) -> dict[str, str]:
@@ -340,28 +206,28 @@ def render_resolved_parts(
     *,
     reason: str,
     asset: Any,
-    language: str,
+    language: Language,
     zone: tzinfo,
     now: datetime,
 ) -> dict[str, Parts]:
     """Texts of a resolved alert, with the asset's current (not stale) figures."""
-    lang = "zh" if language == "zh" else "en"
     expires = (
         _fmt_time(asset.expires_at, zone)
         if asset is not None and asset.expires_at is not None
-        else (_UNKNOWN if asset is not None and asset.expiry_unknown else _NEVER)[lang]
+        else text(
+            language,
+            "alert.unknown" if asset is not None and asset.expiry_unknown else "alert.never",
+        )
     )
     hours = _hours(asset.remaining_seconds if asset is not None else None)
-    why = _RESOLVED[lang].get(reason, reason).format(expires=expires, hours=hours)
-    head = "已恢复" if lang == "zh" else "Resolved"
+    key = f"resolved.why.{reason}"
+    why = text(language, key, expires=expires, hours=hours) if key in TEXTS else reason
     summary = _Builder()
-    summary.add(f"[{head}] ")
+    summary.add(f"[{text(language, 'resolved.head')}] ")
     summary.extend(alert.parts("summary") if "summary" in alert.annotations else (alert.rule,))
     summary.add(f" — {why}")
     when = _fmt_time(now, zone)
     description = _Builder()
     description.extend(alert.parts("description"))
-    description.add(
-        f" 已于 {when} 恢复：{why}。" if lang == "zh" else f" Resolved at {when}: {why}."
-    )
+    description.add(" " + text(language, "resolved.at", when=when, why=why))
     return {"summary": summary.build(), "description": _strip(description.build()), "action": ()}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from monitor.catalogue import Language
+
 __all__ = [
     "Alert",
     "DeliveryOutcome",
@@ -109,7 +111,7 @@ class Notification:
     reason: NotificationReason
     created_at: datetime
     alerts: tuple[Alert, ...]
-    language: Literal["en", "zh"] = "en"
+    language: Language = "en"
 
     @property
     def status(self) -> Status:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from monitor.status.i18n import Language, text
+from monitor.catalogue import Language
+from monitor.status.i18n import text
 
 __all__ = ["ago", "date", "datetime_local", "duration", "hours", "iso", "time_left"]
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 
+from monitor.catalogue import Language
 from monitor.forecast import Forecast
 from monitor.status import fmt
-from monitor.status.i18n import Language, text
+from monitor.status.i18n import text
 from monitor.status.view import DAY, KINDS, Timeline
 
 __all__ = ["SEVERITY_COLOURS", "burndown_svg", "timeline_svg"]

@@ -13,10 +13,10 @@ from datetime import datetime, tzinfo
 from typing import Literal
 
 from monitor.alerts.records import Alert
+from monitor.catalogue import Language
 from monitor.domain import Asset, Kind
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
-from monitor.status.i18n import Language
 
 __all__ = [
     "KINDS",

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator
 
 from monitor.alerts.records import Severity
+from monitor.catalogue import Language
 
 __all__ = [
     "AlertmanagerChannelConfig",
@@ -97,7 +98,7 @@ class _ChannelBase(BaseModel):
     headers: dict[str, SecretStr] = Field(
         default_factory=dict, description="extra HTTP headers (values treated as secrets)"
     )
-    language: Literal["en", "zh"] | None = Field(
+    language: Language | None = Field(
         None, description="override the notification's language for headings"
     )
     template: str | None = Field(

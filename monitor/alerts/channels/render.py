@@ -1,7 +1,8 @@
 """Chat message text: headings in the notification's language, one block per alert.
 
 Pure functions (no I/O, no clock). The annotations arrive already rendered in
-the right language; only our own headings and labels are translated here.
+the right language; only our own headings and labels are added here, in the
+catalogue's words (:mod:`monitor.catalogue`, keys ``chat.*``).
 
 Escaping
 --------
@@ -16,7 +17,7 @@ Template fields
 A channel's ``template`` (``string.Template`` syntax, unknown ``$names`` left as
 they are) replaces the default text of each alert. Fields, all strings:
 
-``status`` (firing/resolved), ``status_label`` (FIRING / 告警, RESOLVED / 已恢复),
+``status`` (firing/resolved), ``status_label`` (FIRING / 触发中, RESOLVED / 已恢复),
 ``severity`` (info/warning/critical), ``severity_label`` (CRITICAL / 严重 …),
 ``icon`` (🔴 🟠 🔵, ✅ when resolved), ``summary``, ``description``, ``action``,
 ``rule``, ``account``, ``kind``, ``asset``, ``fingerprint``,
@@ -42,8 +43,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from monitor import catalogue
 from monitor.alerts.channels import escape
 from monitor.alerts.records import Alert, Notification
+from monitor.catalogue import Language
 
 __all__ = [
     "MARKDOWN",
@@ -57,47 +60,6 @@ __all__ = [
     "render_title",
 ]
 
-_TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "firing": "FIRING",
-        "resolved": "RESOLVED",
-        "critical": "CRITICAL",
-        "warning": "WARNING",
-        "info": "INFO",
-        "action": "Action",
-        "account": "Account",
-        "asset": "Asset",
-        "since": "Since",
-        "ended": "Resolved at",
-        "reason": "Reason",
-        "test": "TEST",
-        "title": "IVH asset alerts",
-        "continued": "continued",
-    },
-    "zh": {
-        "firing": "告警",
-        "resolved": "已恢复",
-        "critical": "严重",
-        "warning": "警告",
-        "info": "提示",
-        "action": "处理建议",
-        "account": "账号",
-        "asset": "资产",
-        "since": "开始时间",
-        "ended": "恢复时间",
-        "reason": "恢复原因",
-        "test": "测试",
-        "title": "IVH 资产告警",
-        "continued": "续",
-    },
-}
-_REASONS: dict[str, tuple[str, str]] = {
-    "renewed": ("renewed", "已续费"),
-    "topped_up": ("topped up", "已充值"),
-    "gone": ("asset no longer exists", "资产已不存在"),
-    "recovered": ("recovered", "已恢复正常"),
-    "threshold_changed": ("threshold changed", "阈值已调整"),
-}
 _ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 _RESOLVED_ICON = "✅"
 
@@ -150,8 +112,9 @@ def _annotation(alert: Alert, key: str, style: Style) -> str:
     )
 
 
-def _texts(language: str) -> dict[str, str]:
-    return _TEXTS["zh" if language == "zh" else "en"]
+def _texts(language: Language) -> Callable[[str], str]:
+    """``t(word)``: the catalogue's ``chat.<word>`` in ``language``."""
+    return lambda word: catalogue.text(language, f"chat.{word}")
 
 
 def _time(value: datetime | None, zone: ZoneInfo) -> str:
@@ -162,8 +125,11 @@ def _time(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def render_title(notification: Notification, language: str) -> str:
-    """``🔴 [FIRING:2 RESOLVED:1] IVH asset alerts`` / ``🔴【告警 2 · 已恢复 1】IVH 资产告警``."""
+def render_title(notification: Notification, language: Language) -> str:
+    """``🔴 [FIRING:2 RESOLVED:1] IVH asset alerts``, ``🔴 【触发中 2 · 已恢复 1】IVH 资产告警``.
+
+    The words are the catalogue's; the brackets and separators are each language's layout.
+    """
     t = _texts(language)
     firing = [a for a in notification.alerts if a.status == "firing"]
     resolved = len(notification.alerts) - len(firing)
@@ -171,18 +137,18 @@ def render_title(notification: Notification, language: str) -> str:
     if firing:
         worst = max(firing, key=lambda a: ("info", "warning", "critical").index(a.severity))
         icon = _ICONS[worst.severity]
-    counts = [(t["firing"], len(firing)), (t["resolved"], resolved)]
+    counts = [(t("firing"), len(firing)), (t("resolved"), resolved)]
     test = notification.reason == "test"
     if language == "zh":
         inner = " · ".join(f"{label} {n}" for label, n in counts if n)
-        prefix = f"【{t['test']}】" if test else ""
-        return f"{icon} {prefix}【{inner}】{t['title']}"
+        prefix = f"【{t('test')}】" if test else ""
+        return f"{icon} {prefix}【{inner}】{t('title')}"
     inner = " ".join(f"{label}:{n}" for label, n in counts if n)
-    prefix = f"[{t['test']}] " if test else ""
-    return f"{icon} {prefix}[{inner}] {t['title']}"
+    prefix = f"[{t('test')}] " if test else ""
+    return f"{icon} {prefix}[{inner}] {t('title')}"
 
 
-def alert_fields(alert: Alert, language: str, zone: ZoneInfo, style: Style) -> dict[str, str]:
+def alert_fields(alert: Alert, language: Language, zone: ZoneInfo, style: Style) -> dict[str, str]:
     """The template fields of one alert (see the module docstring), escaped for ``style``.
 
     Outside text is escaped (``style.escape``); our words, figures and times are
@@ -190,12 +156,13 @@ def alert_fields(alert: Alert, language: str, zone: ZoneInfo, style: Style) -> d
     """
     t = _texts(language)
     reason = alert.resolve_reason or ""
-    reason_label = _REASONS.get(reason, (reason, reason))[1 if language == "zh" else 0]
+    key = f"chat.reason.{reason}"
+    reason_label = catalogue.text(language, key) if key in catalogue.TEXTS else reason
     raw: dict[str, str] = {
         "status": alert.status,
-        "status_label": t[alert.status],
+        "status_label": t(alert.status),
         "severity": alert.severity,
-        "severity_label": t[alert.severity],
+        "severity_label": t(alert.severity),
         "icon": _RESOLVED_ICON if alert.status == "resolved" else _ICONS[alert.severity],
         "rule": alert.rule,
         "account": alert.account,
@@ -220,7 +187,7 @@ def alert_fields(alert: Alert, language: str, zone: ZoneInfo, style: Style) -> d
 
 def render_alert(
     alert: Alert,
-    language: str,
+    language: Language,
     zone: ZoneInfo,
     style: Style,
     template: str | None = None,
@@ -235,17 +202,17 @@ def render_alert(
     head = f"{f['icon']} {style.bold('[' + label + ']')} {f['summary'] or f['rule']}".rstrip()
     lines = [head]
     if alert.status == "resolved" and f["resolve_reason_label"]:
-        lines.append(f"{t['reason']}{sep}{f['resolve_reason_label']}")
+        lines.append(f"{t('reason')}{sep}{f['resolve_reason_label']}")
     if f["description"]:
         lines.append(f["description"])
     if alert.status == "firing" and f["action"]:
-        lines.append(f"{style.bold(t['action'] + sep.strip())} {f['action']}")
-    where = [f"{t['account']}{sep}{f['account']}"]
+        lines.append(f"{style.bold(t('action') + sep.strip())} {f['action']}")
+    where = [f"{t('account')}{sep}{f['account']}"]
     if f["asset"]:
-        where.append(f"{t['asset']}{sep}{f['asset']}")
-    where.append(f"{t['since']}{sep}{f['starts_at']}")
+        where.append(f"{t('asset')}{sep}{f['asset']}")
+    where.append(f"{t('since')}{sep}{f['starts_at']}")
     if f["ends_at"]:
-        where.append(f"{t['ended']}{sep}{f['ends_at']}")
+        where.append(f"{t('ended')}{sep}{f['ends_at']}")
     lines.append(" · ".join(where))
     return "\n".join(lines)
 

@@ -707,7 +707,7 @@ async def test_feishu_signed_card() -> None:
     assert body["msg_type"] == "interactive"
     card = body["card"]
     assert card["header"] == {
-        "title": {"tag": "plain_text", "content": "🟠 【告警 1】IVH 资产告警"},
+        "title": {"tag": "plain_text", "content": "🟠 【触发中 1】IVH 资产告警"},
         "template": "orange",
     }
     (element,) = card["elements"]
@@ -865,8 +865,8 @@ async def test_language_override_and_template() -> None:
     await ch.aclose()
     content = mock.bodies()[0]["text"]["content"]
     assert content == (
-        "🔴 【告警 1】IVH 资产告警\n\n"
-        "监控告警 🔴 严重/告警 Service svc-1 has 3 hours left [svc-1] 3.0h "
+        "🔴 【触发中 1】IVH 资产告警\n\n"
+        "监控告警 🔴 严重/触发中 Service svc-1 has 3 hours left [svc-1] 3.0h "
         "since 2024-05-01 08:00 UTC $unknown"
     )
 

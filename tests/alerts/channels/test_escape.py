@@ -34,6 +34,7 @@ from monitor.alerts.engine import AlertEngine
 from monitor.alerts.messages import joined, render_parts
 from monitor.alerts.records import Alert, Notification
 from monitor.alerts.store import StateStore
+from monitor.catalogue import LANGUAGES, Language
 from monitor.domain import Asset
 from monitor.text import one_line
 from tests.alerting import SHANGHAI, T0, Clock, collected, snapshot_store
@@ -393,7 +394,7 @@ _TOKENS = [
 names = st.lists(st.sampled_from(_TOKENS), max_size=30).map(lambda t: "".join(t) + "z")
 
 
-def _sample(name: str, language: str) -> Notification:
+def _sample(name: str, language: Language) -> Notification:
     facts = {
         "account": "acme",
         "asset": name,
@@ -423,11 +424,11 @@ def _sample(name: str, language: str) -> Notification:
         reason="firing",
         created_at=T0,
         alerts=(alert,),
-        language=language,  # type: ignore[arg-type]
+        language=language,
     )
 
 
-def _render_everywhere(name: str, language: str) -> dict[str, list[dict[str, Any]]]:
+def _render_everywhere(name: str, language: Language) -> dict[str, list[dict[str, Any]]]:
     """What every chat channel posts for one alert about ``name``."""
     bodies: dict[str, list[dict[str, Any]]] = {}
 
@@ -459,9 +460,9 @@ def _render_everywhere(name: str, language: str) -> dict[str, list[dict[str, Any
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=names, language=st.sampled_from(["en", "zh"]))
+@given(name=names, language=st.sampled_from(LANGUAGES))
 @example(name="[x](http://evil.example/)\n# h\n@所有人<at id=all></at>`c`", language="zh")
-def test_any_name_shows_literally_in_every_chat_channel(name: str, language: str) -> None:
+def test_any_name_shows_literally_in_every_chat_channel(name: str, language: Language) -> None:
     ref = _render_everywhere(BENIGN, language)
     got = _render_everywhere(name, language)
     for target in _targets("http://robot.test"):
