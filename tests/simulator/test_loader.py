@@ -284,7 +284,7 @@ def test_the_demo_dates_follow_now() -> None:
     """Relative dates keep their distance to any "now"; the vendor's absolute ones stay put."""
     assert _summary(LATER) == _summary(NOW)
     first = default_dataset(NOW).account("xinghe-live").services[0]["ExpireDate"]
-    assert first == (NOW + timedelta(days=5)).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    assert first == _beijing(NOW + timedelta(days=5))
 
 
 def test_the_demo_credentials_are_the_data_files() -> None:
@@ -326,3 +326,17 @@ def test_a_file_that_does_not_parse_is_one_line_with_the_place(
     assert message.startswith(
         f"{path}: not valid {'JSON' if name.endswith('json') else 'YAML'} at line "
     )
+
+
+def test_the_example_in_the_docs_loads(tmp_path: Path) -> None:
+    docs = Path(__file__).parents[2] / "docs" / "simulator.md"
+    example = docs.read_text(encoding="utf-8").split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "docs-example.yaml"
+    path.write_text(example, encoding="utf-8")
+    account = load_dataset(path, NOW).account("acme-live")
+    assert account.services[0]["ExpireDate"] == _beijing(NOW + timedelta(days=7))
+    assert list(account.actions) == ["0123456789abcdef0123456789abcdef"]
+
+
+def _beijing(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
