@@ -206,6 +206,7 @@ class _Call:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    """One call of an endpoint (``request.match_info["endpoint"]``), logged in the request log."""
     state = request.app[STATE]
     started = time.monotonic()
     params, raw_slash = parse_query(request.rel_url.raw_query_string)
