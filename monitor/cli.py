@@ -181,17 +181,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     # the simulator, demo and rich load only for the commands that use them: the
     # daemon's resident memory is what production pays for
-    from monitor.simulator import serve  # noqa: PLC0415
+    from monitor.simulator import DatasetError, serve  # noqa: PLC0415
 
     configure_logging(args.log_level or "info", args.log_format or "auto")
-    serve(
-        args.host,
-        args.port,
-        args.dataset,
-        latency=args.latency,
-        rate_limit_per_second=args.rate_limit,
-        spellings=args.paths,
-    )
+    try:
+        serve(
+            args.host,
+            args.port,
+            args.dataset,
+            latency=args.latency,
+            rate_limit_per_second=args.rate_limit,
+            spellings=args.paths,
+        )
+    except DatasetError as exc:  # a --dataset file that cannot be used: one line naming the field
+        sys.stderr.write(f"ivh-monitor: simulate: {printable(str(exc))}\n")
+        return EXIT_USAGE
     return 0
 
 

@@ -138,3 +138,30 @@ def test_bad_config_exits_64_naming_the_field(tmp_path: Path) -> None:
     done = _report(path)
     assert done.returncode == 64
     assert "client.page_size" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("accounts: [{name: a, appkey: k, access_token: t, services: [{ExpireDate: '+7x'}]}]\n",
+         "accounts[0].services[0].ExpireDate: bad relative date '+7x'"),
+        ("accounts: [: bad", "not valid YAML at line 1"),
+    ],
+)  # fmt: skip
+def test_simulate_with_a_bad_dataset_exits_64_in_one_line(
+    tmp_path: Path, text: str, field: str
+) -> None:
+    path = tmp_path / "dataset.yaml"
+    path.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "simulate", "--port", "0", "--dataset", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        check=False,
+    )
+    assert done.returncode == 64
+    assert done.stderr.startswith(f"ivh-monitor: simulate: {path}: ")
+    assert field in done.stderr
+    assert done.stderr.count("\n") == 1  # one line, no traceback

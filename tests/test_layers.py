@@ -97,6 +97,23 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 SIMULATOR_MAY_IMPORT = frozenset({"domain", "text", "signing", "endpoints"})
 #: ... and only these import it
 SIMULATOR_USERS = frozenset({"cli", "demo"})
+#: inside the simulator, bottom -> top, as LAYERS
+SIMULATOR_LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    # raw vendor records and their relative dates
+    ("records", ("simulator.records",)),
+    # the accounts and their records
+    ("model", ("simulator.dataset",)),
+    # where datasets come from: files (and the demo accounts), synthetic fleets
+    ("data sources", ("simulator.loader", "simulator.fleet")),
+    # what a request must be, and what the faults do to an answer
+    ("checks and faults", ("simulator.validate", "simulator.faults")),
+    # one running simulator's state: request log, rate limiter, clock
+    ("state", ("simulator.state",)),
+    # the vendor endpoints and the control API
+    ("endpoints", ("simulator.api", "simulator.control")),
+    # the application and its runners; the package's public names
+    ("server", ("simulator.server", "simulator")),
+]
 
 #: imports the layers would allow but the design keeps out: the collector reads
 #: alert state through the protocols in exposition.py (AlertState, NotificationQueue);
@@ -123,9 +140,9 @@ def _is_simulator(name: str) -> bool:
     return name == "simulator" or name.startswith("simulator.")
 
 
-def _layer(name: str) -> int | None:
+def _layer(name: str, layers: list[tuple[str, tuple[str, ...]]] = LAYERS) -> int | None:
     best: tuple[int, int] | None = None  # (specificity, layer)
-    for index, (_, entries) in enumerate(LAYERS):
+    for index, (_, entries) in enumerate(layers):
         for entry in entries:
             if entry == name:
                 return index
@@ -171,14 +188,33 @@ def _label(name: str) -> str:
     return f"monitor.{name}" if name else "monitor"
 
 
+def _simulator_violations(name: str, path: Path) -> list[str]:
+    where = path.relative_to(ROOT.parent)
+    mine = _layer(name, SIMULATOR_LAYERS)
+    if mine is None:
+        return [f"{where}: {_label(name)} is in no layer (add it to SIMULATOR_LAYERS)"]
+    out: list[str] = []
+    for line, target in _imports(name, path):
+        if not _is_simulator(target):
+            if target not in SIMULATOR_MAY_IMPORT:
+                out.append(f"{where}:{line}: the simulator imports {_label(target)}")
+            continue
+        theirs = _layer(target, SIMULATOR_LAYERS)
+        if theirs is not None and theirs > mine:
+            out.append(
+                f"{where}:{line}: {_label(name)} (simulator layer"
+                f" {SIMULATOR_LAYERS[mine][0]!r}) imports {_label(target)} (higher layer"
+                f" {SIMULATOR_LAYERS[theirs][0]!r})"
+            )
+    return out
+
+
 def violations() -> list[str]:
     out: list[str] = []
     for name, path in MODULES.items():
         where = path.relative_to(ROOT.parent)
         if _is_simulator(name):
-            for line, target in _imports(name, path):
-                if not _is_simulator(target) and target not in SIMULATOR_MAY_IMPORT:
-                    out.append(f"{where}:{line}: the simulator imports {_label(target)}")
+            out.extend(_simulator_violations(name, path))
             continue
         mine = _layer(name)
         if mine is None:
@@ -209,7 +245,7 @@ def test_every_module_imports_only_its_layer_or_below() -> None:
 def test_every_layer_entry_names_a_module() -> None:
     stale = [
         entry
-        for _, entries in LAYERS
+        for _, entries in [*LAYERS, *SIMULATOR_LAYERS]
         for entry in entries
         if entry.removesuffix(".*") not in MODULES
     ]

@@ -31,7 +31,7 @@ from aiohttp import web
 
 from monitor import cli
 from monitor.simulator import RunningSimulator, run_simulator
-from monitor.simulator.dataset import dataset_from_dict
+from monitor.simulator.loader import dataset_from_dict
 from monitor.text import UNSAFE, printable
 from tests.processes import clean_env, eventually, fast_schedule, start_daemon
 

@@ -36,20 +36,28 @@ Kinds:
 
 Clock skew is not a fault: give the server a skewed ``clock`` or set its
 offset through ``PUT /_sim/clock``.
+
+What the listing and record faults do to a page is here too (:func:`bent_page`,
+:func:`corrupt`); the faults that replace the whole answer (``hang``,
+``http_error``, ...) are answered by :mod:`monitor.simulator.api`.
 """
 
 from __future__ import annotations
 
 import builtins
+import copy
 import random
 import threading
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["ActiveFault", "Fault", "FaultKind", "FaultRegistry"]
+from monitor.simulator.dataset import SimAccount
+from monitor.simulator.records import Record
+
+__all__ = ["ActiveFault", "Fault", "FaultKind", "FaultRegistry", "bent_page", "corrupt"]
 
 FaultKind = Literal[
     "latency",
@@ -197,3 +205,92 @@ class FaultRegistry:
     def list(self) -> builtins.list[ActiveFault]:
         with self._lock:
             return builtins.list(self._entries.values())
+
+
+# --------------------------------------------------------------------------- effects on a page
+
+
+def bent_page(
+    account: SimAccount,
+    collection: str,
+    predicate: Callable[[Record], bool],
+    *,
+    index: int,
+    size: int,
+    faults: Sequence[Fault],
+) -> tuple[int, list[Any]]:
+    """(Total, rows) of one page, bent by the listing faults (``shift``, ``short_listing``,
+    ``total``): the ways an offset-paginated gateway lets a listing fall apart."""
+    if any(f.kind == "same_page" for f in faults):
+        index = 1
+    shift = sum(f.count for f in faults if f.kind == "shift")
+    if shift and index > 1:
+        # the page starts ``shift`` rows early: read it as two pages' worth and cut
+        start = (index - 1) * size - shift
+        total, before = account.page(collection, predicate, 1, max(start, 0) + size)
+        page: list[Any] = list(before[max(start, 0) :])
+    else:
+        total, records = account.page(collection, predicate, index, size)
+        page = list(records)
+    for fault in faults:
+        if fault.kind == "short_listing":
+            del page[max(len(page) - fault.count, 0) :]
+        elif fault.kind == "total" and fault.total is not None:
+            total = fault.total
+            if fault.fill and page and len(page) < size:
+                filler = page[-1]
+                page.extend(_made_up(filler, f"{index}-{n}") for n in range(size - len(page)))
+    return total, page
+
+
+def _made_up(template: Any, suffix: str) -> Any:
+    """A new row shaped like ``template``, with fresh keys."""
+    row = copy.deepcopy(template)
+    if isinstance(row, dict):
+        for key in ("VirtualmanKey", "TimbreKey", "AnchorCode"):
+            if isinstance(row.get(key), str):
+                row[key] = f"{row[key]}-fill-{suffix}"
+    return row
+
+
+def _first_int_path(node: Any) -> tuple[Any, Any] | None:
+    """(container, key) of the first int (not bool) found depth-first."""
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(node, dict):
+        items = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return None
+    for key, value in items:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return node, key
+        found = _first_int_path(value)
+        if found is not None:
+            return found
+    return None
+
+
+def corrupt(records: list[Any], fault: Fault) -> None:
+    """Break one record of a page in place (docs/ivh-api.md §6: the rest must survive)."""
+    if not records:
+        return
+    i = min(fault.record, len(records) - 1)
+    record = records[i]
+    if fault.corruption == "not_object" or not isinstance(record, dict):
+        records[i] = "corrupted-record"
+    elif fault.corruption == "bad_date":
+        for key in ("ExpireDate", "ExpireTime"):
+            if key in record:
+                record[key] = "2024-02-30 25:61:00" if key == "ExpireDate" else "soon"
+                break
+        else:
+            record["ExpireDate"] = "2024-02-30 25:61:00"
+    else:
+        target = _first_int_path(record)
+        if target is not None:
+            # Not a numeric string: those the vendor really sends (§6) and clients may coerce.
+            target[0][target[1]] = "n/a"
+        else:
+            first_str = next((k for k, v in record.items() if isinstance(v, str)), None)
+            record[first_str or "corrupted"] = 12345

@@ -33,7 +33,8 @@ from monitor.simulator import (
     load_dataset,
     run_simulator,
 )
-from monitor.simulator.dataset import BEIJING, service_types
+from monitor.simulator.fleet import service_types
+from monitor.simulator.records import BEIJING
 
 NOW = datetime(2026, 3, 1, 4, 0, 0, tzinfo=UTC)
 TS = int(NOW.timestamp())
