@@ -280,7 +280,7 @@ async def test_full_state_store_keeps_collecting_and_loses_nothing(
         await again.stop()
 
 
-# -- blank and placeholder dates, odd records (README, "Dates and odd records") ---------------
+# -- blank and placeholder dates, odd records (docs/dates.md) ---------------
 
 #: vendor-shaped records with every kind of blank, placeholder and odd figure
 _ODD_RECORDS: dict[str, list[dict[str, Any]]] = {
