@@ -27,6 +27,10 @@ from monitor.config import Account
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+# The scripts run as `python bench/X.py`: the checkout itself is not on the path, and the
+# daemon is launched by the tests' helper (tests/processes.py), so both start it alike.
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -4,7 +4,8 @@
 
 Each fleet ``AxN`` is ``generate_fleet(A, N)``: A accounts with N services, N
 voices and N images each (so 10x334 is 10,020 assets). The simulator runs in
-its own process; the daemon is ``python -m monitor run`` with a config file,
+its own process; the daemon is ``python -m monitor run`` with a config file
+(launched by ``tests/processes.running_daemon``, as the tests launch it),
 every family every ``--interval`` seconds with no jitter (every job at once:
 the worst case), alerts on with no channels. Once ``/readyz`` answers 200 the
 script reads RSS after the first cycle; then it waits for the second cycle to
@@ -17,16 +18,11 @@ measuring the CPU it used meanwhile. Peak RSS is ``VmHWM`` at the end.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
 from pathlib import Path
 
 from _common import (
-    ROOT,
     SimulatorProcess,
     cpu_seconds,
     fleet_config,
@@ -39,6 +35,7 @@ from _common import (
 from scrape import fetch
 
 from monitor.domain import FAMILIES
+from tests.processes import RunningDaemon, running_daemon
 
 HEADERS = [
     "fleet",
@@ -56,30 +53,6 @@ HEADERS = [
     "/ bytes",
     "idle CPU ms/s",
 ]
-
-
-def _listening_url(log: Path, timeout: float) -> str:
-    """The daemon's URL from its ``server.listening`` log event."""
-    found: list[str] = []
-
-    def seen() -> bool:
-        for line in log.read_text().splitlines():
-            if '"server.listening"' in line:
-                found.append(json.loads(line)["url"])
-                return True
-        return False
-
-    if not wait_until(seen, timeout):
-        raise RuntimeError(f"daemon did not start; its log:\n{log.read_text()[-3000:]}")
-    return found[0]
-
-
-def _ready(url: str) -> bool:
-    try:
-        fetch(url + "/readyz")
-    except (urllib.error.URLError, OSError):
-        return False
-    return True
 
 
 def _timed(url: str, *, gzip_ok: bool = False, repeat: int = 20) -> tuple[float, float, int]:
@@ -107,7 +80,6 @@ def measure(accounts: int, per_account: int, idle: float, interval: float) -> li
     ):
         config = {
             **fleet_config(accounts, sim.url),
-            "listen": "127.0.0.1:0",
             "state_dir": tmp,
             "client": {"rate_limit_per_second": 50, "max_concurrency": 8},
             "schedule": {
@@ -118,42 +90,15 @@ def measure(accounts: int, per_account: int, idle: float, interval: float) -> li
                 "jitter_seconds": 0,
             },
         }
-        path = Path(tmp) / "config.yaml"
-        path.write_text(json.dumps(config))
-        log = Path(tmp) / "daemon.log"
-        with log.open("w") as log_file:
-            started = time.perf_counter()
-            daemon = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-                [
-                    sys.executable,
-                    "-m",
-                    "monitor",
-                    "--config",
-                    str(path),
-                    "--log-format",
-                    "json",
-                    "run",
-                ],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=log_file,
-            )
-            try:
-                return _observe(
-                    daemon.pid, log, started, idle, accounts=accounts, per_account=per_account
-                )
-            finally:
-                daemon.terminate()
-                daemon.wait(30)
+        with running_daemon(config, Path(tmp), log_level="info", ready_timeout=600) as daemon:
+            return _observe(daemon, idle, accounts=accounts, per_account=per_account)
 
 
 def _observe(
-    pid: int, log: Path, started: float, idle: float, *, accounts: int, per_account: int
+    daemon: RunningDaemon, idle: float, *, accounts: int, per_account: int
 ) -> list[object]:
-    url = _listening_url(log, 120)
-    if not wait_until(lambda: _ready(url), 600, every=0.2):
-        raise RuntimeError("daemon never became ready")
-    ready = time.perf_counter() - started
+    pid, log, url = daemon.pid, daemon.log_path, daemon.url
+    ready = daemon.ready_seconds
     after_cycle = memory_kib(pid)["VmRSS"] / 1024
     jobs = accounts * len(FAMILIES)
     if not wait_until(lambda: _finished(log) >= 2 * jobs, 600, every=0.2):

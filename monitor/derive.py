@@ -94,7 +94,7 @@ def _first(details: Iterable[Detail], *names: str) -> Detail | None:
 
 # -- dates -------------------------------------------------------------------------------
 #
-# Placeholder policy (README, "Dates"): IVH began selling in the 2020s, so a date
+# Placeholder policy (docs/dates.md): IVH began selling in the 2020s, so a date
 # before 2000 is no real expiry but a zero value (0001-01-01, 1970-01-01,
 # 0000-00-00): "unknown". A date in year 9999 is the usual "forever" of the
 # vendor's stack (9999-12-31 23:59:59): "never expires". Both cut-offs are read on

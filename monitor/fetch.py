@@ -276,7 +276,7 @@ def _past_deadline(account: str, family: Family, deadline: float | None) -> Dead
 
 
 def _log_oddities(result: FamilyResult) -> None:
-    """One warning per anomaly and per asset whose expiry is unknown (README, "Dates")."""
+    """One warning per anomaly and per asset whose expiry is unknown (docs/dates.md)."""
     for asset, anomaly in result.anomalies:
         log.warning(
             "collect.record_anomaly",

@@ -49,7 +49,7 @@ _ISO_DATE = re.compile(
     re.ASCII | re.IGNORECASE,
 )
 #: a database's zero date, which no calendar holds: read as the earliest date, a
-#: placeholder that ``derive`` treats as "expiry unknown" (README, "Dates")
+#: placeholder that ``derive`` treats as "expiry unknown" (docs/dates.md)
 _ZERO_DATE = re.compile(r"0000-00-00(?:[ T]00:00:00)?")
 
 

@@ -34,6 +34,7 @@ def _no_ivh_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 # -- the simulator over real HTTP ------------------------------------------------
 
 from collections.abc import AsyncIterator, Callable  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 import pytest_asyncio  # noqa: E402
@@ -41,7 +42,13 @@ from pydantic import SecretStr  # noqa: E402
 
 from monitor.client import IVHClient  # noqa: E402
 from monitor.config import Account, ClientConfig  # noqa: E402
-from monitor.simulator import Dataset, RunningSimulator, SimAccount, run_simulator  # noqa: E402
+from monitor.simulator import (  # noqa: E402
+    Dataset,
+    RunningSimulator,
+    SimAccount,
+    default_dataset,
+    run_simulator,
+)
 
 TEST_TOKEN = "at-test-7d1e5c0b-never-logged"
 
@@ -68,6 +75,13 @@ def account_for(sim: RunningSimulator, name: str = "t1", token: str = TEST_TOKEN
 async def sim() -> AsyncIterator[RunningSimulator]:
     """A simulator with one empty test account ``t1``; tests fill it."""
     async with run_simulator(Dataset([sim_account()])) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def demo_sim() -> AsyncIterator[RunningSimulator]:
+    """A simulator serving the demo accounts (``DEMO_ACCOUNTS``), dated from now."""
+    async with run_simulator(default_dataset(datetime.now(UTC))) as running:
         yield running
 
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+import pytest
 import pytest_asyncio
 
-from monitor.simulator import DEMO_ACCOUNTS, Fault, RunningSimulator, default_dataset, run_simulator
+from monitor.simulator import DEMO_ACCOUNTS, Fault, RunningSimulator
 from tests.processes import (
     DaemonProcess,
-    Samples,
-    eventually,
     fast_schedule,
     require_tool,
     start_daemon,
@@ -27,27 +26,14 @@ ACCOUNTS = DEMO_ACCOUNTS[:2]  # xinghe-live, lanjing-studio
 LIVE = ACCOUNTS[0][0]
 
 
-class Daemon(DaemonProcess):
-    async def wait_for(self, predicate: Callable[[Samples], bool]) -> Samples:
-        latest: Samples = {}
-
-        async def check() -> bool:
-            nonlocal latest
-            latest = await self.metrics()
-            return predicate(latest)
-
-        await eventually(check, "the daemon's metrics reaching the expected state")
-        return latest
+@pytest.fixture
+def sim(demo_sim: RunningSimulator) -> RunningSimulator:
+    """The daemon watches two of the demo accounts."""
+    return demo_sim
 
 
 @pytest_asyncio.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with run_simulator(default_dataset(datetime.now(UTC))) as running:
-        yield running
-
-
-@pytest_asyncio.fixture
-async def daemon(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[Daemon]:
+async def daemon(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[DaemonProcess]:
     config = {
         "accounts": [
             {"name": name, "appkey": appkey, "access_token": token, "base_url": sim.url}
@@ -58,15 +44,14 @@ async def daemon(sim: RunningSimulator, tmp_path: Path) -> AsyncIterator[Daemon]
         "state_dir": str(tmp_path / "state"),
         "grafana_url": "https://grafana.example.com/d/ivh-monitor",
     }
-    started = await start_daemon(config, tmp_path)
-    daemon = Daemon(started.url, started.process, started.log_path)
+    daemon = await start_daemon(config, tmp_path)
     try:
         yield daemon
     finally:
         await daemon.stop()
 
 
-async def test_metrics_match_the_dataset(sim: RunningSimulator, daemon: Daemon) -> None:
+async def test_metrics_match_the_dataset(sim: RunningSimulator, daemon: DaemonProcess) -> None:
     samples = await daemon.metrics()
     raw = sim.dataset.account(LIVE)
     remaining = sorted(
@@ -105,7 +90,7 @@ async def test_metrics_match_the_dataset(sim: RunningSimulator, daemon: Daemon) 
 
 
 async def test_failing_family_keeps_its_values_and_flips_success(
-    sim: RunningSimulator, daemon: Daemon
+    sim: RunningSimulator, daemon: DaemonProcess
 ) -> None:
     before = await daemon.metrics()
     key = sim.dataset.account(LIVE).timbres[0]["TimbreKey"]
@@ -120,14 +105,14 @@ async def test_failing_family_keeps_its_values_and_flips_success(
             message="InternalError.DataNotExist:记录不存在",
         )
     )
-    after = await daemon.wait_for(
+    after = await daemon.metrics_until(
         lambda s: value(s, "ivh_collection_success", account=LIVE, family="timbres") == 0
     )
     assert value(after, "ivh_timbre_audio_seconds_total", account=LIVE, asset=key) == audio
     assert value(after, "ivh_collection_stale", account=LIVE, family="timbres") == 1
     assert value(after, "ivh_collection_success", account=LIVE, family="services") == 1
     assert value(after, "ivh_collection_success", account=ACCOUNTS[1][0], family="timbres") == 1
-    failures = [e for e in daemon.log_events() if e.get("event") == "api.call_failed"]
+    failures = daemon.events("api.call_failed")
     assert failures
     assert {k: failures[0][k] for k in ("account", "endpoint", "code", "message")} == {
         "account": LIVE,
@@ -139,18 +124,20 @@ async def test_failing_family_keeps_its_values_and_flips_success(
     assert len(failures[0]["request_id"]) == 32
 
 
-async def test_asset_removed_upstream_disappears(sim: RunningSimulator, daemon: Daemon) -> None:
+async def test_asset_removed_upstream_disappears(
+    sim: RunningSimulator, daemon: DaemonProcess
+) -> None:
     key = sim.dataset.account(LIVE).timbres[0]["TimbreKey"]
     assert value(await daemon.metrics(), "ivh_asset_info", account=LIVE, asset=key) == 1
     assert sim.dataset.account(LIVE).remove("timbres", TimbreKey=key) == 1
-    after = await daemon.wait_for(
+    after = await daemon.metrics_until(
         lambda s: value(s, "ivh_asset_info", account=LIVE, asset=key) is None
     )
     assert value(after, "ivh_timbre_audio_seconds_total", account=LIVE, asset=key) is None
     assert value(after, "ivh_collection_success", account=LIVE, family="timbres") == 1
 
 
-async def test_http_endpoints(daemon: Daemon) -> None:
+async def test_http_endpoints(daemon: DaemonProcess) -> None:
     async with httpx.AsyncClient() as http:
         raw = await http.get(f"{daemon.url}/metrics", headers={"Accept-Encoding": "gzip"})
         assert raw.headers["content-encoding"] == "gzip"
@@ -166,7 +153,7 @@ async def test_http_endpoints(daemon: Daemon) -> None:
         assert "/readyz" in index.text
 
 
-async def test_promtool_check_metrics_is_clean(daemon: Daemon) -> None:
+async def test_promtool_check_metrics_is_clean(daemon: DaemonProcess) -> None:
     promtool = require_tool("promtool")
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"{daemon.url}/metrics")).text
@@ -183,10 +170,10 @@ async def test_promtool_check_metrics_is_clean(daemon: Daemon) -> None:
 
 
 async def test_sigterm_stops_cleanly_and_no_secret_is_logged(
-    sim: RunningSimulator, daemon: Daemon
+    sim: RunningSimulator, daemon: DaemonProcess
 ) -> None:
     sim.faults.add(Fault(kind="http_error", status=500, account=LIVE, endpoint="getserviceasset"))
-    await daemon.wait_for(
+    await daemon.metrics_until(
         lambda s: value(s, "ivh_collection_success", account=LIVE, family="services") == 0
     )
     async with httpx.AsyncClient() as http:

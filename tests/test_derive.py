@@ -171,7 +171,7 @@ def test_expires_in_is_negative_once_expired() -> None:
     assert asset.expires_in_seconds(now + timedelta(days=1)) == -86400
 
 
-# -- blank and placeholder dates (README, "Dates") -------------------------------------------
+# -- blank and placeholder dates (docs/dates.md) -------------------------------------------
 
 EXTREME_ZONES = [
     ZoneInfo(z)

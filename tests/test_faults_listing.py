@@ -9,96 +9,48 @@ family and reason, the status page, and ``report``'s exit status 2 with an
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import yaml
 
-from monitor.simulator import DEMO_ACCOUNTS, Fault, RunningSimulator, default_dataset, run_simulator
-from tests.processes import (
-    DaemonProcess,
-    Samples,
-    clean_env,
-    eventually,
-    fast_schedule,
-    start_daemon,
-    value,
-)
+from monitor.simulator import Fault, RunningSimulator
+from tests.faultsuite import BYSTANDER, VICTIM, count, fault_config
+from tests.processes import Samples, eventually, run_cli, start_daemon, value
 
-VICTIM, BYSTANDER = DEMO_ACCOUNTS[0][0], DEMO_ACCOUNTS[1][0]
 pytestmark = pytest.mark.slow
+ERRORS, SKIPPED = "ivh_collection_errors_total", "ivh_collection_runs_skipped_total"
 
 
-@pytest_asyncio.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with run_simulator(default_dataset(datetime.now(UTC))) as running:
-        yield running
+@pytest.fixture
+def sim(demo_sim: RunningSimulator) -> RunningSimulator:
+    """The gateway of this suite serves the demo accounts."""
+    return demo_sim
 
 
 def _config(sim: RunningSimulator, tmp_path: Path, **client: Any) -> dict[str, Any]:
+    """Two rows a page, so the demo accounts span several pages; a 2 s retry budget."""
+    return fault_config(sim, tmp_path, client={"retry_budget_seconds": 2, "page_size": 2, **client})
+
+
+def _victims_voices(samples: Samples) -> Samples:
+    """The expiry series of the victim's voices."""
     return {
-        "accounts": [
-            {"name": n, "appkey": k, "access_token": t, "base_url": sim.url}
-            for n, k, t in DEMO_ACCOUNTS[:2]
-        ],
-        "schedule": fast_schedule(),
-        "client": {
-            "retries": 1,
-            "rate_limit_per_second": 500,
-            "timeout_seconds": 1,
-            "retry_budget_seconds": 2,
-            "backoff_initial_seconds": 0.05,
-            "backoff_max_seconds": 0.1,
-            "page_size": 2,  # the demo accounts then span several pages
-            **client,
-        },
-        "state_dir": str(tmp_path / "state"),
+        k: v
+        for k, v in samples.items()
+        if k[0] == "ivh_asset_expiry_timestamp_seconds"
+        and ("account", VICTIM) in k[1]
+        and ("kind", "timbre") in k[1]
     }
-
-
-async def _until(daemon: DaemonProcess, what: str, check: Any) -> Samples:
-    latest: Samples = {}
-
-    async def poll() -> bool:
-        nonlocal latest
-        latest = await daemon.metrics()
-        return bool(check(latest))
-
-    await eventually(poll, what)
-    return latest
-
-
-def _events(daemon: DaemonProcess, name: str) -> list[dict[str, Any]]:
-    return [e for e in daemon.log_events() if e.get("event") == name]
 
 
 async def _report(config: dict[str, Any], tmp_path: Path) -> tuple[int, str, str]:
     path = tmp_path / "report.yaml"
     path.write_text(yaml.safe_dump(config), "utf-8")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        "--config",
-        str(path),
-        "report",
-        "--format",
-        "json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_cli("--config", str(path), "report", "--format", "json")
 
 
 @pytest.mark.parametrize(
@@ -116,41 +68,18 @@ async def test_an_incomplete_listing_never_replaces_a_complete_one(
     daemon = await start_daemon(_config(sim, tmp_path), tmp_path)
     try:
         before = await daemon.metrics()
-        voices = {
-            k: v
-            for k, v in before.items()
-            if k[0] == "ivh_asset_expiry_timestamp_seconds"
-            and ("account", VICTIM) in k[1]
-            and ("kind", "timbre") in k[1]
-        }
+        voices = _victims_voices(before)
         assert len(voices) > 2  # more than one page
         sim.faults.add(fault.model_copy(update={"account": VICTIM, "endpoint": "describetimbre"}))
-        failing = await _until(
-            daemon,
-            "timbres of the victim failing as incomplete",
+        failing = await daemon.metrics_until(
             lambda m: (
-                (
-                    value(
-                        m,
-                        "ivh_collection_errors_total",
-                        account=VICTIM,
-                        family="timbres",
-                        reason="incomplete",
-                    )
-                    or 0
-                )
-                > 0
+                count(m, ERRORS, account=VICTIM, family="timbres", reason="incomplete") > 0
                 and value(m, "ivh_collection_success", account=VICTIM, family="timbres") == 0
             ),
+            "timbres of the victim failing as incomplete",
         )
         # the last complete listing stays, marked stale; nothing made up is published
-        after = {
-            k: v
-            for k, v in failing.items()
-            if k[0] == "ivh_asset_expiry_timestamp_seconds"
-            and ("account", VICTIM) in k[1]
-            and ("kind", "timbre") in k[1]
-        }
+        after = _victims_voices(failing)
         assert after == voices
         assert not any(
             "fill" in dict(k[1]).get("asset", "") for k in failing if k[0] == "ivh_asset_info"
@@ -161,7 +90,7 @@ async def test_an_incomplete_listing_never_replaces_a_complete_one(
         assert value(failing, "ivh_collection_success", account=BYSTANDER, family="timbres") == 1
         [event, *_] = [
             e
-            for e in _events(daemon, "collect.failed")
+            for e in daemon.events("collect.failed")
             if e["account"] == VICTIM and e["family"] == "timbres"
         ]
         assert event["error"] == "incomplete"
@@ -195,10 +124,9 @@ async def test_without_a_complete_listing_what_arrived_is_shown_flagged(
     sim.faults.add(Fault(kind="short_listing", account=VICTIM, endpoint="describetimbre", count=1))
     daemon = await start_daemon(_config(sim, tmp_path), tmp_path)
     try:
-        shown = await _until(
-            daemon,
-            "partial timbres shown",
+        shown = await daemon.metrics_until(
             lambda m: value(m, "ivh_collection_partial", account=VICTIM, family="timbres") == 1,
+            "partial timbres shown",
         )
         assert value(shown, "ivh_collection_success", account=VICTIM, family="timbres") == 0
         assert value(shown, "ivh_asset_expiry_timestamp_seconds", account=VICTIM, kind="timbre")
@@ -251,50 +179,26 @@ async def test_a_job_past_its_deadline_is_cancelled_and_counted(
     sim.faults.add(Fault(kind="latency", seconds=2.5, account=VICTIM, endpoint="describetimbre"))
     daemon = await start_daemon(config, tmp_path)
     try:
-        failing = await _until(
-            daemon,
+        failing = await daemon.metrics_until(
+            lambda m: count(m, ERRORS, account=VICTIM, family="timbres", reason="deadline") > 0,
             "the timbres job cancelled at its deadline",
-            lambda m: (
-                (
-                    value(
-                        m,
-                        "ivh_collection_errors_total",
-                        account=VICTIM,
-                        family="timbres",
-                        reason="deadline",
-                    )
-                    or 0
-                )
-                > 0
-            ),
         )
         assert value(failing, "ivh_collection_success", account=VICTIM, family="timbres") == 0
-        skipped = await _until(
-            daemon,
-            "runs skipped while the job ran",
+        skipped = await daemon.metrics_until(
             lambda m: (
-                (
-                    value(
-                        m,
-                        "ivh_collection_runs_skipped_total",
-                        account=VICTIM,
-                        family="timbres",
-                        reason="still_running",
-                    )
-                    or 0
-                )
-                > 0
+                count(m, SKIPPED, account=VICTIM, family="timbres", reason="still_running") > 0
             ),
+            "runs skipped while the job ran",
         )
         assert skipped
         [event, *_] = [
             e
-            for e in _events(daemon, "collect.failed")
+            for e in daemon.events("collect.failed")
             if e["account"] == VICTIM and e["family"] == "timbres"
         ]
         assert event["error"] == "deadline"
         assert "3 s deadline" in event["message"]
-        assert _events(daemon, "collect.run_skipped")
+        assert daemon.events("collect.run_skipped")
         async with httpx.AsyncClient() as http:
             assert "scheduled runs skipped" in (await http.get(f"{daemon.url}/")).text
         # the bystander's timbres are untouched

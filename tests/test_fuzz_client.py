@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from structlog.testing import capture_logs
@@ -34,13 +34,7 @@ from monitor.vendor import (
     TimbreAsset,
     _Vendor,
 )
-from tests.test_fuzz_vendor import EXAMPLES, hostile, json_values, mutated_record
-
-FUZZ = settings(
-    deadline=None,
-    max_examples=100,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+from tests.strategies import EXAMPLES, FUZZ, hostile, json_values, mutated_record
 
 ACCOUNT = Account(
     name="fuzz",

@@ -22,17 +22,13 @@ from hypothesis import strategies as st
 
 from monitor.config import Account, Settings, load_settings
 from monitor.errors import ConfigError
-from tests.test_fuzz_vendor import json_values
+from tests.strategies import FUZZ as _FUZZ
+from tests.strategies import json_values
 
 FUZZ = settings(
-    deadline=None,
-    max_examples=100,
+    _FUZZ,
     # tmp_path is shared by the examples of a test: each rewrites the files it uses
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
+    suppress_health_check=[*_FUZZ.suppress_health_check, HealthCheck.function_scoped_fixture],
 )
 
 SECRET = "at-SECRET-5be1c0de"  # a marker, searched for in every error text

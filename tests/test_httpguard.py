@@ -72,14 +72,6 @@ async def _metrics(daemon: DaemonProcess, auth: tuple[str, str] | None = None) -
     }
 
 
-def _events(daemon: DaemonProcess, event: str, **fields: object) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in daemon.log_events()
-        if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
-    ]
-
-
 # -- basic auth ----------------------------------------------------------------------
 
 
@@ -164,7 +156,7 @@ async def test_beyond_the_pending_bound_checks_are_refused_at_once(
         assert refused == len(busy)
     finally:
         await daemon.stop()
-    assert len(_events(daemon, "http.refused", reason="auth_busy")) == 1  # once a minute
+    assert len(daemon.events("http.refused", reason="auth_busy")) == 1  # once a minute
 
 
 async def test_an_unknown_user_costs_a_hash_check_like_a_known_one(
@@ -236,10 +228,10 @@ async def test_failed_logins_are_throttled_per_address(
         assert value(samples, "ivh_http_auth_hash_checks_total") == 4  # not the throttled
     finally:
         await daemon.stop()
-    throttled_lines = _events(daemon, "http.refused", reason="auth_throttled")
+    throttled_lines = daemon.events("http.refused", reason="auth_throttled")
     assert len(throttled_lines) == 1
     assert throttled_lines[0]["client"] == "127.0.0.1"
-    assert len(_events(daemon, "http.auth_failed", reason="invalid")) == 1
+    assert len(daemon.events("http.auth_failed", reason="invalid")) == 1
 
 
 BAD_HASHES = {
@@ -341,7 +333,7 @@ async def test_slow_header_clients_are_cut_off_and_metrics_keep_answering(
         await eventually(only_the_scrape_left, "the slow connections counted out")
     finally:
         await daemon.stop()
-    lines = _events(daemon, "http.refused", reason="header_timeout")
+    lines = daemon.events("http.refused", reason="header_timeout")
     assert len(lines) == 1
     assert lines[0]["level"] == "warning"
     assert lines[0]["client"] == "127.0.0.1"
@@ -420,4 +412,4 @@ async def test_connections_beyond_the_bound_are_refused_until_some_go(
         for writer in held:
             writer.close()
         await daemon.stop()
-    assert len(_events(daemon, "http.refused", reason="too_many_connections")) == 1
+    assert len(daemon.events("http.refused", reason="too_many_connections")) == 1

@@ -7,7 +7,6 @@ report, status page or CLI output — whatever goes wrong.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from monitor.simulator import DEMO_ACCOUNTS, Fault, RunningSimulator, default_dataset, run_simulator
-from tests.processes import clean_env, eventually, fast_schedule, start_daemon, value
+from tests.processes import eventually, fast_schedule, run_cli, start_daemon, value
 
 WECOM_KEY = "wecomKEY-1f2e3d4c5b6a"
 DING_TOKEN = "dingTOKEN-0a9b8c7d6e5f"
@@ -145,19 +144,10 @@ def _config(sim: RunningSimulator, base: str, tmp_path: Path) -> dict[str, Any]:
 
 async def _cli(config: Path, *args: str) -> str:
     """The CLI in its own process; awaited, so the in-process simulator keeps serving."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        "--config",
-        str(config),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=clean_env(),
+    _, out, _ = await run_cli(
+        "--config", str(config), *args, stderr=asyncio.subprocess.STDOUT, within=120
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    return out.decode()
+    return out
 
 
 async def test_no_secret_in_any_output(

@@ -33,7 +33,7 @@ from monitor import cli
 from monitor.simulator import RunningSimulator, run_simulator
 from monitor.simulator.loader import dataset_from_dict
 from monitor.text import UNSAFE, printable
-from tests.processes import clean_env, eventually, fast_schedule, start_daemon
+from tests.processes import clean_env, eventually, fast_schedule, run_cli, start_daemon
 
 HOSTILE = (
     "[/bold] 促销",
@@ -98,23 +98,6 @@ def _config(tmp_path: Path, sim: RunningSimulator, *names: str, **extra: Any) ->
     return path
 
 
-async def _run(
-    *args: str, stdout: int = asyncio.subprocess.PIPE, env: dict[str, str] | None = None
-) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "monitor",
-        *args,
-        stdout=stdout,
-        stderr=asyncio.subprocess.PIPE,
-        env=env or clean_env(),
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, (out or b"").decode("utf-8"), err.decode("utf-8")
-
-
 def _inert(text: str) -> None:
     """No character that could steer a terminal: no ESC, C1, bidi mark, BEL, CR."""
     found = UNSAFE.search(text.replace("\n", ""))
@@ -130,7 +113,7 @@ def _no_traceback(err: str) -> None:
 async def test_report_table_shows_hostile_names_as_text(
     sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    status, out, err = await _run("--config", str(_config(tmp_path, sim, "calm")), "report")
+    status, out, err = await run_cli("--config", str(_config(tmp_path, sim, "calm")), "report")
     assert status == 0, err  # 200 days left: nothing critical
     _no_traceback(err)
     _inert(out)
@@ -199,11 +182,11 @@ async def test_report_exit_status_is_what_the_assets_say(
     sim: RunningSimulator, tmp_path: Path
 ) -> None:
     config = str(_config(tmp_path, sim, "urgent"))
-    status, out, err = await _run("--config", config, "report")
+    status, out, err = await run_cli("--config", config, "report")
     assert status == 1, err  # due tomorrow: critical, whatever the names
     _no_traceback(err)
     _inert(out)
-    status, out, err = await _run("--config", config, "report", "--format", "json")
+    status, out, err = await run_cli("--config", config, "report", "--format", "json")
     assert status == 1, err
     rows = json.loads(out)
     assert sorted(r["name"] for r in rows) == sorted(RECEIVED)  # exact, not neutralised
@@ -213,7 +196,7 @@ async def test_report_exit_status_is_what_the_assets_say(
 async def test_report_exit_2_prints_a_hostile_vendor_message_inert(
     sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    status, out, err = await _run("--config", str(_config(tmp_path, sim, "failing")), "report")
+    status, out, err = await run_cli("--config", str(_config(tmp_path, sim, "failing")), "report")
     assert status == 2, err
     _no_traceback(err)
     _inert(err)
@@ -280,13 +263,15 @@ async def test_daemon_status_page_api_and_alerts_list(
     assert all(a["summary"] for a in alerts)
 
     cli_config = _config(tmp_path, sim, *names, state_dir=state_dir)
-    status, out, err = await _run("--config", str(cli_config), "alerts", "list")
+    status, out, err = await run_cli("--config", str(cli_config), "alerts", "list")
     assert status == 0, err
     _no_traceback(err)
     _inert(out)
     assert "[/bold] 促销" in out
     assert "[link=https://evil.example/]" in out
-    status, out, err = await _run("--config", str(cli_config), "alerts", "list", "--format", "json")
+    status, out, err = await run_cli(
+        "--config", str(cli_config), "alerts", "list", "--format", "json"
+    )
     assert status == 0, err
     _inert(out)
     summaries = [a["summary"] for a in json.loads(out)["alerts"]]
@@ -306,7 +291,7 @@ async def test_an_unwritable_stdout_is_exit_70_with_one_error_line(
         pytest.skip("no /dev/full")
     try:
         config = str(_config(tmp_path, sim, "urgent"))
-        status, _, err = await _run("--config", config, "report", stdout=full)
+        status, _, err = await run_cli("--config", config, "report", stdout=full)
     finally:
         os.close(full)
     assert status == cli.EXIT_SOFTWARE
@@ -324,7 +309,7 @@ async def test_a_reader_that_goes_away_is_exit_141_quietly(
     os.close(read)  # the reader is gone before the report starts
     try:
         config = str(_config(tmp_path, sim, "urgent"))
-        status, _, err = await _run("--config", config, "report", "--format", fmt, stdout=write)
+        status, _, err = await run_cli("--config", config, "report", "--format", fmt, stdout=write)
     finally:
         os.close(write)
     assert status == cli.EXIT_PIPE
@@ -363,7 +348,7 @@ async def test_check_config_prints_hostile_labels_exact_and_inert(
     label = "\x1b]8;;https://evil.example/\x07team\u202e\x85"
     account = {"name": "calm", "appkey": "ak-calm", "access_token": TOKEN, "base_url": sim.url}
     path.write_text(yaml.safe_dump({"accounts": [{**account, "labels": {"team": label}}]}))
-    status, out, err = await _run("--config", str(path), "check-config")
+    status, out, err = await run_cli("--config", str(path), "check-config")
     assert status == 0, err
     _inert(out)
     document, ok = out.rsplit("\n", 2)[0], out.rsplit("\n", 2)[1]
@@ -385,7 +370,7 @@ async def test_alerts_test_prints_a_hostile_receiver_answer_inert(tmp_path: Path
     try:
         url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
         env = {**clean_env(), "IVH_MONITOR_ALERT_WEBHOOK_URL": url}
-        status, out, err = await _run("alerts", "test", env=env)
+        status, out, err = await run_cli("alerts", "test", env=env)
     finally:
         await runner.cleanup()
     assert status == 1, err  # not delivered

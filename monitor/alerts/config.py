@@ -109,7 +109,7 @@ class CollectionFailingRule(_Strict):
 
 class ExpiryUnknownRule(_Strict):
     """An asset whose expiry the API left blank (where required) or gave as a
-    placeholder date (README, "Dates"): opt-in, as such assets may be many."""
+    placeholder date (docs/dates.md): opt-in, as such assets may be many."""
 
     enabled: bool = False
     severity: AlertSeverity = "warning"

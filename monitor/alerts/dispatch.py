@@ -84,6 +84,9 @@ class Dispatcher:
         """Deliver until stopped (a background task)."""
         while not self._stopping:
             timeout = _IDLE_SECONDS
+            # cleared before delivering, so a wake() or stop() that comes during the
+            # delivery is not lost: the wait below then returns at once
+            self._wake.clear()
             try:
                 await self.deliver_due()
                 nxt = self._store.next_due_at()
@@ -93,7 +96,6 @@ class Dispatcher:
                 pass  # the state store logs its failures once; try again later
             except Exception:  # the loop must survive anything; it retries
                 log.exception("alert.dispatch_crashed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 

@@ -28,7 +28,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def alert_record(item: AlertItem) -> dict[str, Any]:
-    """One alert of ``/api/alerts`` (keys documented in the README). ``starts_at`` is
+    """One alert of ``/api/alerts`` (keys documented in docs/status-page.md). ``starts_at`` is
     the name the stored alert and the Alertmanager payload use; ``started_at`` (the
     same value) stays for compatibility, deprecated."""
     alert = item.alert

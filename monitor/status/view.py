@@ -244,7 +244,7 @@ class Timeline:
     within: Mapping[Kind, int]
     #: expiring after the horizon, or never
     beyond: int
-    #: whose expiry the API did not give (README, "Dates")
+    #: whose expiry the API did not give (docs/dates.md)
     unknown: int = 0
 
 

@@ -38,6 +38,7 @@ from monitor.catalogue import LANGUAGES, Language
 from monitor.domain import Asset
 from monitor.text import one_line
 from tests.alerting import SHANGHAI, T0, Clock, collected, snapshot_store
+from tests.strategies import markup_names
 
 HOSTILE = [
     "[click me](http://evil.example/)",
@@ -385,14 +386,6 @@ async def test_a_name_is_one_line_and_capped_with_an_ellipsis(
 
 # -- any name, every chat channel ---------------------------------------------------------
 
-_TOKENS = [
-    *"[]()<>!*_~`#-+=.@&;\\|/:{}$ aZ09",
-    *["\n", "\r", "\t", "\x1b", "\x00", "\x85", "\u2028", "\u2029", "\u202e", "\u2066"],
-    *["所有人", "http://evil.example/", "<at id=all>", "<!channel>", "&lt;", "&#42;", "@all"],
-    *["<font color=red>", "</font>", "<@u1>", "```", "**", "__", "~~", "1. ", "- ", "> "],
-]
-names = st.lists(st.sampled_from(_TOKENS), max_size=30).map(lambda t: "".join(t) + "z")
-
 
 def _sample(name: str, language: Language) -> Notification:
     facts = {
@@ -460,7 +453,7 @@ def _render_everywhere(name: str, language: Language) -> dict[str, list[dict[str
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=names, language=st.sampled_from(LANGUAGES))
+@given(name=markup_names, language=st.sampled_from(LANGUAGES))
 @example(name="[x](http://evil.example/)\n# h\n@所有人<at id=all></at>`c`", language="zh")
 def test_any_name_shows_literally_in_every_chat_channel(name: str, language: Language) -> None:
     ref = _render_everywhere(BENIGN, language)
