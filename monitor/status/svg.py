@@ -5,7 +5,9 @@
 * :func:`burndown_svg`: an hour package's remaining hours over its history,
   the forecast line from the last sample to depletion, and its expiry marked.
 
-Every text is escaped here; callers pass plain strings.
+Every text is escaped here (:func:`markupsafe.escape`); callers pass plain strings
+and get :class:`~markupsafe.Markup`, which the page's templates insert as it is.
+The coordinates are numbers formatted here, the colours and classes constants.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from html import escape
+
+from markupsafe import Markup, escape
 
 from monitor.catalogue import Language
 from monitor.forecast import Forecast
@@ -35,7 +38,7 @@ _KIND_KEYS = {"service": "services", "timbre": "timbres", "image": "images"}
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    return str(escape(str(value)))
 
 
 def _n(value: float) -> str:
@@ -58,7 +61,7 @@ def timeline_svg(
     ident: str,
     critical_days: float,
     warning_days: float,
-) -> str:
+) -> Markup:
     horizon = timeline.horizon_days
     plot_w = _TL_X1 - _TL_X0
     bottom = _TL_TOP + _TL_LANE * len(KINDS)
@@ -142,7 +145,7 @@ def timeline_svg(
             )
         )
     out.append("</svg>")
-    return "".join(out)
+    return Markup("".join(out))  # noqa: S704 - every text in it went through _e
 
 
 def _mark(x: float, y: float, count: int, *, colour: str, label: str, cls: str = "") -> str:
@@ -202,7 +205,7 @@ def burndown_svg(
     language: Language,
     ident: str,
     title: str,
-) -> str:
+) -> Markup:
     """``samples`` are ``(unix time, remaining seconds)`` in time order (at least two)."""
     t0 = samples[0][0]
     t_last = samples[-1][0]
@@ -214,16 +217,18 @@ def burndown_svg(
     end = min(events) if events else anchor + span * 0.25
     end = max(min(end, anchor + _B_AHEAD * span), anchor + span * 0.1)
     frame = _Frame(t0, end, max(r for _, r in samples) or 3600.0, zone)
-    return "".join(
-        [
-            f'<svg class="burn" viewBox="0 0 {_B_W} {_B_H}" role="img"'
-            f' aria-labelledby="{_e(ident)}-t">',
-            f'<title id="{_e(ident)}-t">{_e(title)}</title>',
-            _burn_axes(frame, now, language),
-            _burn_lines(frame, samples, forecast, expiry, depletion),
-            _burn_events(frame, language, expiry, depletion),
-            "</svg>",
-        ]
+    return Markup(  # noqa: S704 - every text in it went through _e
+        "".join(
+            [
+                f'<svg class="burn" viewBox="0 0 {_B_W} {_B_H}" role="img"'
+                f' aria-labelledby="{_e(ident)}-t">',
+                f'<title id="{_e(ident)}-t">{_e(title)}</title>',
+                _burn_axes(frame, now, language),
+                _burn_lines(frame, samples, forecast, expiry, depletion),
+                _burn_events(frame, language, expiry, depletion),
+                "</svg>",
+            ]
+        )
     )
 
 
