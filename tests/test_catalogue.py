@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import get_args
 from zoneinfo import ZoneInfo
 
+import jinja2
+import jinja2.nodes
 import pytest
 
 import monitor
@@ -208,9 +210,39 @@ def _calls() -> list[tuple[str, ast.Call, str]]:
     return out
 
 
+def _template_calls() -> list[tuple[str, str, set[str] | None]]:
+    """``text(lang, "key", n=...)`` in the status page's templates: (where, key, the
+    values passed, or None for ``**values``); keys held in variables are not seen."""
+    env = jinja2.Environment(autoescape=True)
+    out: list[tuple[str, str, set[str] | None]] = []
+    for path in sorted((ROOT / "status" / "templates").glob("*.j2")):
+        tree = env.parse(path.read_text("utf-8"))
+        for call in tree.find_all(jinja2.nodes.Call):
+            if not (isinstance(call.node, jinja2.nodes.Name) and call.node.name == "text"):
+                continue
+            if len(call.args) >= 2 and isinstance(call.args[1], jinja2.nodes.Const):
+                passed = None if call.dyn_kwargs else {k.key for k in call.kwargs}
+                where = f"{path.relative_to(ROOT.parent)}:{call.lineno}"
+                out.append((where, "page." + call.args[1].value, passed))
+    return out
+
+
+def test_every_text_a_template_names_exists_with_exactly_the_values_it_passes() -> None:
+    calls = _template_calls()
+    assert len(calls) > 50  # the scan sees the status page's calls
+    problems = [
+        f"{where}: no text {key!r}"
+        if key not in TEXTS
+        else f"{where}: {key} needs {sorted(placeholders(key))}, gets {passed}"
+        for where, key, passed in calls
+        if key not in TEXTS or (passed is not None and passed != placeholders(key))
+    ]
+    assert not problems, "\n".join(problems)
+
+
 def test_every_text_a_caller_names_exists_with_exactly_the_values_it_passes() -> None:
     calls = _calls()
-    assert len(calls) > 100  # the scan sees the status page's calls
+    assert len(calls) > 50  # the scan sees the alert texts' and the page's calls
     problems: list[str] = []
     for where, call, prefix in calls:
         key_node = call.args[1]
