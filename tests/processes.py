@@ -10,7 +10,7 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,9 +88,15 @@ class DaemonProcess:
 
 
 async def start_daemon(
-    config: dict[str, Any], tmp_path: Path, name: str = "daemon", *, ca_file: str | None = None
+    config: dict[str, Any],
+    tmp_path: Path,
+    name: str = "daemon",
+    *,
+    ca_file: str | None = None,
+    run_args: Sequence[str] = (),
 ) -> DaemonProcess:
-    """``ivh-monitor run`` with this config; returns once /readyz answers 200.
+    """``ivh-monitor run`` (with ``run_args``) with this config; returns once /readyz
+    answers 200.
 
     With ``ca_file`` the daemon serves HTTPS (a web config) and is checked with that CA.
     """
@@ -109,6 +115,7 @@ async def start_daemon(
             "--log-format",
             "json",
             "run",
+            *run_args,
             stdout=log_file,
             stderr=log_file,
             env=clean_env(),
