@@ -142,6 +142,12 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(message) from None
 
 
+def _reason(exc: OSError) -> str:
+    """What the OS said (``Address already in use``), without the wrapping of the
+    library that raised it."""
+    return os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+
+
 def _collector_flags(parser: argparse.ArgumentParser) -> None:
     """``--no-collector.<family>`` (node_exporter's spelling) and ``--collector.<family>``."""
     group = parser.add_argument_group(
@@ -253,7 +259,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except OSError as exc:  # the port is taken, or not ours to bind: as `run` says it
         shown = f"[{args.host}]" if ":" in args.host else args.host
         raise ConfigError(
-            [f"--host/--port: cannot listen on {shown}:{args.port}: {exc.strerror or exc}"]
+            [f"--host/--port: cannot listen on {shown}:{args.port}: {_reason(exc)}"]
         ) from None
     return 0
 
@@ -307,7 +313,7 @@ async def _serve(
         )
     except OSError as exc:
         await daemon.stop()
-        raise ConfigError([f"listen: cannot listen on {settings.listen}: {exc.strerror}"]) from None
+        raise ConfigError([f"listen: cannot listen on {settings.listen}: {_reason(exc)}"]) from None
     daemon.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     scheme = "https" if web_config is not None and web_config.tls_server_config else "http"

@@ -247,7 +247,7 @@ async def test_openmetrics_is_served_when_the_scraper_asks(daemon: Daemon) -> No
     assert om.text.endswith("# EOF\n")
     assert om.text.count("# EOF") == 1
     # the strict OpenMetrics parser reads all of it
-    families = {f.name: f for f in openmetrics_families(om.text)}
+    families = {f.name: f for f in openmetrics_families(om.text)}  # type: ignore[no-untyped-call]
     assert families["ivh_asset_info"].type == "gauge"
     assert families["ivh_timbre_audio_seconds"].type == "counter"
     assert families["ivh_build"].type == "info"
@@ -282,7 +282,8 @@ async def test_a_collector_switched_off_is_neither_collected_nor_failing(
             assert value(samples, "ivh_collector_enabled", family=family) == on
         for family in ("timbres", "actions"):
             assert value(samples, "ivh_collection_success", family=family) is None
-            assert value(samples, "ivh_collection_last_success_timestamp_seconds", family=family) is None
+            last = value(samples, "ivh_collection_last_success_timestamp_seconds", family=family)
+            assert last is None
         assert value(samples, "ivh_collection_success", account=LIVE, family="images") == 1
         assert value(samples, "ivh_asset_info", kind="timbre") is None
         assert {a["kind"] for a in assets} == {"service", "image"}
