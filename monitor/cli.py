@@ -271,7 +271,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     configure_logging("warning", settings.log_format)
     if args.alerts_command == "test":
         return asyncio.run(send_test(settings, args.channel, sys.stdout))
-    return list_alerts(settings, sys.stdout, fmt=args.format)
+    return list_alerts(settings, sys.stdout, fmt=args.format, err=sys.stderr)
 
 
 async def _serve(

@@ -36,10 +36,11 @@ def _text(text: str, style: str = "") -> Text:
 
 
 def list_alerts(
-    settings: Settings, out: TextIO, *, fmt: str = "table", err: TextIO = sys.stderr
+    settings: Settings, out: TextIO, *, fmt: str = "table", err: TextIO | None = None
 ) -> int:
     store = _store(settings)
     if store is None:
+        err = err if err is not None else sys.stderr
         # not a configuration error: the daemon has simply not kept any state here yet
         where = settings.effective_state_dir()
         err.write(
