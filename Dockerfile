@@ -2,10 +2,14 @@
 #
 # ivh-monitor container image.
 #
-#   docker build -t ivh-monitor .
+#   docker build -t ghcr.io/ivh-monitor/ivh-monitor:0.1.0 .
 #   docker run --rm -p 9877:9877 --read-only --tmpfs /tmp \
 #     -e IVH_MONITOR_APPKEY=... -e IVH_MONITOR_ACCESS_TOKEN_FILE=/run/secrets/ivh-token \
-#     -v ivh-state:/var/lib/ivh-monitor ivh-monitor
+#     -v ivh-state:/var/lib/ivh-monitor ghcr.io/ivh-monitor/ivh-monitor:0.1.0
+#
+# The name and tag are the Helm chart's default image (values.yaml image.repository,
+# Chart.yaml appVersion = VERSION below = monitor.__version__; tests/test_deploy.py
+# keeps them equal), so a chart installed against a local build runs it.
 #
 # Two stages: the first builds wheels for ivh-monitor and every dependency, the
 # second installs only those wheels into a virtualenv on a clean slim image, so

@@ -179,7 +179,9 @@ check "hadolint Dockerfile" "$TVENV/bin/hadolint" Dockerfile
 VALUES_DEFAULT=$CHART/values.yaml
 VALUES_ALL_ON=$CHART/ci/all-on-values.yaml
 VALUES_SHARDED=$CHART/ci/sharded-values.yaml
+VALUES_KPS=$CHART/examples/kube-prometheus-stack.yaml
 check "helm lint --strict (defaults)" "$HELM" lint --strict "$CHART"
+check "helm lint --strict (kube-prometheus-stack example)" "$HELM" lint --strict "$CHART" -f "$VALUES_KPS"
 check "helm lint --strict (all-on values)" "$HELM" lint --strict "$CHART" -f "$VALUES_ALL_ON"
 check "helm lint --strict (sharded values)" "$HELM" lint --strict "$CHART" -f "$VALUES_SHARDED"
 check "helm template (defaults)" \
@@ -190,12 +192,17 @@ check "helm template (all-on values)" \
 check "helm template (sharded values)" \
   sh -c '"$0" template ivh-monitor "$1" --namespace monitoring -f "$2" >"$3"' \
   "$HELM" "$CHART" "$VALUES_SHARDED" "$WORK/sharded.yaml"
+check "helm template (kube-prometheus-stack example)" \
+  sh -c '"$0" template ivh-monitor "$1" --namespace monitoring -f "$2" >"$3"' \
+  "$HELM" "$CHART" "$VALUES_KPS" "$WORK/kps.yaml"
 check "kubernetes-validate $K8S_VERSION (defaults)" \
   "$TVENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$WORK/default.yaml"
 check "kubernetes-validate $K8S_VERSION (all-on values)" \
   "$TVENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$WORK/all-on.yaml"
 check "kubernetes-validate $K8S_VERSION (sharded values)" \
   "$TVENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$WORK/sharded.yaml"
+check "kubernetes-validate $K8S_VERSION (kube-prometheus-stack example)" \
+  "$TVENV/bin/kubernetes-validate" --strict -k "$K8S_VERSION" "$WORK/kps.yaml"
 # Hand-written YAML: yamllint's defaults with room for PromQL and texts.
 YAMLLINT_SRC='{extends: default, rules: {line-length: {max: 160}, document-start: disable}}'
 # Generated YAML (helm's toYaml leaves lists unindented; rules and dashboards
@@ -203,12 +210,73 @@ YAMLLINT_SRC='{extends: default, rules: {line-length: {max: 160}, document-start
 YAMLLINT_GEN='{extends: default, rules: {line-length: disable, document-start: disable, indentation: {spaces: consistent, indent-sequences: whatever}}}'
 check "yamllint values, rules tests, alertmanager config" \
   "$TVENV/bin/yamllint" -s -d "$YAMLLINT_SRC" "$VALUES_DEFAULT" "$VALUES_ALL_ON" "$VALUES_SHARDED" \
-  "$RULES_TEST" "$AM_CONFIG"
+  "$RULES_TEST" "$AM_CONFIG" "$VALUES_KPS"
 check "yamllint rendered manifests, generated rules" \
-  "$TVENV/bin/yamllint" -s -d "$YAMLLINT_GEN" "$WORK/default.yaml" "$WORK/all-on.yaml" "$WORK/sharded.yaml" "$RULES"
+  "$TVENV/bin/yamllint" -s -d "$YAMLLINT_GEN" "$WORK/default.yaml" "$WORK/all-on.yaml" "$WORK/sharded.yaml" \
+  "$WORK/kps.yaml" "$RULES"
 check "check-jsonschema values files" \
   "$TVENV/bin/check-jsonschema" --schemafile "$CHART/values.schema.json" "$VALUES_DEFAULT" "$VALUES_ALL_ON" \
-  "$VALUES_SHARDED"
+  "$VALUES_SHARDED" "$VALUES_KPS"
+
+# A stock kube-prometheus-stack selects ServiceMonitors and PrometheusRules by its
+# `release` label and loads dashboards by the sidecar's label: the example must
+# put them there.
+kps_labels() {
+  "$PY" - "$WORK/kps.yaml" "$VALUES_KPS" <<'PYEOF'
+import sys
+import yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+values = yaml.safe_load(open(sys.argv[2]))
+release = values["serviceMonitor"]["labels"]["release"]
+assert values["prometheusRule"]["labels"]["release"] == release, "one kps release for both"
+by_kind = {}
+for d in docs:
+    by_kind.setdefault(d["kind"], []).append(d)
+for kind in ("ServiceMonitor", "PrometheusRule"):
+    assert len(by_kind.get(kind, [])) == 1, f"one {kind} expected, got {len(by_kind.get(kind, []))}"
+    labels = by_kind[kind][0]["metadata"]["labels"]
+    assert labels.get("release") == release, f"{kind} lacks release: {release}: {labels}"
+dashboards = [d for d in by_kind.get("ConfigMap", []) if d["metadata"]["name"].endswith("-dashboards")]
+assert len(dashboards) == 1, "the dashboard ConfigMap is missing"
+cm = dashboards[0]
+sidecar = values["grafana"]
+assert cm["metadata"]["labels"].get(sidecar["sidecarLabel"]) == sidecar["sidecarLabelValue"], cm["metadata"]
+assert cm["metadata"]["namespace"] == sidecar["namespace"], cm["metadata"]
+assert any(k.endswith(".json") for k in cm["data"]), "no dashboard JSON in the ConfigMap"
+print(f"release={release} on ServiceMonitor and PrometheusRule; dashboard ConfigMap in {cm['metadata']['namespace']}")
+PYEOF
+}
+check "kube-prometheus-stack example: release labels, sidecar label" kps_labels
+
+# The chart as a versioned artefact (what `helm push oci://...` uploads): packaged
+# to a temporary directory, named after Chart.yaml's version, its appVersion the
+# daemon's version. Not pushed.
+helm_package() {
+  local version app pkg
+  version=$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["version"])' "$CHART/Chart.yaml")
+  app=$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["appVersion"])' "$CHART/Chart.yaml")
+  "$PY" - "$version" "$app" <<'PYEOF' || return 1
+import re
+import sys
+
+semver = r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?"
+for what, value in (("version", sys.argv[1]), ("appVersion", sys.argv[2])):
+    assert re.fullmatch(semver, value), f"Chart.yaml {what} {value!r} is not SemVer 2 (OCI tags need it)"
+text = open("monitor/__init__.py").read()
+assert f'__version__ = "{sys.argv[2]}"' in text, "appVersion differs from monitor.__version__"
+PYEOF
+  mkdir -p "$WORK/package"
+  "$HELM" package "$CHART" --destination "$WORK/package" || return 1
+  pkg=$WORK/package/ivh-monitor-$version.tgz
+  [ -f "$pkg" ] || { echo "no $pkg"; ls "$WORK/package"; return 1; }
+  "$HELM" show chart "$pkg" | grep -qx "appVersion: $app" || { echo "packaged appVersion is not $app"; return 1; }
+  "$HELM" template t "$pkg" -f "$VALUES_KPS" >/dev/null || return 1
+  tar -tzf "$pkg" >"$WORK/package.list" || return 1
+  grep -qx "ivh-monitor/dashboards/ivh-monitor.json" "$WORK/package.list" || { echo "dashboard missing from $pkg"; return 1; }
+  echo "$(basename "$pkg") ($(wc -c <"$pkg") bytes), appVersion $app"
+}
+check "helm package: versioned, OCI-ready artefact" helm_package
 
 # The schema must catch typos, not only accept good files.
 schema_rejects_typos() {

@@ -20,8 +20,9 @@ from prometheus_client import disable_created_metrics
 
 from monitor import __version__
 from monitor.auth import BasicAuth
-from monitor.config import Account, Settings, load_settings, parse_listen
+from monitor.config import Account, Settings, check_port, load_settings, parse_listen
 from monitor.daemon import Daemon
+from monitor.domain import FAMILIES
 from monitor.errors import ConfigError
 from monitor.httpguard import HttpMetrics, Refusals
 from monitor.log import SecretScrubber, configure_logging
@@ -53,7 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ivh-monitor {__version__}")
     parser.add_argument(
-        "--config", metavar="PATH", help="YAML config file (default: $IVH_MONITOR_CONFIG)"
+        "--config",
+        "--config.file",
+        dest="config",
+        metavar="PATH",
+        help="YAML config file (default: $IVH_MONITOR_CONFIG); --config.file as exporters spell it",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", choices=["auto", "json", "console"])
@@ -65,12 +70,13 @@ def _parser() -> argparse.ArgumentParser:
         "--critical-days", type=float, help="exit 1 when an asset expires within this many days"
     )
     report.add_argument("-v", "--verbose", action="store_true", help="also print log events")
+    _collector_flags(report)
 
     sub.add_parser("check-config", help="validate the config and print it, secrets masked")
 
     sim = sub.add_parser("simulate", help="serve a local simulator of the IVH asset API")
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8081)
+    sim.add_argument("--port", type=_port, default=8081)
     sim.add_argument("--dataset", metavar="FILE", help="YAML/JSON dataset (default: built-in)")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     sim.add_argument("--rate-limit", type=float, help="requests per second per appkey")
@@ -89,6 +95,23 @@ def _parser() -> argparse.ArgumentParser:
         help="watch only the accounts of shard i of N (auto/N: from a StatefulSet pod's"
         " ordinal); same as IVH_MONITOR_SHARD",
     )
+    run.add_argument(
+        "--config",
+        "--config.file",
+        dest="config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,  # else it would reset the one given before `run`
+        help="YAML config file, as the option before the command",
+    )
+    run.add_argument(
+        "--listen",
+        "--web.listen-address",
+        dest="listen",
+        metavar="HOST:PORT",
+        help="where /metrics, /healthz, /readyz and the status page are served (default:"
+        " the config's listen, $IVH_MONITOR_LISTEN, or 0.0.0.0:9877)",
+    )
+    _collector_flags(run)
 
     alerts = sub.add_parser("alerts", help="the daemon's alerts: list them, test the channels")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
@@ -110,7 +133,47 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    """``--port``: a number in range, or argparse's one-line usage error."""
+    try:
+        return check_port(int(text))
+    except ValueError as exc:
+        message = str(exc) if text.strip().lstrip("-").isdigit() else f"not a number: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def _reason(exc: OSError) -> str:
+    """What the OS said (``Address already in use``), without the wrapping of the
+    library that raised it."""
+    return os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+
+
+def _collector_flags(parser: argparse.ArgumentParser) -> None:
+    """``--no-collector.<family>`` (node_exporter's spelling) and ``--collector.<family>``."""
+    group = parser.add_argument_group(
+        "collectors", "turn an asset family off or on (config: collectors.<family>)"
+    )
+    for family in FAMILIES:
+        group.add_argument(
+            f"--collector.{family}",  # BooleanOptionalAction adds --no-collector.<family>
+            dest=f"collector_{family}",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"collect {family} (default: on)",
+        )
+
+
+def _collector_overrides(args: argparse.Namespace) -> dict[str, bool]:
+    return {
+        family: value
+        for family in FAMILIES
+        if (value := getattr(args, f"collector_{family}", None)) is not None
+    }
+
+
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    if collectors := _collector_overrides(args):
+        overrides["collectors"] = collectors
     if args.log_level:
         overrides["log_level"] = args.log_level
     if args.log_format:
@@ -196,6 +259,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except DatasetError as exc:  # a --dataset file that cannot be used: one line naming the field
         sys.stderr.write(f"ivh-monitor: simulate: {printable(str(exc))}\n")
         return EXIT_USAGE
+    except OSError as exc:  # the port is taken, or not ours to bind: as `run` says it
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+        raise ConfigError(
+            [f"--host/--port: cannot listen on {shown}:{args.port}: {_reason(exc)}"]
+        ) from None
     return 0
 
 
@@ -206,7 +274,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
     configure_logging("warning", settings.log_format)
     if args.alerts_command == "test":
         return asyncio.run(send_test(settings, args.channel, sys.stdout))
-    return list_alerts(settings, sys.stdout, fmt=args.format)
+    return list_alerts(settings, sys.stdout, fmt=args.format, err=sys.stderr)
 
 
 async def _serve(
@@ -248,7 +316,7 @@ async def _serve(
         )
     except OSError as exc:
         await daemon.stop()
-        raise ConfigError([f"listen: cannot listen on {settings.listen}: {exc.strerror}"]) from None
+        raise ConfigError([f"listen: cannot listen on {settings.listen}: {_reason(exc)}"]) from None
     daemon.start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     scheme = "https" if web_config is not None and web_config.tls_server_config else "http"
@@ -270,7 +338,12 @@ async def _serve(
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args, **({"shard": args.shard} if args.shard else {}))
+    overrides: dict[str, object] = {}
+    if args.shard:
+        overrides["shard"] = args.shard
+    if args.listen:
+        overrides["listen"] = args.listen
+    settings = _settings(args, **overrides)
     everyone = settings.resolved_accounts()
     accounts = settings.sharded(everyone)
     configure_logging(settings.log_level, settings.log_format, scrubber=_scrubber(everyone))

@@ -27,6 +27,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -38,6 +39,7 @@ from pydantic_settings import (
 
 from monitor.alerts.channels.config import ChannelConfig
 from monitor.alerts.config import AlertsConfig
+from monitor.domain import FAMILIES, Family
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.errors import ConfigError
 from monitor.shard import parse_shard, select
@@ -46,9 +48,11 @@ __all__ = [
     "Account",
     "AccountConfig",
     "ClientConfig",
+    "CollectorsConfig",
     "HttpConfig",
     "ScheduleConfig",
     "Settings",
+    "check_port",
     "load_settings",
     "parse_listen",
 ]
@@ -78,6 +82,7 @@ _MAX_INTERVAL_SECONDS = 30 * 86400.0
 _MAX_WAIT_SECONDS = 3600.0
 #: the furthest look-ahead in days: ten years
 _MAX_DAYS = 3650.0
+_MAX_PORT = 65535
 
 
 def _check_base_url(value: str) -> str:
@@ -258,6 +263,38 @@ class ScheduleConfig(_Strict):
         return value
 
 
+class CollectorsConfig(_Strict):
+    """Which asset families are collected, as node_exporter's collector switches
+    (``--no-collector.<family>``): a family turned off is neither scheduled nor
+    waited for by ``/readyz``, exports no series and is shown as off, not failing."""
+
+    services: bool = Field(True, description="hour packages, quotas, concurrency")
+    timbres: bool = Field(True, description="voices")
+    images: bool = Field(True, description="images and anchors")
+    actions: bool = Field(
+        True, description="actions of 3D images (needs images: off with it unless set)"
+    )
+
+    @model_validator(mode="after")
+    def _actions_need_images(self) -> CollectorsConfig:
+        if self.actions and not self.images and "actions" in self.model_fields_set:
+            raise ValueError(
+                "actions needs images (the 3D images whose actions are counted come from"
+                " the images collection); turn actions off too, or images on"
+            )
+        return self
+
+    def enabled(self) -> tuple[Family, ...]:
+        """The families to collect, in :data:`~monitor.domain.FAMILIES` order."""
+        on = {f for f in FAMILIES if getattr(self, f)}
+        if "images" not in on:
+            on.discard("actions")  # it lists the actions of the images' 3D keys
+        return tuple(f for f in FAMILIES if f in on)
+
+    def disabled(self) -> tuple[Family, ...]:
+        return tuple(f for f in FAMILIES if f not in self.enabled())
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """An account ready to use: token resolved, defaults applied."""
@@ -308,6 +345,7 @@ class Settings(BaseSettings):
         None, description="TLS and basic auth for the HTTP endpoints (exporter web config)"
     )
     http: HttpConfig = Field(default_factory=HttpConfig)
+    collectors: CollectorsConfig = Field(default_factory=CollectorsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     stale_after_seconds: float = Field(
         3600.0,
@@ -482,11 +520,23 @@ class Settings(BaseSettings):
 def parse_listen(value: str) -> tuple[str, int]:
     """``host:port``, ``:port`` (all interfaces) or ``[v6]:port``."""
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not port.isascii() or not port.isdigit():
         raise ValueError("must be host:port, e.g. 0.0.0.0:9877 or 127.0.0.1:9877")
+    check_port(int(port))
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an exporter listens on all
 
 
+def check_port(port: int) -> int:
+    """A TCP port number (0: any free one), or ``ValueError`` saying what is wrong."""
+    if not 0 <= port <= _MAX_PORT:
+        raise ValueError(f"port {port} out of range (0-{_MAX_PORT})")
+    return port
+
+
+_NO_CREDENTIAL_HINT = (
+    "missing; set access_token or access_token_file"
+    " (IVH_MONITOR_ACCESS_TOKEN / IVH_MONITOR_ACCESS_TOKEN_FILE for the single account)"
+)
 _WEBHOOK_ADAPTER: TypeAdapter[ChannelConfig] = TypeAdapter(ChannelConfig)
 
 
@@ -511,10 +561,7 @@ def _read_token(cfg: AccountConfig, where: str, problems: list[str]) -> SecretSt
             return None
         return SecretStr(text)
     if cfg.access_token is None or not cfg.access_token.get_secret_value():
-        problems.append(
-            f"{where}.access_token: missing; set access_token or access_token_file"
-            " (IVH_MONITOR_ACCESS_TOKEN / IVH_MONITOR_ACCESS_TOKEN_FILE for the single account)"
-        )
+        problems.append(f"{where}.access_token: {_NO_CREDENTIAL_HINT}")
         return None
     return cfg.access_token
 
@@ -533,6 +580,7 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
     """
     path = config_path or os.environ.get("IVH_MONITOR_CONFIG") or None
     cls: type[Settings] = Settings
+    content: Any = None
     if path is not None:
         path = Path(path)
         try:
@@ -574,14 +622,36 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
         # names the field and source, never the value
         raise ConfigError([f"{exc} (nested settings from the environment are JSON)"]) from None
     except ValidationError as exc:
-        raise ConfigError(
-            [
-                f"{_loc(err['loc'])}: {err['msg']}"
-                + (
-                    " (unknown setting: check its spelling)"
-                    if err["type"] == "extra_forbidden"
-                    else ""
-                )
-                for err in exc.errors(include_url=False, include_input=False)
-            ]
-        ) from None
+        problems = [
+            f"{_loc(err['loc'])}: {err['msg']}"
+            + (" (unknown setting: check its spelling)" if err["type"] == "extra_forbidden" else "")
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        # the accounts' tokens are read only once the whole tree is valid: check the
+        # file's accounts here too, so that one run reports every bad field
+        raw = content.get("accounts") if path is not None and isinstance(content, dict) else None
+        problems += [p for p in _token_problems(raw) if p not in problems]
+        raise ConfigError(problems) from None
+
+
+def _token_problems(raw: Any) -> list[str]:
+    """The token problems of a config file's raw ``accounts`` list, as
+    :meth:`Settings.resolved_accounts` would report them (for a file that fails
+    validation elsewhere)."""
+    problems: list[str] = []
+    if not isinstance(raw, list):
+        return problems
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            continue
+        try:
+            cfg = AccountConfig.model_validate(entry)
+        except ValidationError:
+            # its own errors are in the main pass; a token it lacks is still said
+            if not entry.get("access_token") and not entry.get("access_token_file"):
+                name = entry.get("name")
+                where = f"accounts[{i}]" + (f" ({name})" if isinstance(name, str) else "")
+                problems.append(f"{where}.access_token: {_NO_CREDENTIAL_HINT}")
+            continue
+        _read_token(cfg, f"accounts[{i}] ({cfg.name})", problems)
+    return problems

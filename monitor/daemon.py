@@ -20,6 +20,7 @@ import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
 from monitor.alerts.channels import build_channel
 from monitor.alerts.channels.base import Channel
@@ -68,8 +69,13 @@ class Daemon:
         self.clock = clock
         names = [a.name for a in self.accounts]
         schedule = settings.schedule
+        #: the families collected (``collectors``); the others are off, not failing
+        self.families = settings.collectors.enabled()
         self.store = SnapshotStore(
-            names, {f: schedule.interval(f) for f in FAMILIES}, settings.stale_after_seconds
+            names,
+            {f: schedule.interval(f) for f in FAMILIES},
+            settings.stale_after_seconds,
+            enabled=self.families,
         )
         self.registry = ExpositionRegistry(
             AssetCollector(
@@ -80,6 +86,10 @@ class Daemon:
                 expose_relative_metrics=settings.expose_relative_metrics,
             )
         )
+        # the process_*, python_info and python_gc_* series every client library exports
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         alerts = settings.effective_alerts()
         self.metrics = DaemonMetrics(self.registry, names, [c.name for c in alerts.channels])
         self.clients = shared_clients(
@@ -125,6 +135,7 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[object]] = set()
         self._images_done: dict[str, asyncio.Event] = {}
+        self._stopping = False
 
     # -- jobs -------------------------------------------------------------------
 
@@ -150,6 +161,17 @@ class Daemon:
             self._event(account).set()
         self._alerts(account, family, result, now)
         return state
+
+    async def _scheduled(self, account: str, family: Family) -> None:
+        """A scheduled run of :meth:`run_family`. One that :meth:`stop` cancels ends
+        quietly: a shutdown is no error (the scheduler would log a traceback), and
+        the family keeps its last data."""
+        try:
+            await self.run_family(account, family)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            log.info("collect.cancelled", account=account, family=family, reason="shutdown")
 
     def _alerts(self, account: str, family: Family, result: FamilyResult, now: datetime) -> None:
         """Evaluate the account's rules after each of its collections."""
@@ -218,11 +240,11 @@ class Daemon:
         schedule = self.settings.schedule
         now = self.clock()
         for account in self.accounts:
-            for family in FAMILIES:
+            for family in self.families:
                 interval = schedule.interval(family)
                 jitter = min(schedule.jitter_seconds, interval / 2)
                 self.scheduler.add_job(
-                    self.run_family,
+                    self._scheduled,
                     IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC),
                     args=(account.name, family),
                     id=f"{account.name}/{family}",
@@ -248,8 +270,9 @@ class Daemon:
         log.info(
             "daemon.started",
             accounts=len(self.accounts),
-            jobs=len(self.accounts) * len(FAMILIES),
-            intervals={f: schedule.interval(f) for f in FAMILIES},
+            jobs=len(self.accounts) * len(self.families),
+            intervals={f: schedule.interval(f) for f in self.families},
+            collectors_off=list(self.store.current.disabled),
         )
 
     def _skipped(self, event: JobEvent) -> None:
@@ -268,6 +291,7 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop scheduling, cancel collections in flight, close the clients."""
+        self._stopping = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         running = list(self._running)

@@ -321,6 +321,7 @@ def timbres_to_assets(account: str, zone: tzinfo, records: Sequence[TimbreAsset]
             purchase_type=rec.purchase_type or None,
             audio_seconds=None if rec.audio_ms is None else rec.audio_ms / _MS,
             audio_requests=rec.audio_num,
+            avatar_types=tuple(sorted(set(rec.virtualman_type_codes))),
         )
     return list(by_key.values())
 
@@ -370,6 +371,16 @@ _SMALL_ENDPOINT = "describesmallsampleimage"
 _PLACEHOLDER_TIME = Anomaly(_SMALL_ENDPOINT, "placeholder_expire_time", "ExpireTime")
 
 
+def _start(rec: SmallSampleImage, zone: tzinfo) -> datetime | None:
+    """Start of validity (§4.5): ``EffectiveTime`` (epoch ms) first, else
+    ``EffectiveDate``; a placeholder of either (0, year 9999) is no start."""
+    epoch = _epoch_expiry(rec.effective_time_ms, zone)
+    if isinstance(epoch, datetime):
+        return epoch
+    dated, _ = _expiry(rec.effective_date, zone, blank_is_unknown=False)
+    return dated
+
+
 def _small_sample_asset(account: str, zone: tzinfo, rec: SmallSampleImage) -> SmallSample:
     epoch = _epoch_expiry(rec.expire_time_ms, zone)
     dated = _expiry(rec.expire_date, zone, blank_is_unknown=True)
@@ -400,6 +411,7 @@ def _small_sample_asset(account: str, zone: tzinfo, rec: SmallSampleImage) -> Sm
         videos=rec.video_num,
         anchor=rec.anchor_code or None,
         anomalies=anomalies,
+        starts_at=_start(rec, zone),
     )
     return asset, source
 
@@ -499,6 +511,7 @@ def merge_images(from_images: Iterable[Asset], from_small: Iterable[SmallSample]
                 video_seconds=_max(img.video_seconds, other.video_seconds),
                 videos=_max(img.videos, other.videos),
                 anomalies=anomalies,
+                starts_at=other.starts_at or img.starts_at,
             )
         )
     merged.extend(a for key, (a, _) in small.items() if key not in by_key)

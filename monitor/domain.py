@@ -119,6 +119,11 @@ class Asset:
     anchor: str | None = None
     #: the API gave no usable expiry (``expires_at`` is ``None`` but not "never")
     expiry_unknown: bool = False
+    #: start of validity (small-sample images' ``EffectiveTime``/``EffectiveDate``,
+    #: §4.5); ``None`` when the API gives none. Before it the asset is not active yet
+    starts_at: datetime | None = None
+    #: avatar type codes a voice works with (``SupportVirtualmanTypeCodes``, §4.2)
+    avatar_types: tuple[str, ...] = ()
     #: what was odd about the record(s) it came from
     anomalies: tuple[Anomaly, ...] = ()
 
@@ -134,6 +139,13 @@ class Asset:
         if self.expires_at is None:
             return None
         return (self.expires_at - now).total_seconds()
+
+    def starts_in_seconds(self, now: datetime) -> float | None:
+        """Seconds until the asset becomes active; ``None`` once it is (or when the
+        API gives no start)."""
+        if self.starts_at is None or self.starts_at <= now:
+            return None
+        return (self.starts_at - now).total_seconds()
 
 
 @dataclass(frozen=True, slots=True)

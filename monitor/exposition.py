@@ -29,6 +29,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector
 
 from monitor import __version__
@@ -40,7 +41,7 @@ from monitor.alerts.config import (
     thresholds_for,
 )
 from monitor.config import ScheduleConfig
-from monitor.domain import ANOMALY_REASONS, Anchor, Asset
+from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState, SnapshotStore
@@ -92,6 +93,18 @@ _ASSET_EXPIRY = _Spec(
     "ivh_asset_expiry_timestamp_seconds",
     "When the asset expires (Unix time); absent when it never expires or its expiry is unknown.",
     _ASSET,
+)
+_ASSET_START = _Spec(
+    "ivh_asset_start_timestamp_seconds",
+    "When the asset's validity starts (Unix time; small-sample images' EffectiveTime); in"
+    " the future while it is bought but not active yet; absent when the API gives no start.",
+    _ASSET,
+)
+_TIMBRE_AVATAR_TYPE = _Spec(
+    "ivh_timbre_avatar_type_info",
+    "An avatar type (VirtualmanTypeCode) the voice works with (always 1; one series per"
+    " voice and type).",
+    ("account", "asset", "avatar_type"),
 )
 _ASSET_EXPIRY_UNKNOWN = _Spec(
     "ivh_asset_expiry_unknown",
@@ -258,6 +271,13 @@ _HEALTH_METRICS: tuple[
     ),
 )
 
+_COLLECTOR_ENABLED = _Spec(
+    "ivh_collector_enabled",
+    "Whether the family is collected (1) or turned off by collectors.<family> /"
+    " --no-collector.<family> (0): a family off has no other series.",
+    ("family",),
+)
+
 _RECORD_ANOMALIES = _Spec(
     "ivh_collection_record_anomalies",
     "Oddities in records the last successful collection kept but could not place as"
@@ -310,13 +330,29 @@ class _Families:
         return self._families
 
 
-def _render(families: Sequence[Metric]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+#: the exposition formats rendered: ``text`` (0.0.4) and ``openmetrics`` (1.0.0)
+Format = Literal["text", "openmetrics"]
+_EOF = b"# EOF\n"
+
+
+def _encode(families: Sequence[Metric], fmt: Format) -> bytes:
+    """The families in ``fmt``; OpenMetrics without its closing ``# EOF`` (the
+    caller ends the whole body with it)."""
+    if fmt == "text":
+        return generate_latest(_Families(families))
+    body: bytes = openmetrics_latest(_Families(families))  # type: ignore[no-untyped-call]
+    return body.removesuffix(_EOF)
+
+
+def _render(
+    families: Sequence[Metric], fmt: Format = "text"
+) -> tuple[dict[str, bytes], dict[str, bytes]]:
     """(headers, sample lines) by family name. Line by line: a sample line never starts
     with ``#`` (label values are escaped), so vendor text cannot fake a header."""
     headers: dict[str, list[bytes]] = {}
     samples: dict[str, list[bytes]] = {}
     name = ""
-    for line in generate_latest(_Families(families)).splitlines(keepends=True):
+    for line in _encode(families, fmt).splitlines(keepends=True):
         if line.startswith(b"# HELP "):
             name = line[7:].split(b" ", 1)[0].decode()
             headers[name] = [line]
@@ -347,8 +383,11 @@ class AssetCollector(Collector):
         self._clock = clock
         self._relative = expose_relative_metrics
         self._account_labels = {k: dict(v) for k, v in (account_labels or {}).items()}
-        self._chunks: dict[tuple[str, str], tuple[object, object, dict[str, bytes]]] = {}
-        self._header_cache: dict[str, bytes] | None = None
+        #: (account, family) -> (its state, the actions state, rendered by format)
+        self._chunks: dict[
+            tuple[str, str], tuple[object, object, dict[Format, dict[str, bytes]]]
+        ] = {}
+        self._header_cache: dict[Format, dict[str, bytes]] = {}
         self._cached = {
             kind: (
                 f" Cached; refreshed every {_every(schedule.interval(family))} by the {family} job."
@@ -370,18 +409,20 @@ class AssetCollector(Collector):
         yield from self._health(now)
         yield from self._accounts(snap.accounts)
 
-    def render_parts(self) -> list[bytes]:
-        """The text exposition (format 0.0.4) of :meth:`collect` in pieces, fast for big
-        snapshots (joined once, with whatever follows, by :class:`ExpositionRegistry`).
+    def render_parts(self, fmt: Format = "text") -> list[bytes]:
+        """The exposition of :meth:`collect` in ``fmt`` (text 0.0.4, or OpenMetrics
+        without its ``# EOF``) in pieces, fast for big snapshots (joined once, with
+        whatever follows, by :class:`ExpositionRegistry`).
 
         The per-asset families of each (account, family) are rendered once per
-        collection of that family and cached; a scrape assembles the cached lines
-        and renders only what changes with the clock (health, relative expiry).
+        collection of that family (and format) and cached; a scrape assembles the
+        cached lines and renders only what changes with the clock (health, relative
+        expiry).
         """
         snap = self._store.current
         now = self._clock()
         chunks: list[dict[str, bytes]] = []
-        live: dict[tuple[str, str], tuple[object, object, dict[str, bytes]]] = {}
+        live: dict[tuple[str, str], tuple[object, object, dict[Format, dict[str, bytes]]]] = {}
         for account in snap.accounts:
             for family in ("services", "timbres", "images"):
                 state = snap.usable(account, family, now)
@@ -391,15 +432,16 @@ class AssetCollector(Collector):
                 key = (account, family)
                 cached = self._chunks.get(key)
                 if cached is None or cached[0] is not state or cached[1] is not actions:
+                    cached = (state, actions, {})
+                if fmt not in cached[2]:
                     assets = snap.family_assets(account, family, now)
                     anchors = state.anchors if family == "images" else ()
-                    rendered = _render(self._asset_families(assets, anchors))[1]
-                    cached = (state, actions, rendered)
+                    cached[2][fmt] = _render(self._asset_families(assets, anchors), fmt)[1]
                 live[key] = cached
-                chunks.append(cached[2])
+                chunks.append(cached[2][fmt])
         self._chunks = live
         parts: list[bytes] = []
-        for name, header in self._headers().items():
+        for name, header in self._headers(fmt).items():
             parts.append(header)
             parts.extend(chunk[name] for chunk in chunks if name in chunk)
         tail: list[Metric] = []
@@ -407,14 +449,14 @@ class AssetCollector(Collector):
             tail.append(self._expires_in(snap.assets(now), now))
         tail.extend(self._health(now))
         tail.extend(self._accounts(snap.accounts))
-        parts.append(generate_latest(_Families(tail)))
+        parts.append(_encode(tail, fmt))
         return parts
 
-    def _headers(self) -> dict[str, bytes]:
+    def _headers(self, fmt: Format) -> dict[str, bytes]:
         """``# HELP``/``# TYPE`` of each per-asset family, in order (they never change)."""
-        if self._header_cache is None:
-            self._header_cache = _render(self._asset_families([], ()))[0]
-        return self._header_cache
+        if fmt not in self._header_cache:
+            self._header_cache[fmt] = _render(self._asset_families([], ()), fmt)[0]
+        return self._header_cache[fmt]
 
     def _expires_in(self, assets: Sequence[Asset], now: datetime) -> Metric:
         family = GaugeMetricFamily(
@@ -438,8 +480,12 @@ class AssetCollector(Collector):
             for spec, kind, job, value in _KIND_METRICS
         ]
         of_kind = {k: [(f, v) for f, kind, v in figures if kind == k] for k in _FAMILY_OF_KIND}
+        start = _ASSET_START.family(any_job)
+        avatar_types = _TIMBRE_AVATAR_TYPE.family(self._cached["timbre"])
         for a in assets:
             info.add_metric([a.account, a.kind, a.id, a.name, a.type, a.purchase_type or ""], 1.0)
+            if a.starts_at is not None:
+                start.add_metric([a.account, a.kind, a.id], a.starts_at.timestamp())
             if a.expires_at is not None:
                 expiry.add_metric([a.account, a.kind, a.id], a.expires_at.timestamp())
             elif a.expiry_unknown:
@@ -452,17 +498,24 @@ class AssetCollector(Collector):
             for family, value in of_kind.get(a.kind, ()):
                 if (figure := value(a)) is not None:
                     family.add_metric(own, float(figure))
+            for code in a.avatar_types:
+                avatar_types.add_metric([a.account, a.id, code], 1.0)
         anchor_info = _ANCHOR_INFO.family(self._cached["image"])
         anchor_images = _ANCHOR_IMAGES.family(self._cached["image"])
         for anchor in anchors:
             anchor_info.add_metric([anchor.account, anchor.code, anchor.name, anchor.type], 1.0)
             anchor_images.add_metric([anchor.account, anchor.code], float(len(anchor.image_ids)))
-        return [info, expiry, unknown, *(f for f, _, _ in figures), anchor_info, anchor_images]
+        figured = (f for f, _, _ in figures)
+        return [info, expiry, unknown, *figured, start, avatar_types, anchor_info, anchor_images]
 
     def _health(self, now: datetime) -> Iterator[Metric]:
+        snap = self._store.current
         families = [(spec.family(), shown, value) for spec, shown, value in _HEALTH_METRICS]
         anomalies = _RECORD_ANOMALIES.family()
-        for state in self._store.current.states():
+        enabled = _COLLECTOR_ENABLED.family()
+        for name in FAMILIES:
+            enabled.add_metric([name], 0.0 if name in snap.disabled else 1.0)
+        for state in snap.states():
             key = [state.account, state.family]
             for family, shown, value in families:
                 if state.attempted if shown == "attempt" else state.last_success is not None:
@@ -471,7 +524,7 @@ class AssetCollector(Collector):
                 for reason in ANOMALY_REASONS[state.family]:
                     anomalies.add_metric([*key, reason], float(state.anomalies.get(reason, 0)))
         yield from (family for family, _, _ in families)
-        yield anomalies
+        yield from (anomalies, enabled)
 
     def _accounts(self, accounts: tuple[str, ...]) -> Iterator[Metric]:
         keys = sorted({k for labels in self._account_labels.values() for k in labels})
@@ -770,8 +823,11 @@ class ExpositionRegistry(CollectorRegistry):
     def render_text(self) -> bytes:
         return b"".join(self.render_parts())
 
-    def render_parts(self) -> list[bytes]:
-        """:meth:`render_text` in pieces (the server streams them: at 10k assets
-        the body is ~5 MB, and every copy of it is RSS)."""
-        rest = generate_latest(_Families(list(super().collect())))
-        return [*self._assets.render_parts(), rest]
+    def render_parts(self, fmt: Format = "text") -> list[bytes]:
+        """:meth:`render_text` (or the OpenMetrics body) in pieces (the server streams
+        them: at 10k assets the body is ~5 MB, and every copy of it is RSS)."""
+        rest = _encode(list(super().collect()), fmt)
+        parts = [*self._assets.render_parts(fmt), rest]
+        if fmt == "openmetrics":
+            parts.append(_EOF)
+        return parts

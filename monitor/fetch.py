@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from monitor.derive import (
     small_sample_assets,
     timbres_to_assets,
 )
-from monitor.domain import Asset, Family, FamilyResult, Problem
+from monitor.domain import FAMILIES, Asset, Family, FamilyResult, Problem
 from monitor.errors import DeadlineError, IncompleteListingError, UpstreamError
 from monitor.vendor import (
     Action,
@@ -304,12 +304,15 @@ async def collect_account(
     *,
     on_family_done: Callable[[FamilyResult], None] | None = None,
     deadlines: Mapping[Family, float] | None = None,
+    families: Collection[Family] = FAMILIES,
 ) -> list[FamilyResult]:
-    """Every family of one account: services, voices and images concurrently, and
-    the actions of each 3D image as soon as the walk that found it ends (so the
-    account's request slots never idle behind the whole images family). Each
-    family fails past its entry in ``deadlines``."""
+    """Every family of one account (of ``families``, the ones switched on):
+    services, voices and images concurrently, and the actions of each 3D image as
+    soon as the walk that found it ends (so the account's request slots never idle
+    behind the whole images family). Each family fails past its entry in
+    ``deadlines``."""
     deadlines = deadlines or {}
+    with_actions = "actions" in families and "images" in families
     prefetch: dict[str, asyncio.Future[Listing[Action]]] = {}
 
     def start_actions(keys: list[str]) -> None:
@@ -322,7 +325,7 @@ async def collect_account(
             client,
             family,
             type_codes=type_codes,
-            on_3d_keys=start_actions if family == "images" else None,
+            on_3d_keys=start_actions if family == "images" and with_actions else None,
             deadline=deadlines.get(family),
         )
         if family == "images" and not result.ok:
@@ -334,10 +337,13 @@ async def collect_account(
     try:
         # an upstream failure is a FamilyResult, not an exception; anything else
         # (a bug) must not leave the other families running
-        services, timbres, images = await all_or_cancel(
-            run(f) for f in ("services", "timbres", "images")
-        )
-        results = [services, timbres, images]
+        listed: tuple[Family, ...] = ("services", "timbres", "images")
+        wanted = [f for f in listed if f in families]
+        results = list(await all_or_cancel(run(f) for f in wanted))
+        if not with_actions:
+            return results
+        at = wanted.index("images")
+        images = results[at]
         if not images.ok:
             return results
         keys = [a.id for a in images.assets if is_3d(a.type)]
@@ -355,7 +361,7 @@ async def collect_account(
             merged = [
                 _with_actions(a, actions.actions) if is_3d(a.type) else a for a in images.assets
             ]
-            results[2] = replace(images, assets=tuple(merged))
+            results[at] = replace(images, assets=tuple(merged))
         return results
     finally:
         await reap(prefetch.values())

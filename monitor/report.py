@@ -14,7 +14,7 @@ from monitor.client import shared_clients
 from monitor.config import Account, Settings
 from monitor.domain import FAMILIES, Asset, FamilyResult
 from monitor.fetch import collect_account
-from monitor.serialise import asset_record, expiry_order
+from monitor.serialise import anchor_record, asset_record, expiry_order
 from monitor.text import json_text, printable
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ async def collect_all(
     progress = Progress(console=Console(stderr=True), transient=True, disable=not show_progress)
     try:
         with progress:
-            task = progress.add_task("collecting", total=len(accounts) * len(FAMILIES))
+            total = len(accounts) * len(settings.collectors.enabled())
+            task = progress.add_task("collecting", total=total)
 
             def done(result: FamilyResult) -> None:
                 progress.advance(task)
@@ -82,6 +83,7 @@ async def collect_all(
                         settings.client.virtualman_type_codes,
                         on_family_done=done,
                         deadlines={f: settings.job_deadline(f) for f in FAMILIES},
+                        families=settings.collectors.enabled(),
                     )
                     for c in clients
                 )
@@ -108,19 +110,33 @@ def render_json(result: ReportResult, out: TextIO) -> None:
         )
         for a in sorted_assets(result)
     ]
+    # anchors after the assets (they never expire), by account and code
+    anchors = sorted(
+        ((f, anchor) for f in result.families for anchor in f.anchors),
+        key=lambda pair: (pair[1].account, pair[1].code),
+    )
+    records += [anchor_record(a, "current" if f.ok else "partial") for f, a in anchors]
     out.write(json_text(records, indent=2))
     out.write("\n")
 
 
-def _left(seconds: float | None, *, unknown: bool = False) -> str:
-    if unknown:
-        return "expiry unknown"
-    if seconds is None:
-        return "never"
-    ago = seconds < 0
+def _span(seconds: float) -> str:
     s = abs(seconds)
-    text = f"{int(s // _DAY)}d {int(s % _DAY // _HOUR)}h" if s >= _DAY else f"{s / _HOUR:.1f}h"
-    return f"expired {text} ago" if ago else text
+    return f"{int(s // _DAY)}d {int(s % _DAY // _HOUR)}h" if s >= _DAY else f"{s / _HOUR:.1f}h"
+
+
+def _left(seconds: float | None, *, unknown: bool = False, starts_in: float | None = None) -> str:
+    start = f"not active yet: starts in {_span(starts_in)}; " if starts_in is not None else ""
+    if unknown:
+        return start + "expiry unknown"
+    if seconds is None:
+        return start + "never"
+    text = _span(seconds)
+    return start + (f"expired {text} ago" if seconds < 0 else text)
+
+
+#: how many avatar type codes a voice's cell lists before it only counts them
+_AVATAR_TYPES_SHOWN = 3
 
 
 def _figures(asset: Asset) -> str:
@@ -134,8 +150,15 @@ def _figures(asset: Asset) -> str:
         return f"{asset.quota_remaining} of {asset.quota_limit} left"
     if asset.concurrency is not None:
         return f"{asset.concurrency} concurrent"
-    if asset.kind == "timbre" and asset.audio_seconds is not None:
-        return f"{asset.audio_seconds / _HOUR:,.2f} h audio"
+    if asset.kind == "timbre":
+        parts = []
+        if asset.audio_seconds is not None:
+            parts.append(f"{asset.audio_seconds / _HOUR:,.2f} h audio")
+        codes = asset.avatar_types
+        if codes:
+            shown = ", ".join(codes) if len(codes) <= _AVATAR_TYPES_SHOWN else f"{len(codes)} types"
+            parts.append(f"avatars: {shown}")
+        return "; ".join(parts)
     if asset.kind == "image" and asset.video_seconds is not None:
         return f"{asset.video_seconds / _HOUR:,.2f} h video"
     return ""
@@ -173,7 +196,13 @@ def render_table(result: ReportResult, console: Console, settings: Settings) -> 
             _cell(asset.type + (f" ({asset.category})" if asset.category else "")),
             _cell(asset.name),
             _cell(expires),
-            _cell(_left(left, unknown=asset.expiry_unknown)),
+            _cell(
+                _left(
+                    left,
+                    unknown=asset.expiry_unknown,
+                    starts_in=asset.starts_in_seconds(result.now),
+                )
+            ),
             _cell(_figures(asset)),
             style=style,
         )

@@ -4,7 +4,8 @@ With a ``status`` source, ``/`` is the status page and ``/api/assets``,
 ``/api/alerts`` serve its data as JSON (see :mod:`monitor.status`).
 
 A scrape renders the current snapshot (off the event loop, so a big one never
-stalls collection) and never calls the gateway. A big plain body is
+stalls collection) and never calls the gateway: in OpenMetrics 1.0.0 when the
+scraper's ``Accept`` asks for it, else in the text format 0.0.4. A big plain body is
 streamed in the pieces it is made of, and a gzip one is compressed from them,
 so a scrape of a big fleet never holds a second copy of it (~5 MB at 10k
 assets).
@@ -24,8 +25,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
+from prometheus_client.openmetrics.exposition import (
+    CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE,
+)
 
 from monitor import __version__
 from monitor.auth import BasicAuth
@@ -74,15 +78,20 @@ def create_app(
     refusals = refusals if refusals is not None else Refusals()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        openmetrics = content_type.startswith("application/openmetrics-text")
         render = getattr(registry, "render_parts", None)
-        if render is not None:
-            # always the text format 0.0.4, which every Prometheus accepts: it is what
-            # the cached exposition is made of
-            parts: list[bytes] = await asyncio.to_thread(render)
-            content_type = CONTENT_TYPE_LATEST
+        if render is None:
+            parts: list[bytes] = [await asyncio.to_thread(encoder, registry)]
+        elif openmetrics:
+            # the scraper asked for OpenMetrics (Prometheus does, first, by default)
+            parts = await asyncio.to_thread(render, "openmetrics")
+            content_type = OPENMETRICS_CONTENT_TYPE
         else:
-            encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-            parts = [await asyncio.to_thread(encoder, registry)]
+            # the text format 0.0.4, which every scraper reads, whatever version its
+            # Accept named: the header says what the body is
+            parts = await asyncio.to_thread(render)
+            content_type = CONTENT_TYPE_PLAIN_0_0_4
         headers = {"Content-Type": content_type}
         size = sum(len(p) for p in parts)
         if "gzip" in request.headers.get("Accept-Encoding", "") and size > _GZIP_MIN_BYTES:
@@ -105,9 +114,11 @@ def create_app(
         return web.Response(status=503, text="scheduler not running\n")
 
     async def readyz(_: web.Request) -> web.Response:
-        pending = [f"{s.account}/{s.family}" for s in store.current.states() if not s.attempted]
+        snap = store.current
+        pending = [f"{s.account}/{s.family}" for s in snap.states() if not s.attempted]
         if not pending:
-            return web.Response(text="ready\n")
+            off = f"collectors off: {', '.join(snap.disabled)}\n" if snap.disabled else ""
+            return web.Response(text="ready\n" + off)
         return web.Response(
             status=503, text="waiting for first collection of: " + ", ".join(pending) + "\n"
         )

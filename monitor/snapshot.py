@@ -92,6 +92,8 @@ class Snapshot:
     families: Mapping[tuple[str, Family], FamilyState]
     accounts: tuple[str, ...]
     stale_after: float
+    #: families turned off (``collectors``): never collected, not waited for, not failing
+    disabled: tuple[Family, ...] = ()
 
     def states(self) -> Iterable[FamilyState]:
         return self.families.values()
@@ -148,14 +150,25 @@ class SnapshotStore:
         accounts: Iterable[str],
         intervals: Mapping[Family, float],
         stale_after: float,
+        *,
+        enabled: Iterable[Family] = FAMILIES,
     ) -> None:
         names = tuple(accounts)
+        on = tuple(enabled)
         families = {
             (account, family): FamilyState(account, family, intervals[family])
             for account in names
             for family in FAMILIES
+            if family in on
         }
-        self.current = Snapshot(MappingProxyType(families), names, stale_after)
+        disabled = tuple(f for f in FAMILIES if f not in on)
+        self.current = Snapshot(MappingProxyType(families), names, stale_after, disabled)
+
+    def _swap(self, families: dict[tuple[str, Family], FamilyState]) -> None:
+        snap = self.current
+        self.current = Snapshot(
+            MappingProxyType(families), snap.accounts, snap.stale_after, snap.disabled
+        )
 
     def skipped(self, account: str, family: Family) -> None:
         """Count a scheduled run of the family that did not happen."""
@@ -163,7 +176,7 @@ class SnapshotStore:
         key = (account, family)
         families = dict(snap.families)
         families[key] = replace(families[key], runs_skipped=families[key].runs_skipped + 1)
-        self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
+        self._swap(families)
 
     def apply(self, result: FamilyResult, at: datetime) -> FamilyState:
         snap = self.current
@@ -206,7 +219,7 @@ class SnapshotStore:
             )
         families = dict(snap.families)
         families[key] = state
-        self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
+        self._swap(families)
         return state
 
 

@@ -143,7 +143,17 @@ def _string_list(value: object) -> object:
     return value
 
 
+def _lenient_date(value: object) -> datetime | None:
+    """A date that only informs (a start of validity): unreadable is none, never a
+    reason to skip the record that carries it."""
+    try:
+        return _vendor_date(value)
+    except ValueError:
+        return None
+
+
 VendorDate = Annotated[datetime | None, BeforeValidator(_vendor_date)]
+InformativeDate = Annotated[datetime | None, BeforeValidator(_lenient_date)]
 StrList = Annotated[list[str], BeforeValidator(_string_list)]
 #: The vendor's integers are int64 (§4.4); a bigger one is garbage, and would
 #: overflow the float conversions of ``derive`` (ms / 1000.0). A fraction (fractional
@@ -284,7 +294,9 @@ class SmallSampleImage(_ImageBase):
     )
     #: epoch milliseconds: unambiguous, preferred over ``ExpireDate`` (§4.5)
     expire_time_ms: EpochMs | None = Field(None, alias="ExpireTime")
+    #: start of validity: epoch ms preferred, the string as for ExpireDate (§4.5)
     effective_time_ms: EpochMs | None = Field(None, alias="EffectiveTime")
+    effective_date: InformativeDate = Field(None, alias="EffectiveDate")
 
 
 class Action(_Vendor):

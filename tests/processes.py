@@ -17,7 +17,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,9 +156,15 @@ def prepare_daemon(
 
 
 async def start_daemon(
-    config: dict[str, Any], tmp_path: Path, name: str = "daemon", *, ca_file: str | None = None
+    config: dict[str, Any],
+    tmp_path: Path,
+    name: str = "daemon",
+    *,
+    ca_file: str | None = None,
+    run_args: Sequence[str] = (),
 ) -> DaemonProcess:
-    """``ivh-monitor run`` with this config; returns once /readyz answers 200.
+    """``ivh-monitor run`` (with ``run_args``) with this config; returns once /readyz
+    answers 200.
 
     With ``ca_file`` the daemon serves HTTPS (a web config) and is checked with that CA.
     """
@@ -166,7 +172,7 @@ async def start_daemon(
     log_path = launch.log_path
     with log_path.open("ab") as log_file:
         process = await asyncio.create_subprocess_exec(
-            *launch.argv, stdout=log_file, stderr=log_file, env=clean_env(), cwd=ROOT
+            *launch.argv, *run_args, stdout=log_file, stderr=log_file, env=clean_env(), cwd=ROOT
         )
     url = launch.url
     verify = ssl.create_default_context(cafile=ca_file) if ca_file else True

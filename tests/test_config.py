@@ -184,3 +184,23 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     names = [a.name for a in settings.resolved_accounts()]
     assert names == ["live-commerce", "studio-sg"]
     assert settings.listen == "0.0.0.0:9877"
+
+
+def test_collector_switches(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("collectors: {actions: false}\n")
+    assert load_settings(path).collectors.enabled() == ("services", "timbres", "images")
+    assert load_settings(path).collectors.disabled() == ("actions",)
+    # a flag (an override) merges over the file
+    both = load_settings(path, collectors={"timbres": False}).collectors
+    assert both.disabled() == ("timbres", "actions")
+    # actions lists the actions of the images' 3D keys: off with images...
+    path.write_text("collectors: {images: false}\n")
+    assert load_settings(path).collectors.disabled() == ("images", "actions")
+    # ...and asking for it without images names the field
+    path.write_text("collectors: {images: false, actions: true}\n")
+    with pytest.raises(ConfigError, match=r"collectors: Value error, actions needs images"):
+        load_settings(path)
+    path.write_text("collectors: {action: false}\n")
+    with pytest.raises(ConfigError, match=r"collectors\.action: .*unknown setting"):
+        load_settings(path)

@@ -188,8 +188,48 @@ def test_account_variable(dashboard: Dashboard) -> None:
     assert account["includeAll"] is True
     assert account["allValue"] == ".*"
     assert account["datasource"]["uid"] == DATASOURCE
-    assert account["definition"] == "label_values(ivh_account_info, account)"
+    assert account["definition"] == (
+        'label_values(ivh_account_info{cluster=~"$cluster",job=~"$job"}, account)'
+    )
     assert account["query"]["query"] == account["definition"]
+
+
+def test_cluster_and_job_variables_as_the_mixins_have(dashboard: Dashboard) -> None:
+    names = [v["name"] for v in dashboard["templating"]["list"]]
+    # each narrows the next: cluster, then job, then account
+    assert names.index("cluster") < names.index("job") < names.index("account")
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    for name, definition in (
+        ("cluster", "label_values(ivh_build_info, cluster)"),
+        ("job", 'label_values(ivh_build_info{cluster=~"$cluster"}, job)'),
+    ):
+        var = variables[name]
+        assert var["type"] == "query"
+        assert var["datasource"]["uid"] == DATASOURCE
+        assert var["definition"] == definition
+        assert var["query"]["query"] == definition
+        # "All" matches series without the label too (a Prometheus with no cluster label)
+        assert var["includeAll"] is True
+        assert var["allValue"] == ".*"
+
+
+def test_every_selector_is_scoped_by_cluster_and_job(dashboard: Dashboard) -> None:
+    for title, expr in _raw_exprs(dashboard):
+        for name, matchers in _SELECTOR.findall(expr):
+            assert 'cluster=~"$cluster"' in matchers, f"{title!r}: {name} ignores $cluster"
+            assert 'job=~"$job"' in matchers, f"{title!r}: {name} ignores $job"
+
+
+def test_package_tables_show_readable_names(dashboard: Dashboard) -> None:
+    for panel in iter_panels(dashboard):
+        if panel["type"] != "table" or not any(
+            "ivh_service_" in t["expr"] for t in _targets(panel)
+        ):
+            continue
+        for target in _targets(panel):
+            assert "group_left(name" in target["expr"], (panel["title"], target["expr"])
+        organize = next(t for t in panel["transformations"] if t["id"] == "organize")
+        assert organize["options"]["renameByName"]["name"] == "Name", panel["title"]
 
 
 def test_every_variable_used_is_defined(dashboard: Dashboard) -> None:

@@ -615,3 +615,42 @@ def test_every_anomaly_reason_is_exported_by_its_family() -> None:
     assert {r for reasons in ANOMALY_REASONS.values() for r in reasons} == set(
         get_args(AnomalyReason)
     )
+
+
+def test_start_of_validity_of_small_sample_images() -> None:
+    """§4.5: EffectiveTime (epoch ms) first, else EffectiveDate (Beijing wall time); a
+    placeholder or an unreadable date is no start, and never loses the record."""
+    records, problems = parse_records(
+        [
+            {"VirtualmanKey": "exact", "EffectiveTime": 1699944584000, "EffectiveDate": "x"},
+            {"VirtualmanKey": "dated", "EffectiveTime": 0, "EffectiveDate": "2030-01-02 08:00:00"},
+            {"VirtualmanKey": "garbled", "EffectiveDate": "next tuesday"},
+            {"VirtualmanKey": "none"},
+        ],
+        SmallSampleImage,
+    )
+    assert problems == []
+    starts = {a.id: a.starts_at for a in images_to_assets("a", SHANGHAI, [], records)}
+    assert starts == {
+        "exact": datetime.fromtimestamp(1699944584, UTC),
+        "dated": datetime(2030, 1, 2, tzinfo=UTC),
+        "garbled": None,
+        "none": None,
+    }
+    # the image record of the same key keeps the small-sample start when merged
+    images, _ = parse_records([{"VirtualmanKey": "dated"}], ImageAsset)
+    merged = images_to_assets("a", SHANGHAI, images, records)
+    assert next(a for a in merged if a.id == "dated").starts_at == datetime(2030, 1, 2, tzinfo=UTC)
+
+
+def test_voices_keep_the_avatar_types_they_work_with() -> None:
+    records, _ = parse_records(
+        [
+            {"TimbreKey": "v", "SupportVirtualmanTypeCodes": ["real_man_2d", "cartoon_3d"]},
+            {"TimbreKey": "w"},
+        ],
+        TimbreAsset,
+    )
+    by_id = {a.id: a for a in timbres_to_assets("a", SHANGHAI, records)}
+    assert by_id["v"].avatar_types == ("cartoon_3d", "real_man_2d")
+    assert by_id["w"].avatar_types == ()

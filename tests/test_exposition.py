@@ -241,3 +241,78 @@ async def test_metrics_endpoint_streams_big_bodies_plain_and_gzipped() -> None:
     assert head.headers["content-length"] == str(len(expected))
     assert after.content == expected
     assert 'asset="p02999"' in plain.text
+
+
+def test_cached_openmetrics_matches_the_encoder_and_has_one_eof() -> None:
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as om_families,
+    )
+
+    from monitor.exposition import ExpositionRegistry
+
+    def parsed(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for fam in om_families(text)  # type: ignore[no-untyped-call]
+            for s in fam.samples
+        }
+
+    store = SnapshotStore(["a"], INTERVALS, 3600)  # type: ignore[arg-type]
+    registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=Clock(T0)))
+    voice = Asset(
+        account="a",
+        kind="timbre",
+        id="v1",
+        type="Boutique",
+        name="voice",
+        expires_at=None,
+        audio_seconds=12.5,
+        avatar_types=("cartoon_3d", "real_man_2d"),
+    )
+    store.apply(FamilyResult("a", "services", assets=(_hours("p1", 1.0, T0),)), T0)
+    store.apply(FamilyResult("a", "timbres", assets=(voice,)), T0)
+    for _ in range(2):  # rendered, then from the cache
+        fast = b"".join(registry.render_parts("openmetrics")).decode()
+        assert fast.endswith("# EOF\n")
+        assert fast.count("# EOF") == 1
+        assert parsed(fast) == parsed(om_latest(registry).decode())  # type: ignore[no-untyped-call]
+    assert ("ivh_timbre_audio_seconds_total", (("account", "a"), ("asset", "v1")), 12.5) in parsed(
+        fast
+    )
+    # the text rendering is unaffected by the OpenMetrics cache beside it
+    assert "# EOF" not in registry.render_text().decode()
+
+
+def test_start_of_validity_and_voice_avatar_types() -> None:
+    store, _, registry = _setup()
+    later = T0 + timedelta(days=12)
+    image = Asset(
+        account="a",
+        kind="image",
+        id="img1",
+        type="small_sample_lite_2d",
+        name="not yet",
+        expires_at=T0 + timedelta(days=400),
+        starts_at=later,
+    )
+    voice = Asset(
+        account="a",
+        kind="timbre",
+        id="v1",
+        type="Boutique",
+        name="voice",
+        expires_at=None,
+        avatar_types=("cartoon_3d", "real_man_2d"),
+    )
+    store.apply(FamilyResult("a", "images", assets=(image,)), T0)
+    store.apply(FamilyResult("a", "timbres", assets=(voice,)), T0)
+    assert _value(registry, "ivh_asset_start_timestamp_seconds", asset="img1") == (
+        later.timestamp()
+    )
+    assert _value(registry, "ivh_asset_start_timestamp_seconds", asset="v1") is None
+    for code in ("cartoon_3d", "real_man_2d"):
+        assert _value(registry, "ivh_timbre_avatar_type_info", asset="v1", avatar_type=code) == 1
+    assert _value(registry, "ivh_timbre_avatar_type_info", avatar_type="real_man_3d") is None
+    assert image.starts_in_seconds(T0) == 12 * 86400
+    assert image.starts_in_seconds(later) is None  # active from then on

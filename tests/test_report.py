@@ -228,3 +228,54 @@ async def test_images_failing_after_actions_started_leaves_nothing_running(
     assert (victim, "actions") not in families
     others = [a.name for a in dataset.accounts if a.name != victim]
     assert all(families[(a, "actions")].ok for a in others)
+
+
+async def test_anchors_starts_and_voice_avatar_types_in_json_and_table(dataset: Dataset) -> None:
+    from rich.console import Console
+
+    from monitor.report import render_table
+    from monitor.simulator.records import format_beijing
+
+    now = datetime.now(UTC)
+    live = dataset.account("xinghe-live")
+    only_small = {i["VirtualmanKey"] for i in live.small_sample_images} - {
+        i["VirtualmanKey"] for i in live.images
+    }
+    key = sorted(only_small)[0]
+    start = now + timedelta(days=12, hours=6)
+    assert live.update(
+        "small_sample_images",
+        {"EffectiveTime": int(start.timestamp() * 1000), "EffectiveDate": format_beijing(start)},
+        VirtualmanKey=key,
+    )
+    async with run_simulator(dataset) as sim:
+        result, rows = await _report(sim)
+    anchors = [r for r in rows if r["kind"] == "anchor"]
+    assert rows[-len(anchors) :] == anchors  # after the assets
+    for account in dataset.accounts:
+        got = {r["code"]: r for r in anchors if r["account"] == account.name}
+        assert set(got) == {a["AnchorCode"] for a in account.anchors}
+        members: dict[str, set[str]] = {}
+        for img in [*account.images, *account.small_sample_images]:
+            members.setdefault(img.get("AnchorCode", ""), set()).add(img["VirtualmanKey"])
+        for raw in account.anchors:
+            row = got[raw["AnchorCode"]]
+            assert row["name"] == raw["AnchorName"]
+            assert row["type"] == raw["VirtualmanTypeCode"]
+            assert row["purchase_type"] == raw["PurchaseType"]
+            assert row["image_count"] == len(members.get(raw["AnchorCode"], ()))
+            assert row["expires_at"] is None
+        for raw in account.timbres:
+            voice = next(r for r in rows if r["kind"] == "timbre" and r["id"] == raw["TimbreKey"])
+            assert voice["avatar_types"] == sorted(set(raw["SupportVirtualmanTypeCodes"]))
+    waiting = next(r for r in rows if r["id"] == key)
+    assert waiting["active"] is False
+    assert datetime.fromisoformat(waiting["starts_at"]) == start.replace(
+        microsecond=start.microsecond // 1000 * 1000
+    )
+    assert 12 * 86400 + 5 * 3600 < waiting["starts_in_seconds"] <= 12 * 86400 + 6 * 3600
+    assert all(r["active"] for r in rows if r["id"] != key)
+    out = io.StringIO()
+    settings, _ = demo_settings(sim.url)
+    render_table(result, Console(file=out, width=400), settings)
+    assert "not active yet: starts in 12d" in out.getvalue()

@@ -21,12 +21,11 @@ from monitor.text import json_text, printable
 __all__ = ["list_alerts", "send_test"]
 
 
-def _store(settings: Settings) -> StateStore:
+def _store(settings: Settings) -> StateStore | None:
+    """The daemon's state store; ``None`` when it has none yet (a fresh state dir)."""
     path = settings.effective_state_dir() / "state.sqlite3"
     if not path.exists():
-        raise ConfigError(
-            [f"state_dir: no state at {path}; has the daemon run with this state_dir?"]
-        )
+        return None
     return StateStore(path)
 
 
@@ -36,14 +35,29 @@ def _text(text: str, style: str = "") -> Text:
     return Text(printable(text), style=style)
 
 
-def list_alerts(settings: Settings, out: TextIO, *, fmt: str = "table") -> int:
+def list_alerts(
+    settings: Settings, out: TextIO, *, fmt: str = "table", err: TextIO | None = None
+) -> int:
     store = _store(settings)
-    try:
-        rows = store.alerts()
-        pending = store.outbox(states=("pending",))
-        dead = store.outbox(states=("dead",), limit=20)
-    finally:
-        store.close()
+    if store is None:
+        err = err if err is not None else sys.stderr
+        # not a configuration error: the daemon has simply not kept any state here yet
+        where = settings.effective_state_dir()
+        err.write(
+            printable(
+                f"ivh-monitor: no alert state in {where} yet: no alerts so far (the daemon"
+                " writes it once it runs with this state_dir)"
+            )
+            + "\n"
+        )
+        rows, pending, dead = [], [], []
+    else:
+        try:
+            rows = store.alerts()
+            pending = store.outbox(states=("pending",))
+            dead = store.outbox(states=("dead",), limit=20)
+        finally:
+            store.close()
     if fmt == "json":
         out.write(
             json_text(
@@ -109,6 +123,13 @@ async def send_test(settings: Settings, only: str | None, out: TextIO = sys.stdo
     """A test message to each channel (or one); exit 1 if any was not delivered."""
     alerts = settings.effective_alerts()
     configs = [c for c in alerts.channels if only is None or c.name == only]
+    if not alerts.channels:
+        raise ConfigError(
+            [
+                "alerts.channels: no channel configured, so there is nothing to test; add one"
+                " under alerts.channels (or set IVH_MONITOR_ALERT_WEBHOOK_URL)"
+            ]
+        )
     if not configs:
         names = ", ".join(c.name for c in alerts.channels) or "none configured"
         raise ConfigError([f"alerts.channels: no channel {only!r} (channels: {names})"])

@@ -224,4 +224,5 @@ class StatusReader:
             evaluation_errors={k: n for k, n in src.engine.evaluation_errors.items() if n},
             last_evaluation_error_at=src.engine.last_evaluation_error_at,
             http=self._http_health(),
+            disabled_families=snapshot.disabled,
         )

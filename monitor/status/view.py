@@ -14,7 +14,7 @@ from typing import Literal
 
 from monitor.alerts.records import Alert
 from monitor.catalogue import Language
-from monitor.domain import Asset, Kind
+from monitor.domain import Asset, Family, Kind
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
 
@@ -31,9 +31,11 @@ __all__ = [
     "TimelineBucket",
     "TypeSum",
     "asset_severity",
+    "avatar_types_of",
     "burn_candidates",
     "expiry_severity",
     "hours_by_type",
+    "not_active_yet",
     "paginate",
     "quotas_by_type",
     "sort_assets",
@@ -141,9 +143,23 @@ class StatusData:
     evaluation_errors: Mapping[str, int] = field(default_factory=dict)
     last_evaluation_error_at: datetime | None = None
     http: HttpHealth = HttpHealth()
+    #: families turned off (``collectors``): shown as off, never as failing or pending
+    disabled_families: tuple[Family, ...] = ()
 
     def account(self, name: str) -> AccountStatus | None:
         return next((a for a in self.accounts if a.name == name), None)
+
+
+def not_active_yet(assets: Iterable[Asset], now: datetime) -> list[tuple[Asset, float]]:
+    """Assets bought but not active yet (their start of validity is ahead), each with
+    the seconds until it starts, soonest first."""
+    waiting = [(a, left) for a in assets if (left := a.starts_in_seconds(now)) is not None]
+    return sorted(waiting, key=lambda pair: (pair[1], pair[0].account, pair[0].id))
+
+
+def avatar_types_of(asset: Asset) -> tuple[str, ...]:
+    """The avatar type codes a voice works with (none for other kinds)."""
+    return asset.avatar_types if asset.kind == "timbre" else ()
 
 
 def expiry_severity(

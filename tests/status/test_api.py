@@ -151,3 +151,70 @@ async def test_routes_live_on_the_one_app(served: tuple[str, Daemon]) -> None:
                 assert response.status_code == 401, path
     finally:
         await runner.cleanup()
+
+
+async def test_status_data_knows_collectors_off_starts_and_voice_avatar_types(
+    tmp_path: Path,
+) -> None:
+    from datetime import timedelta
+
+    from monitor.simulator.records import format_beijing
+    from monitor.status.gather import StatusReader
+    from monitor.status.view import avatar_types_of, not_active_yet
+
+    now = datetime.now(UTC)
+    dataset = default_dataset(now)
+    live = dataset.account("xinghe-live")
+    key = live.small_sample_images[-1]["VirtualmanKey"]
+    start = now + timedelta(days=3)
+    live.update(
+        "small_sample_images",
+        {"EffectiveTime": int(start.timestamp() * 1000), "EffectiveDate": format_beijing(start)},
+        VirtualmanKey=key,
+    )
+    async with run_simulator(dataset) as sim:
+        settings, accounts = demo_settings(
+            sim.url, state_dir=str(tmp_path), collectors={"actions": False}
+        )
+        daemon = Daemon(settings, accounts)
+        try:
+            for account in accounts:
+                for family in daemon.families:
+                    await daemon.run_family(account.name, family)
+            data = StatusReader(daemon).read()
+            app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
+            runner, port = await start_server(app, "127.0.0.1", 0)
+            try:
+                async with httpx.AsyncClient() as http:
+                    records = (await http.get(f"http://127.0.0.1:{port}/api/assets")).json()
+                    ready = await http.get(f"http://127.0.0.1:{port}/readyz")
+            finally:
+                await runner.cleanup()
+        finally:
+            await daemon.stop()
+    assert daemon.families == ("services", "timbres", "images")
+    assert data.disabled_families == ("actions",)
+    # a family off has no state: never "failing" nor "pending" on the page
+    assert {s.family for a in data.accounts for s in a.families} == set(daemon.families)
+    assert ready.status_code == 200
+    assert ready.text == "ready\ncollectors off: actions\n"
+    everything = [asset for a in data.accounts for asset in a.assets]
+    waiting = not_active_yet(everything, data.now)
+    assert [(a.account, a.id) for a, _ in waiting] == [("xinghe-live", key)]
+    assert 2.9 * 86400 < waiting[0][1] <= 3 * 86400
+    record = next(r for r in records if r["id"] == key)
+    assert record["active"] is False
+    assert record["starts_in_seconds"] is not None
+    voices = [a for a in everything if a.kind == "timbre"]
+    raw = {(acc.name, t["TimbreKey"]): t for acc in dataset.accounts for t in acc.timbres}
+    for voice in voices:
+        assert list(avatar_types_of(voice)) == sorted(
+            set(raw[(voice.account, voice.id)]["SupportVirtualmanTypeCodes"])
+        )
+        api = next(
+            r
+            for r in records
+            if (r["kind"], r["account"], r["id"]) == ("timbre", voice.account, voice.id)
+        )
+        assert api["avatar_types"] == list(avatar_types_of(voice))
+    assert all(not avatar_types_of(a) for a in everything if a.kind != "timbre")

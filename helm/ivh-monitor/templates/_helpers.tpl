@@ -139,7 +139,9 @@ an account with no token source, so a broken install never reaches the cluster.
 
 {{/*
 One alerting rule of the built-in group, as a one-item YAML list.
-Input: dict root, key (under prometheusRule.rules), name, expr, summary, description.
+Input: dict root, key (under prometheusRule.rules), name, expr, summary, description,
+and named (true for asset alerts: the asset's name from ivh_asset_info is shown
+beside its id where the expression joined it, see ivh-monitor.withNames).
 Severity comes from the rule's values and is not overridden by alertExtraLabels;
 alertExtraAnnotations may override the built-in annotations (runbook_url too).
 */}}
@@ -150,9 +152,18 @@ alertExtraAnnotations may override the built-in annotations (runbook_url too).
 {{- with $cfg.for }}{{ $_ := set $rule "for" . }}{{ end }}
 {{- with $cfg.keepFiringFor }}{{ $_ := set $rule "keep_firing_for" . }}{{ end }}
 {{- $_ := set $rule "labels" (merge (dict "severity" $cfg.severity) (deepCopy $p.alertExtraLabels)) }}
-{{- $annotations := dict "summary" .summary "description" .description }}
-{{- if $p.runbookUrl }}
-{{- $_ := set $annotations "runbook_url" (printf "%s#%s" $p.runbookUrl (lower .name)) }}
+{{- $summary := .summary }}
+{{- $description := .description }}
+{{- if .named }}
+{{- /* the asset's readable name (joined by ivh-monitor.withNames) before its id */}}
+{{- $asset := `{{ if and $labels.name (ne $labels.name $labels.asset) }}{{ $labels.name }} ({{ $labels.asset }}){{ else }}{{ $labels.asset }}{{ end }}` }}
+{{- $summary = replace `{{ $labels.asset }}` $asset $summary }}
+{{- $description = replace `{{ $labels.asset }}` $asset $description }}
+{{- end }}
+{{- $annotations := dict "summary" $summary "description" $description }}
+{{- $runbooks := default $p.runbookBaseURL $p.runbookUrl }}
+{{- if $runbooks }}
+{{- $_ := set $annotations "runbook_url" (printf "%s#%s" $runbooks (lower .name)) }}
 {{- end }}
 {{- $_ := set $rule "annotations" (mergeOverwrite $annotations (deepCopy $p.alertExtraAnnotations)) }}
 {{- toYaml (list $rule) }}
@@ -318,4 +329,24 @@ Input: dict sum ("sum without (...)"), metric (with its matchers), window.
 {{- printf `%s (increase(%s[%s])) > 0
 or
 %s (%s unless %s offset %s)` .sum .metric .window .sum .metric .metric .window }}
+{{- end }}
+
+{{/*
+An asset alert's expression with the asset's readable name joined from
+ivh_asset_info (label `name`, group_left). Series without an info series (it
+was dropped by relabelling, say) still alert, without the name: the `or on`
+keeps them. Input: dict root, expr, keys (the asset's identity: "account, kind,
+asset" or, for services, "account, asset"), selector (e.g. {kind="service"}).
+*/}}
+{{- define "ivh-monitor.withNames" -}}
+{{- $agg := printf "max without (%s)" (join ", " .root.Values.prometheusRule.aggregateWithout) -}}
+(
+{{ trim .expr | indent 2 }}
+)
+* on ({{ .keys }}) group_left (name)
+{{ $agg }} (ivh_asset_info{{ .selector }})
+or on ({{ .keys }})
+(
+{{ trim .expr | indent 2 }}
+)
 {{- end }}
