@@ -365,3 +365,42 @@ def render_resolved_parts(
         f" 已于 {when} 恢复：{why}。" if lang == "zh" else f" Resolved at {when}: {why}."
     )
     return {"summary": summary.build(), "description": _strip(description.build()), "action": ()}
+
+
+# -- issue 15 (tenants): texts to move into the catalogue ------------------------------
+# One block, both languages, so the catalogue's owner can move it mechanically.
+_RESOLVED["en"]["account_removed"] = "the account is no longer watched (removed from the config)"
+_RESOLVED["zh"]["account_removed"] = "该账号已从配置中移除，不再监控"
+#: the daily digest (alerts/digest.py): title, section headings, lines
+DIGEST_TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "IVH asset digest {date}",
+        "expired": "Expired",
+        "expiring": "Expiring within {days} days",
+        "running_dry": "Running dry within {days} days at the current burn",
+        "left": "Left",
+        "nothing": "Nothing expires or runs dry within {days} days.",
+        "no_data": "No data collected yet.",
+        "expired_line": "- {name} ({type}): expired {when}",
+        "expiring_line": "- {name} ({type}): expires {when} ({days_left} days)",
+        "dry_line": "- {name} ({type}): runs dry {when} ({hours} h left, {rate} h/day)",
+        "hours_line": "- {type}: {hours} h left",
+        "quota_line": "- {type}: {left} of {limit} left",
+        "more": "- … and {n} more",
+    },
+    "zh": {
+        "title": "IVH 资产日报 {date}",
+        "expired": "已过期",
+        "expiring": "{days} 天内到期",
+        "running_dry": "按当前消耗 {days} 天内用完",
+        "left": "剩余",
+        "nothing": "{days} 天内没有到期或用完的资产。",
+        "no_data": "尚未采集到数据。",
+        "expired_line": "- {name}（{type}）：已于 {when} 过期",
+        "expiring_line": "- {name}（{type}）：{when} 到期（剩 {days_left} 天）",
+        "dry_line": "- {name}（{type}）：预计 {when} 用完（剩 {hours} 小时，每天 {rate} 小时）",
+        "hours_line": "- {type}：剩余 {hours} 小时",
+        "quota_line": "- {type}：剩余 {left} / {limit}",
+        "more": "- ……另有 {n} 项",
+    },
+}

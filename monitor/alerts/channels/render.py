@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.alerts.channels import escape
 from monitor.alerts.records import Alert, Notification
+from monitor.text import one_line
 
 __all__ = [
     "MARKDOWN",
@@ -100,6 +101,9 @@ _REASONS: dict[str, tuple[str, str]] = {
 }
 _ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 _RESOLVED_ICON = "✅"
+_DIGEST_ICON = "📋"
+#: the rule name of a digest's blocks (one per account; see alerts/digest.py)
+DIGEST_RULE = "digest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,9 @@ def _time(value: datetime | None, zone: ZoneInfo) -> str:
 
 def render_title(notification: Notification, language: str) -> str:
     """``🔴 [FIRING:2 RESOLVED:1] IVH asset alerts`` / ``🔴【告警 2 · 已恢复 1】IVH 资产告警``."""
+    if notification.reason == "digest" and notification.alerts:
+        # a digest's title is its first block's summary (alerts/digest.py)
+        return f"{_DIGEST_ICON} {one_line(notification.alerts[0].annotations.get('summary', ''))}"
     t = _texts(language)
     firing = [a for a in notification.alerts if a.status == "firing"]
     resolved = len(notification.alerts) - len(firing)
@@ -226,6 +233,10 @@ def render_alert(
     template: str | None = None,
 ) -> str:
     """One alert's block of text: the channel's template, or the default layout."""
+    if alert.rule == DIGEST_RULE:
+        # one account's lines of a daily digest: ours, but for the names in them
+        body = _annotation(alert, "description", style)
+        return f"{style.bold(style.escape(alert.account))}\n{body}"
     f = alert_fields(alert, language, zone, style)
     if template is not None:
         return string.Template(template).safe_substitute(f)
