@@ -33,6 +33,7 @@ from monitor.config import HttpConfig
 from monitor.httpguard import ConnectionGuard, Refusals, refused, server_log
 from monitor.snapshot import SnapshotStore
 from monitor.status import StatusSource, add_routes
+from monitor.text import printable
 
 __all__ = ["Serving", "create_app", "start_server"]
 
@@ -69,8 +70,13 @@ def create_app(
     grafana_url: str | None = None,
     refusals: Refusals | None = None,
     auth: BasicAuth | None = None,
+    reload: Callable[[], Awaitable[tuple[bool, list[str]]]] | None = None,
 ) -> web.Application:
-    """The daemon's app; with ``auth``, every route but the probes behind basic auth."""
+    """The daemon's app; with ``auth``, every route but the probes behind basic auth.
+
+    With ``reload``, ``POST /-/reload`` reloads the configuration (as Prometheus'
+    lifecycle endpoint: 200 when applied, 500 with the first error when refused;
+    any other method 405)."""
     refusals = refusals if refusals is not None else Refusals()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
@@ -131,6 +137,15 @@ def create_app(
         )
         return web.Response(text=page, content_type="text/html")
 
+    async def reload_config(_: web.Request) -> web.Response:
+        assert reload is not None  # noqa: S101 - routed only with it
+        applied, errors = await reload()
+        if applied:
+            return web.Response(text="configuration reloaded\n")
+        more = f" (and {len(errors) - 1} more; see the log)" if len(errors) > 1 else ""
+        first = printable(errors[0] if errors else "unknown error")
+        return web.Response(status=500, text=f"failed to reload config: {first}{more}\n")
+
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_limits(refusals)])
     if auth is not None:
         app.middlewares.append(auth.middleware)
@@ -138,6 +153,8 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if reload is not None:
+        app.router.add_post("/-/reload", reload_config)
     if status is not None:
         add_routes(app, status, grafana_url=grafana_url, http=refusals)
     else:
