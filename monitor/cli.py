@@ -328,8 +328,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(settings, accounts, loader=load, scrubber=scrubber))
 
 
-def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
+def _demo_banner(sim_url: str, sink_url: str, tenant_sink: str) -> Callable[[str], None]:
+    from monitor.demo import DEMO_TENANT  # noqa: PLC0415
     from monitor.simulator import DEMO_ACCOUNTS  # noqa: PLC0415
+
+    tenant, members = DEMO_TENANT
 
     def show(base: str) -> None:
         names = ", ".join(name for name, _, _ in DEMO_ACCOUNTS)
@@ -341,6 +344,8 @@ def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
             f"  health / readiness    : {base}/healthz  {base}/readyz\n"
             f"  status page           : {base}/\n"
             f"  alerts go to          : {sink_url}  (printed below as [alert sink] lines)\n"
+            f"  tenant {tenant} ({', '.join(members)}): {tenant_sink}\n"
+            f"                          (its alerts, its digest: [alert sink {tenant}] lines)\n"
             "  try: curl -s " + base + "/metrics | grep ivh_asset_expiry\n\n"
         )
 
@@ -350,7 +355,9 @@ def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import (  # noqa: PLC0415 - see _cmd_simulate
         DEMO_SCHEDULE,
+        DEMO_TENANT,
         burn_hours,
+        demo_alerts,
         demo_settings,
         run_sink,
     )
@@ -376,6 +383,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             async with (
                 run_simulator(default_dataset(datetime.now(UTC))) as sim,
                 run_sink() as (sink_url, _),
+                run_sink(name=DEMO_TENANT[0]) as (tenant_sink, _),
             ):
                 burner = asyncio.create_task(burn_hours(sim.dataset))
                 settings, accounts = demo_settings(
@@ -383,14 +391,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     listen=args.listen,
                     schedule=DEMO_SCHEDULE,
                     state_dir=state,
-                    alerts={
-                        "channels": [{"name": "demo-sink", "type": "webhook", "url": sink_url}],
-                        # forecasts after minutes of demo history, not hours
-                        "rules": {"hours_depleting": {"min_history_hours": 0.01}},
-                    },
+                    alerts=demo_alerts(sink_url, tenant_sink),
                 )
+                banner = _demo_banner(sim.url, sink_url, tenant_sink)
                 try:
-                    return await _serve(settings, accounts, banner=_demo_banner(sim.url, sink_url))
+                    return await _serve(settings, accounts, banner=banner)
                 finally:
                     burner.cancel()
 
