@@ -345,7 +345,7 @@ async def test_reload_adds_and_removes_accounts_and_channels_without_losing_or_r
             await deliver(daemon)
             # the removed account's alerts resolve once, on the channels that had them
             assert set(hooks["ops"].resolved()) == horizon
-            assert {x for x in hooks["acme"].resolved()} == horizon
+            assert set(hooks["acme"].resolved()) == horizon
             assert all(
                 a["annotations"]["summary"].startswith("[Resolved]")
                 for a in hooks["ops"].alerts()
