@@ -520,11 +520,15 @@ class Daemon:
         """Clients, the snapshot, ``ivh_account_info``, the jobs; a removed account's
         alerts resolve once, an added one is collected at once."""
         settings = self.settings
-        grace = settings.client.timeout_seconds + 5
-        for name in [*removed, *changed]:
+        for name in removed:  # its collections in flight have nowhere to go
             for task, account in list(self._running.items()):
                 if account == name:
                     task.cancel()
+            self._close_later(self.clients.pop(name).aclose(), 0)
+        # a changed account's collection in flight ends on its old client, within the
+        # job's deadline; the next run takes the new one
+        grace = max(settings.job_deadline(f) for f in FAMILIES)
+        for name in changed:
             self._close_later(self.clients.pop(name).aclose(), grace)
         for name in [*added, *changed]:
             self.clients[name] = self._client(new[name])

@@ -218,7 +218,21 @@ class StatusReader:
             )
             digest = None
             if cfg.digest is not None:
-                zone = cfg.digest.timezone or cfg.timezone
+                # as the daemon picks it: the digest's, the channel's own, the zone its
+                # (routed) accounts share, the channel's default
+                zones = {
+                    str(a.message_zone) if a.message_zone else None
+                    for a in src.accounts
+                    if a.name in reached
+                }
+                zone = cfg.digest.timezone or (
+                    cfg.timezone
+                    if "timezone" in cfg.model_fields_set
+                    or not cfg.routed
+                    or len(zones) != 1
+                    or None in zones
+                    else str(zones.pop())
+                )
                 digest = f"{cfg.digest.at} {zone}"
             items.append(
                 ChannelItem(
