@@ -520,11 +520,6 @@ class Daemon:
         """Clients, the snapshot, ``ivh_account_info``, the jobs; a removed account's
         alerts resolve once, an added one is collected at once."""
         settings = self.settings
-        for name in removed:  # its collections in flight have nowhere to go
-            for task, account in list(self._running.items()):
-                if account == name:
-                    task.cancel()
-            self._close_later(self.clients.pop(name).aclose(), 0)
         # a changed account's collection in flight ends on its old client, within the
         # job's deadline; the next run takes the new one
         grace = max(settings.job_deadline(f) for f in FAMILIES)
@@ -542,12 +537,7 @@ class Daemon:
         self._assets.set_account_labels({a.name: a.labels for a in new.values()})
         now = self.clock()
         for name in removed:
-            for family in FAMILIES:
-                with contextlib.suppress(JobLookupError):
-                    self.scheduler.remove_job(f"{name}/{family}")
-            self._images_done.pop(name, None)
-            with contextlib.suppress(sqlite3.Error):  # logged by the store
-                self.engine.retire(name, now)
+            self._drop(name, now)
         if not self.scheduler.running:
             return
         for name in added:
@@ -556,6 +546,20 @@ class Daemon:
             for name in new:
                 if name not in added:
                     self._schedule(name)
+
+    def _drop(self, name: str, now: datetime) -> None:
+        """A removed account: its jobs and collections in flight (their results have
+        nowhere to go) stop, its client closes, its alerts resolve once."""
+        for family in FAMILIES:
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(f"{name}/{family}")
+        for task, account in list(self._running.items()):
+            if account == name:
+                task.cancel()
+        self._close_later(self.clients.pop(name).aclose(), 0)
+        self._images_done.pop(name, None)
+        with contextlib.suppress(sqlite3.Error):  # logged by the store
+            self.engine.retire(name, now)
 
     def _close_later(self, close: Coroutine[Any, Any, None], after: float) -> None:
         """Close a replaced client or channel once work in flight on it is done (at most
