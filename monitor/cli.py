@@ -159,18 +159,19 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             "basic_auth_users": sorted(web.basic_auth_users),
         }
     sys.stdout.write(json_text(data, indent=2))
-    sys.stdout.write("\n\nroutes (account: channels its alerts reach):\n")
+    # stdout stays the JSON document and the verdict; the routes are for the reader
+    sys.stderr.write("routes (account: channels its alerts reach):\n")
     for account in accounts:
         reached = ", ".join(routes[account.name]) or "(none)"
         tenant = f" [tenant {account.tenant}]" if account.tenant else ""
-        sys.stdout.write(printable(f"  {account.name}{tenant}: {reached}") + "\n")
+        sys.stderr.write(printable(f"  {account.name}{tenant}: {reached}") + "\n")
     for name, reached_by in routes.items():
         if channels and not reached_by:
             sys.stderr.write(
                 printable(f"ivh-monitor: warning: account {name}: its alerts reach no channel")
                 + "\n"
             )
-    sys.stdout.write("configuration OK\n")
+    sys.stdout.write("\nconfiguration OK\n")
     return 0
 
 

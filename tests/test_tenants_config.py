@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -273,9 +274,12 @@ def test_check_config_prints_each_accounts_routes_and_warns_of_none(
     )
     assert main(["--config", str(path), "check-config"]) == 0
     captured = capsys.readouterr()
-    assert "  acme-1 [tenant acme]: acme-robot\n" in captured.out
-    assert "  lonely: (none)\n" in captured.out
-    assert '"effective_routes"' in captured.out
+    # stdout: the JSON document, then the verdict; the routes are on stderr
+    document, verdict = captured.out.rstrip("\n").rsplit("\n", 1)
+    assert verdict == "configuration OK"
+    assert json.loads(document)["effective_routes"] == {"acme-1": ["acme-robot"], "lonely": []}
+    assert "  acme-1 [tenant acme]: acme-robot\n" in captured.err
+    assert "  lonely: (none)\n" in captured.err
     assert "warning: account lonely: its alerts reach no channel" in captured.err
-    assert "acme-1" not in captured.err
+    assert "account acme-1" not in captured.err  # it reaches one: no warning
     assert TOKEN not in captured.out + captured.err
