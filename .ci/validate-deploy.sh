@@ -463,10 +463,13 @@ ivh-prod|alertname=IvhAssetExpiring account=prod-eu severity=warning
 ivh-critical|alertname=IvhAssetExpired account=dev severity=critical
 ivh-default|alertname=IvhServiceHoursLow account=dev severity=warning
 ivh-ops|alertname=IvhMonitorDown severity=critical
+ivh-tenant-acme|alertname=IvhServiceHoursLow tenant=acme account=acme-live severity=warning
+ivh-tenant-globex,ivh-prod-critical|alertname=IvhAssetExpired tenant=globex account=prod-globex severity=critical
+ivh-default|alertname=IvhServiceHoursLow tenant=initech account=initech-1 severity=warning
 CASES
   return "$status"
 }
-check "amtool routes: severity/account to receivers" am_routes
+check "amtool routes: tenant/severity/account to receivers" am_routes
 
 # ---------------------------------------------------------------- the wheel's entrypoint
 # Build the wheel, install only it (and its dependencies) into a fresh venv, and

@@ -481,6 +481,39 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "chat.reason.gone": ("asset no longer exists", "资产已不存在"),
     "chat.reason.recovered": ("recovered", "已恢复正常"),
     "chat.reason.threshold_changed": ("threshold changed", "阈值已调整"),
+    "resolved.why.account_removed": (
+        "the account is no longer watched (removed from the config)",
+        "该账号已从配置中移除，不再监控",
+    ),
+    # the daily digest (alerts/digest.py): title, section headings, lines
+    "digest.title": ("IVH asset digest {date}", "IVH 资产日报 {date}"),
+    "digest.expired": ("Expired", "已过期"),
+    "digest.expiring": ("Expiring within {days} days", "{days} 天内到期"),
+    "digest.running_dry": (
+        "Running dry within {days} days at the current burn",
+        "按当前消耗 {days} 天内耗尽",
+    ),
+    "digest.left": ("Left", "剩余"),
+    "digest.nothing": (
+        "Nothing expires or runs dry within {days} days.",
+        "{days} 天内没有到期或耗尽的资产。",
+    ),
+    "digest.no_data": ("No data collected yet.", "尚未采集到数据。"),
+    "digest.expired_line": (
+        "- {name} ({type}): expired {when}",
+        "- {name}（{type}）：已于 {when} 过期",
+    ),
+    "digest.expiring_line": (
+        "- {name} ({type}): expires {when} ({days_left} days)",
+        "- {name}（{type}）：{when} 到期（剩 {days_left} 天）",
+    ),
+    "digest.dry_line": (
+        "- {name} ({type}): runs dry {when} ({hours} h left, {rate} h/day)",
+        "- {name}（{type}）：预计 {when} 耗尽（剩 {hours} 小时，每天 {rate} 小时）",
+    ),
+    "digest.hours_line": ("- {type}: {hours} h left", "- {type}：剩余 {hours} 小时"),
+    "digest.quota_line": ("- {type}: {left} of {limit} left", "- {type}：剩余 {left} / {limit}"),
+    "digest.more": ("- … and {n} more", "- ……另有 {n} 项"),
 }
 
 #: every text: ``key -> (en, zh)``, read-only

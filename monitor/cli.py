@@ -19,9 +19,10 @@ import structlog
 from prometheus_client import disable_created_metrics
 
 from monitor import __version__
+from monitor.alerts.routing import reaches
 from monitor.auth import BasicAuth
 from monitor.config import Account, Settings, check_port, load_settings, parse_listen
-from monitor.daemon import Daemon
+from monitor.daemon import Daemon, Loader, tenancy_of
 from monitor.domain import FAMILIES
 from monitor.errors import ConfigError
 from monitor.httpguard import HttpMetrics, Refusals
@@ -200,10 +201,19 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         }
         for a in accounts
     ]
+    channels = settings.effective_alerts().channels
     data["effective_channels"] = [
-        {"name": c.name, "type": c.type, "target": c.masked_url()}
-        for c in settings.effective_alerts().channels
+        {
+            "name": c.name,
+            "type": c.type,
+            "target": c.masked_url(),
+            "route": "routed" if c.routed else "default",
+            "digest": None if c.digest is None else c.digest.model_dump(),
+        }
+        for c in channels
     ]
+    routes = {a.name: [c.name for c in reaches(channels, a.name, tenancy_of(a))] for a in accounts}
+    data["effective_routes"] = routes
     data["effective_state_dir"] = str(settings.effective_state_dir())
     if settings.web_config_file is not None:  # refused here as `run` would refuse it
         web = load_web_config(settings.web_config_file)
@@ -212,6 +222,18 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             "basic_auth_users": sorted(web.basic_auth_users),
         }
     sys.stdout.write(json_text(data, indent=2))
+    # stdout stays the JSON document and the verdict; the routes are for the reader
+    sys.stderr.write("routes (account: channels its alerts reach):\n")
+    for account in accounts:
+        reached = ", ".join(routes[account.name]) or "(none)"
+        tenant = f" [tenant {account.tenant}]" if account.tenant else ""
+        sys.stderr.write(printable(f"  {account.name}{tenant}: {reached}") + "\n")
+    for name, reached_by in routes.items():
+        if channels and not reached_by:
+            sys.stderr.write(
+                printable(f"ivh-monitor: warning: account {name}: its alerts reach no channel")
+                + "\n"
+            )
     sys.stdout.write("\nconfiguration OK\n")
     return 0
 
@@ -282,10 +304,17 @@ async def _serve(
     accounts: Sequence[Account],
     *,
     banner: Callable[[str], None] | None = None,
+    loader: Loader | None = None,
+    scrubber: SecretScrubber | None = None,
 ) -> int:
-    """Run the daemon until SIGTERM/SIGINT."""
+    """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration."""
     web_config = load_web_config(settings.web_config_file) if settings.web_config_file else None
-    daemon = Daemon(settings, accounts)
+    daemon = Daemon(
+        settings,
+        accounts,
+        loader=loader,
+        on_secrets=(lambda secrets: scrubber.add(*secrets)) if scrubber is not None else None,
+    )
     host, port = parse_listen(settings.listen)
     refusals = Refusals(HttpMetrics(daemon.registry))
     auth = None
@@ -304,6 +333,7 @@ async def _serve(
         grafana_url=settings.grafana_url,
         refusals=refusals,
         auth=auth,
+        reload=daemon.reload,
     )
     try:
         runner, bound = await start_server(
@@ -328,9 +358,19 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[tuple[bool, list[str]]]] = set()
+
+    def hangup() -> None:
+        log.info("config.reload_requested", source="SIGHUP")
+        task = loop.create_task(daemon.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     try:
         await stop.wait()
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
         log.info("daemon.stopping")
         await daemon.stop()
         await runner.cleanup()
@@ -346,7 +386,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args, **overrides)
     everyone = settings.resolved_accounts()
     accounts = settings.sharded(everyone)
-    configure_logging(settings.log_level, settings.log_format, scrubber=_scrubber(everyone))
+    scrubber = _scrubber(everyone)
+    for channel in settings.effective_alerts().channels:
+        scrubber.add(*channel.secret_values())
+    configure_logging(settings.log_level, settings.log_format, scrubber=scrubber)
+
+    def load() -> tuple[Settings, list[Account]]:
+        fresh = _settings(args, **overrides)
+        return fresh, fresh.sharded(fresh.resolved_accounts())
+
     if settings.shard is not None:
         log.info(
             "shard.accounts",
@@ -354,11 +402,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             accounts=[a.name for a in accounts],
             of_total=len(everyone),
         )
-    return asyncio.run(_serve(settings, accounts))
+    return asyncio.run(_serve(settings, accounts, loader=load, scrubber=scrubber))
 
 
-def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
+def _demo_banner(sim_url: str, sink_url: str, tenant_sink: str) -> Callable[[str], None]:
+    from monitor.demo import DEMO_TENANT  # noqa: PLC0415
     from monitor.simulator import DEMO_ACCOUNTS  # noqa: PLC0415
+
+    tenant, members = DEMO_TENANT
 
     def show(base: str) -> None:
         names = ", ".join(name for name, _, _ in DEMO_ACCOUNTS)
@@ -370,6 +421,8 @@ def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
             f"  health / readiness    : {base}/healthz  {base}/readyz\n"
             f"  status page           : {base}/\n"
             f"  alerts go to          : {sink_url}  (printed below as [alert sink] lines)\n"
+            f"  tenant {tenant} ({', '.join(members)}): {tenant_sink}\n"
+            f"                          (its alerts, its digest: [alert sink {tenant}] lines)\n"
             "  try: curl -s " + base + "/metrics | grep ivh_asset_expiry\n\n"
         )
 
@@ -379,7 +432,9 @@ def _demo_banner(sim_url: str, sink_url: str) -> Callable[[str], None]:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import (  # noqa: PLC0415 - see _cmd_simulate
         DEMO_SCHEDULE,
+        DEMO_TENANT,
         burn_hours,
+        demo_alerts,
         demo_settings,
         run_sink,
     )
@@ -405,6 +460,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             async with (
                 run_simulator(default_dataset(datetime.now(UTC))) as sim,
                 run_sink() as (sink_url, _),
+                run_sink(name=DEMO_TENANT[0]) as (tenant_sink, _),
             ):
                 burner = asyncio.create_task(burn_hours(sim.dataset))
                 settings, accounts = demo_settings(
@@ -412,14 +468,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     listen=args.listen,
                     schedule=DEMO_SCHEDULE,
                     state_dir=state,
-                    alerts={
-                        "channels": [{"name": "demo-sink", "type": "webhook", "url": sink_url}],
-                        # forecasts after minutes of demo history, not hours
-                        "rules": {"hours_depleting": {"min_history_hours": 0.01}},
-                    },
+                    alerts=demo_alerts(sink_url, tenant_sink),
                 )
+                banner = _demo_banner(sim.url, sink_url, tenant_sink)
                 try:
-                    return await _serve(settings, accounts, banner=_demo_banner(sim.url, sink_url))
+                    return await _serve(settings, accounts, banner=banner)
                 finally:
                     burner.cancel()
 

@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -39,6 +40,8 @@ from pydantic_settings import (
 
 from monitor.alerts.channels.config import ChannelConfig
 from monitor.alerts.config import AlertsConfig
+from monitor.alerts.matching import labels_fit
+from monitor.catalogue import Language
 from monitor.domain import FAMILIES, Family
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.errors import ConfigError
@@ -50,8 +53,10 @@ __all__ = [
     "ClientConfig",
     "CollectorsConfig",
     "HttpConfig",
+    "MessagesConfig",
     "ScheduleConfig",
     "Settings",
+    "TenantConfig",
     "check_port",
     "load_settings",
     "parse_listen",
@@ -112,8 +117,39 @@ def _check_zone(value: str) -> str:
     return value
 
 
+def _label_names(value: dict[str, str]) -> dict[str, str]:
+    bad = [k for k in value if not re.match(_LABEL_PATTERN, k) or k.startswith("__")]
+    if bad:
+        raise ValueError(f"invalid Prometheus label names: {', '.join(sorted(bad))}")
+    if "account" in value:
+        raise ValueError("'account' is reserved; it is the account's name")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class MessagesConfig(_Strict):
+    """The language and zone of a tenant's messages (on the channels routed to it)."""
+
+    language: Language | None = None
+    timezone: str | None = Field(None, description="zone in which message times are shown")
+
+    _check_tz = field_validator("timezone")(
+        classmethod(lambda cls, v: None if v is None else _check_zone(v))
+    )
+
+
+class TenantConfig(_Strict):
+    """A group of accounts chosen by their labels, with the language and zone of their
+    messages: ``{name: acme, labels: {tenant: acme}, messages: {language: en}}``."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    labels: dict[str, str] = Field(
+        min_length=1, description="globs every label of a member account must fit"
+    )
+    messages: MessagesConfig = Field(default_factory=MessagesConfig)
 
 
 class AccountConfig(_Strict):
@@ -128,6 +164,10 @@ class AccountConfig(_Strict):
     labels: dict[str, str] = Field(
         default_factory=dict, description="extra labels on ivh_account_info (team, owner…)"
     )
+    messages: MessagesConfig = Field(
+        default_factory=MessagesConfig,
+        description="language and zone of this account's messages on its routed channels",
+    )
 
     _check_url = field_validator("base_url")(
         classmethod(lambda cls, v: None if v is None else _check_base_url(v))
@@ -136,15 +176,7 @@ class AccountConfig(_Strict):
         classmethod(lambda cls, v: None if v is None else _check_zone(v))
     )
 
-    @field_validator("labels")
-    @classmethod
-    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [k for k in value if not re.match(_LABEL_PATTERN, k) or k.startswith("__")]
-        if bad:
-            raise ValueError(f"invalid Prometheus label names: {', '.join(sorted(bad))}")
-        if "account" in value:
-            raise ValueError("'account' is reserved; it is the account's name")
-        return value
+    _check_labels = field_validator("labels")(classmethod(lambda cls, v: _label_names(v)))
 
 
 class ClientConfig(_Strict):
@@ -295,6 +327,17 @@ class CollectorsConfig(_Strict):
         return tuple(f for f in FAMILIES if f not in self.enabled())
 
 
+class TenantFile(_Strict):
+    """One file of ``accounts_dir``: a tenant's accounts, and the labels and message
+    settings they all share (an account's own win)."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    messages: MessagesConfig = Field(default_factory=MessagesConfig)
+    accounts: list[AccountConfig] = Field(min_length=1, max_length=10_000)
+
+    _check_labels = field_validator("labels")(classmethod(lambda cls, v: _label_names(v)))
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """An account ready to use: token resolved, defaults applied."""
@@ -305,6 +348,12 @@ class Account:
     base_url: str
     zone: ZoneInfo
     labels: dict[str, str]
+    #: of the account's messages on channels routed to it: the account's own
+    #: ``messages``, else its first tenant group's; None: the channel's own
+    language: Language | None = None
+    message_zone: ZoneInfo | None = None
+    #: the tenant group it belongs to (the first whose labels fit), if any
+    tenant: str | None = None
 
 
 class Settings(BaseSettings):
@@ -320,6 +369,15 @@ class Settings(BaseSettings):
     )
 
     accounts: list[AccountConfig] = Field(default_factory=list)
+    accounts_dir: Path | None = Field(
+        None,
+        description="a directory of YAML files, one per tenant, each with its accounts"
+        " (and labels, messages for all of them); loaded with this file",
+    )
+    tenants: list[TenantConfig] = Field(
+        default_factory=list,
+        description="groups of accounts by label, with the language and zone of their messages",
+    )
     # The single-account shortcut (environment variables, no file needed).
     account_name: str = Field("default", pattern=_NAME_PATTERN)
     appkey: str | None = None
@@ -373,6 +431,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    #: account name -> the file of ``accounts_dir`` it came from (for messages)
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
     _check_url = field_validator("base_url")(classmethod(lambda cls, v: _check_base_url(v)))
     _check_grafana = field_validator("grafana_url")(
@@ -440,13 +501,16 @@ class Settings(BaseSettings):
         seen: set[str] = set()
         resolved: list[Account] = []
         for i, cfg in enumerate(configs):
-            where = f"accounts[{i}] ({cfg.name})"
+            where = self._sources.get(cfg.name) or f"accounts[{i}] ({cfg.name})"
             if cfg.name in seen:
                 problems.append(f"{where}.name: duplicate account name; names must be unique")
             seen.add(cfg.name)
             token = _read_token(cfg, where, problems)
             if token is None:
                 continue
+            tenant = next((t for t in self.tenants if labels_fit(t.labels, cfg.labels)), None)
+            language = cfg.messages.language or (tenant.messages.language if tenant else None)
+            zone = cfg.messages.timezone or (tenant.messages.timezone if tenant else None)
             resolved.append(
                 Account(
                     name=cfg.name,
@@ -455,6 +519,9 @@ class Settings(BaseSettings):
                     base_url=cfg.base_url or self.base_url,
                     zone=ZoneInfo(cfg.timezone or self.timezone),
                     labels=dict(cfg.labels),
+                    language=language,
+                    message_zone=ZoneInfo(zone) if zone else None,
+                    tenant=tenant.name if tenant else None,
                 )
             )
         if problems:
@@ -573,6 +640,93 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return text or "config"
 
 
+#: bounds on ``accounts_dir``: files read, bytes of one file
+_MAX_TENANT_FILES = 10_000
+_MAX_TENANT_FILE_BYTES = 4 * 1024 * 1024
+
+
+def _errors(exc: ValidationError, where: str) -> list[str]:
+    return [
+        f"{where}{_loc(err['loc'])}: {err['msg']}"
+        + (" (unknown setting: check its spelling)" if err["type"] == "extra_forbidden" else "")
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def _tenant_files(directory: Path) -> list[Path]:
+    """The YAML files of ``accounts_dir`` in name order; hidden ones (a Kubernetes
+    ConfigMap's ``..data``) skipped."""
+    try:
+        names = sorted(
+            p
+            for p in directory.iterdir()
+            if not p.name.startswith(".") and p.suffix in (".yaml", ".yml") and p.is_file()
+        )
+    except OSError as exc:
+        raise ConfigError(
+            [f"accounts_dir: cannot read {directory}: {exc.strerror or 'not a directory'}"]
+        ) from None
+    if len(names) > _MAX_TENANT_FILES:
+        raise ConfigError([f"accounts_dir: more than {_MAX_TENANT_FILES} files in {directory}"])
+    return names
+
+
+def _read_tenant_file(path: Path) -> tuple[TenantFile | None, list[str]]:  # noqa: PLR0911 - one return per way a file can be bad
+    where = f"accounts_dir file {path.name}"
+    try:
+        if path.stat().st_size > _MAX_TENANT_FILE_BYTES:
+            return None, [f"{where}: larger than {_MAX_TENANT_FILE_BYTES // 1024 // 1024} MiB"]
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return None, [f"{where}: not valid YAML{at}"]
+    except UnicodeDecodeError:
+        return None, [f"{where}: not UTF-8 text"]
+    except OSError as exc:
+        return None, [f"{where}: cannot read it: {exc.strerror}"]
+    except RecursionError:
+        return None, [f"{where}: nested too deeply"]
+    if not isinstance(content, dict):
+        return None, [f"{where}: expected a mapping with accounts: [...]"]
+    try:
+        return TenantFile.model_validate(content), []
+    except ValidationError as exc:
+        return None, _errors(exc, f"{where}: ")
+
+
+def _with_accounts_dir(settings: Settings) -> Settings:
+    """``settings`` with the accounts of every file of ``accounts_dir`` appended, each
+    with its file's labels and messages under its own."""
+    if settings.accounts_dir is None:
+        return settings
+    problems: list[str] = []
+    accounts = list(settings.accounts)
+    sources: dict[str, str] = {}
+    for path in _tenant_files(settings.accounts_dir):
+        tenant, errors = _read_tenant_file(path)
+        problems.extend(errors)
+        if tenant is None:
+            continue
+        for i, acc in enumerate(tenant.accounts):
+            messages = MessagesConfig(
+                language=acc.messages.language or tenant.messages.language,
+                timezone=acc.messages.timezone or tenant.messages.timezone,
+            )
+            accounts.append(
+                acc.model_copy(
+                    update={"labels": {**tenant.labels, **acc.labels}, "messages": messages}
+                )
+            )
+            where = f"accounts_dir file {path.name}: accounts[{i}] ({acc.name})"
+            sources.setdefault(acc.name, where)
+    if problems:
+        raise ConfigError(problems)
+    merged = settings.model_copy(update={"accounts": accounts})
+    merged._sources = sources
+    return merged
+
+
 def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Settings:
     """Load and validate everything; raise ``ConfigError`` listing each bad field.
 
@@ -609,10 +763,12 @@ def load_settings(config_path: str | Path | None = None, **overrides: Any) -> Se
             # pydantic-settings calls .lower() on top-level names
             raise ConfigError([f"config file {path}: setting names must be strings"])
         cls = type(
-            "Settings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": path}}
+            "Settings",
+            (Settings,),
+            {"model_config": {**Settings.model_config, "yaml_file": path}},
         )
     try:
-        return cls(**overrides)
+        return _with_accounts_dir(cls(**overrides))
     except RecursionError:
         # pydantic-settings parses the file again (deeper in the stack) and JSON values
         # of IVH_MONITOR_* variables: either can nest beyond Python's recursion limit

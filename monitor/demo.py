@@ -4,6 +4,11 @@
 accounts with short intervals; alerts go to a webhook sink on 127.0.0.1 that
 prints each one it receives, so the whole path (rules → outbox → channel →
 receiver) is visible in one terminal.
+
+Two of the demo accounts belong to one tenant (label ``tenant: acme``, English
+and Asia/Singapore): their alerts, and a daily digest, also go to the
+tenant's own sink, whose lines read ``[alert sink acme]``; the operator's sink
+(``[alert sink]``) gets every alert.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ from pydantic import SecretStr
 from monitor.config import Account, Settings, load_settings
 from monitor.simulator import DEMO_ACCOUNTS, Dataset
 
-__all__ = ["DEMO_SCHEDULE", "burn_hours", "demo_settings", "run_sink"]
+__all__ = [
+    "DEMO_SCHEDULE",
+    "DEMO_TENANT",
+    "burn_hours",
+    "demo_alerts",
+    "demo_settings",
+    "run_sink",
+]
 
 #: short intervals so the demo shows changes within a minute or two
 DEMO_SCHEDULE = {
@@ -39,13 +51,32 @@ _BURNERS = (
 )
 
 
+#: the demo's tenant: its label value and the accounts that carry it
+DEMO_TENANT = ("acme", ("xinghe-live", "horizon-sg"))
+
+
 def demo_settings(base_url: str, **overrides: Any) -> tuple[Settings, list[Account]]:
-    """Settings for the simulator's demo accounts at ``base_url``."""
+    """Settings for the simulator's demo accounts at ``base_url``; two of them are the
+    tenant ``acme``'s (label ``tenant: acme``, English, Asia/Singapore)."""
+    tenant, members = DEMO_TENANT
     settings = load_settings(
         None,
         accounts=[
-            {"name": name, "appkey": appkey, "access_token": SecretStr(token), "base_url": base_url}
+            {
+                "name": name,
+                "appkey": appkey,
+                "access_token": SecretStr(token),
+                "base_url": base_url,
+                "labels": {"tenant": tenant} if name in members else {},
+            }
             for name, appkey, token in DEMO_ACCOUNTS
+        ],
+        tenants=[
+            {
+                "name": tenant,
+                "labels": {"tenant": tenant},
+                "messages": {"language": "en", "timezone": "Asia/Singapore"},
+            }
         ],
         client={"rate_limit_per_second": 50, "max_concurrency": 8},
         **overrides,
@@ -71,18 +102,46 @@ async def burn_hours(dataset: Dataset, *, every: float = 10.0) -> None:
                 break
 
 
-def _line(alert: dict[str, Any], status: str) -> str:
+def demo_alerts(operator_sink: str, tenant_sink: str) -> dict[str, Any]:
+    """The demo's alert settings: the operator's sink gets every alert (a default
+    route), the tenant's sink its two accounts' alerts and a daily digest."""
+    tenant, _ = DEMO_TENANT
+    return {
+        "channels": [
+            {"name": "demo-sink", "type": "webhook", "url": operator_sink},
+            {
+                "name": f"{tenant}-sink",
+                "type": "webhook",
+                "url": tenant_sink,
+                "labels": {"tenant": tenant},
+                # due from midnight: the demo shows the day's digest at once
+                "digest": {"at": "00:00", "within_days": 30},
+            },
+        ],
+        # forecasts after minutes of demo history, not hours
+        "rules": {"hours_depleting": {"min_history_hours": 0.01}},
+    }
+
+
+def _line(alert: dict[str, Any], status: str, name: str | None = None) -> str:
     labels = alert.get("labels", {})
-    summary = alert.get("annotations", {}).get("summary", "")
+    annotations = alert.get("annotations", {})
+    summary = annotations.get("summary", "")
+    sink = f"[alert sink {name}]" if name else "[alert sink]"
+    if labels.get("rule") == "digest":
+        lines = str(annotations.get("description", "")).splitlines()
+        body = "".join(f"{sink}     {line}\n" for line in lines)
+        return f"{sink} DIGEST   {labels.get('account', '')}: {summary}\n{body}"
     mark = "FIRING  " if status == "firing" else "RESOLVED"
-    return f"[alert sink] {mark} {labels.get('severity', ''):8} {summary}\n"
+    return f"{sink} {mark} {labels.get('severity', ''):8} {summary}\n"
 
 
 @contextlib.asynccontextmanager
 async def run_sink(
-    out: TextIO = sys.stderr, host: str = "127.0.0.1", port: int = 0
+    out: TextIO = sys.stderr, host: str = "127.0.0.1", port: int = 0, *, name: str | None = None
 ) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A webhook receiver that prints what it gets; yields (url, received payloads)."""
+    """A webhook receiver that prints what it gets (lines ``[alert sink <name>]``);
+    yields (url, received payloads)."""
     received: list[dict[str, Any]] = []
 
     async def receive(request: web.Request) -> web.Response:
@@ -92,7 +151,7 @@ async def run_sink(
             return web.Response(status=400, text="not JSON")
         received.append(payload)
         for alert in payload.get("alerts", []):
-            out.write(_line(alert, alert.get("status", "")))
+            out.write(_line(alert, alert.get("status", ""), name))
         out.flush()
         return web.Response(text="ok")
 

@@ -395,6 +395,10 @@ class AssetCollector(Collector):
             for kind, family in {**_FAMILY_OF_KIND, "action": "actions"}.items()
         }
 
+    def set_account_labels(self, account_labels: Mapping[str, Mapping[str, str]]) -> None:
+        """The accounts' labels after a reload (``ivh_account_info``)."""
+        self._account_labels = {k: dict(v) for k, v in account_labels.items()}
+
     def describe(self) -> Iterator[Metric]:
         # Registering must not trigger a collection; names are checked on scrape.
         return iter(())

@@ -37,6 +37,7 @@ from monitor.config import HttpConfig
 from monitor.httpguard import ConnectionGuard, Refusals, refused, server_log
 from monitor.snapshot import SnapshotStore
 from monitor.status import StatusSource, add_routes
+from monitor.text import printable
 
 __all__ = ["Serving", "create_app", "start_server"]
 
@@ -64,18 +65,11 @@ def _limits(refusals: Refusals) -> Middleware:
     return limits
 
 
-def create_app(
+def _metrics_handler(
     registry: CollectorRegistry,
-    store: SnapshotStore,
-    *,
-    alive: Callable[[], bool],
-    status: StatusSource | None = None,
-    grafana_url: str | None = None,
-    refusals: Refusals | None = None,
-    auth: BasicAuth | None = None,
-) -> web.Application:
-    """The daemon's app; with ``auth``, every route but the probes behind basic auth."""
-    refusals = refusals if refusals is not None else Refusals()
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """``/metrics``: OpenMetrics when the scraper asks for it, else the text format
+    0.0.4; gzipped when asked and worth it, streamed in parts when large."""
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
@@ -107,6 +101,29 @@ def create_app(
             await response.write(part)
         await response.write_eof()
         return response
+
+    return metrics
+
+
+def create_app(
+    registry: CollectorRegistry,
+    store: SnapshotStore,
+    *,
+    alive: Callable[[], bool],
+    status: StatusSource | None = None,
+    grafana_url: str | None = None,
+    refusals: Refusals | None = None,
+    auth: BasicAuth | None = None,
+    reload: Callable[[], Awaitable[tuple[bool, list[str]]]] | None = None,
+) -> web.Application:
+    """The daemon's app; with ``auth``, every route but the probes behind basic auth.
+
+    With ``reload``, ``POST /-/reload`` reloads the configuration (as Prometheus'
+    lifecycle endpoint: 200 when applied, 500 with the first error when refused;
+    any other method 405)."""
+    refusals = refusals if refusals is not None else Refusals()
+
+    metrics = _metrics_handler(registry)
 
     async def healthz(_: web.Request) -> web.Response:
         if alive():
@@ -142,6 +159,15 @@ def create_app(
         )
         return web.Response(text=page, content_type="text/html")
 
+    async def reload_config(_: web.Request) -> web.Response:
+        assert reload is not None  # noqa: S101 - routed only with it
+        applied, errors = await reload()
+        if applied:
+            return web.Response(text="configuration reloaded\n")
+        more = f" (and {len(errors) - 1} more; see the log)" if len(errors) > 1 else ""
+        first = printable(errors[0] if errors else "unknown error")
+        return web.Response(status=500, text=f"failed to reload config: {first}{more}\n")
+
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_limits(refusals)])
     if auth is not None:
         app.middlewares.append(auth.middleware)
@@ -149,6 +175,8 @@ def create_app(
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if reload is not None:
+        app.router.add_post("/-/reload", reload_config)
     if status is not None:
         add_routes(app, status, grafana_url=grafana_url, http=refusals)
     else:

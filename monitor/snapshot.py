@@ -170,6 +170,22 @@ class SnapshotStore:
             MappingProxyType(families), snap.accounts, snap.stale_after, snap.disabled
         )
 
+    def reconfigure(
+        self, accounts: Iterable[str], intervals: Mapping[Family, float], stale_after: float
+    ) -> None:
+        """A reloaded account list: kept accounts keep their data (with the new
+        interval), new ones start unattempted, removed ones are dropped; one swap."""
+        names = tuple(accounts)
+        old = self.current.families
+        families = {
+            (account, family): replace(old[(account, family)], interval_seconds=intervals[family])
+            if (account, family) in old
+            else FamilyState(account, family, intervals[family])
+            for account in names
+            for family in FAMILIES
+        }
+        self.current = Snapshot(MappingProxyType(families), names, stale_after)
+
     def skipped(self, account: str, family: Family) -> None:
         """Count a scheduled run of the family that did not happen."""
         snap = self.current

@@ -35,7 +35,7 @@ from monitor.alerts.channels.config import (
     WeComChannelConfig,
 )
 from monitor.alerts.config import Override
-from monitor.config import AccountConfig, Settings, load_settings
+from monitor.config import AccountConfig, Settings, TenantConfig, load_settings
 from monitor.daemon import Daemon
 from monitor.domain import FAMILIES
 from monitor.errors import ConfigError
@@ -48,6 +48,7 @@ _ACCOUNT = {"name": "a", "appkey": "k", "access_token": "t"}
 _MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     AccountConfig: _ACCOUNT,
     Override: {"rule": "expiring"},
+    TenantConfig: {"name": "t", "labels": {"tenant": "x"}},
     WebhookChannelConfig: {"name": "c", "type": "webhook", "url": "http://127.0.0.1:9/h"},
     AlertmanagerChannelConfig: {
         "name": "c",

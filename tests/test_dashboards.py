@@ -186,10 +186,12 @@ def test_account_variable(dashboard: Dashboard) -> None:
     assert account["type"] == "query"
     assert account["multi"] is True
     assert account["includeAll"] is True
-    assert account["allValue"] == ".*"
+    # All is the list of the accounts shown (a tenant's), never ".*" (every account)
+    assert "allValue" not in account
     assert account["datasource"]["uid"] == DATASOURCE
     assert account["definition"] == (
-        'label_values(ivh_account_info{cluster=~"$cluster",job=~"$job"}, account)'
+        "label_values(ivh_account_info"
+        '{cluster=~"$cluster",job=~"$job",$account_label=~"$label_value"}, account)'
     )
     assert account["query"]["query"] == account["definition"]
 
@@ -230,6 +232,27 @@ def test_package_tables_show_readable_names(dashboard: Dashboard) -> None:
             assert "group_left(name" in target["expr"], (panel["title"], target["expr"])
         organize = next(t for t in panel["transformations"] if t["id"] == "organize")
         assert organize["options"]["renameByName"]["name"] == "Name", panel["title"]
+
+
+def test_account_label_variables_select_a_tenant(dashboard: Dashboard) -> None:
+    """A label of the accounts (joined from ivh_account_info) narrows $account: a
+    tenant's panels are one selection away."""
+    names = [v["name"] for v in dashboard["templating"]["list"]]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    # defined before the account variable, which refers to them
+    assert names.index("account_label") < names.index("label_value") < names.index("account")
+    assert variables["account_label"]["type"] == "textbox"
+    assert variables["account_label"]["query"] == "tenant"
+    value = variables["label_value"]
+    assert value["type"] == "query"
+    assert value["datasource"]["uid"] == DATASOURCE
+    assert (
+        value["definition"]
+        == 'label_values(ivh_account_info{cluster=~"$cluster",job=~"$job"}, $account_label)'
+    )
+    assert value["query"]["query"] == value["definition"]
+    assert value["includeAll"] is True
+    assert value["allValue"] == ".*"  # All includes accounts without the label
 
 
 def test_every_variable_used_is_defined(dashboard: Dashboard) -> None:

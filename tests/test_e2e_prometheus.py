@@ -46,6 +46,7 @@ _RULES_MAY_BE_EMPTY = {
     "IvhMonitorStateStoreDown": "needs an unusable state dir",
     "IvhMonitorStateLost": "needs the state file deleted under the daemon",
     "IvhMonitorAuthFailures": "needs failed basic-auth logins (test_http_limits)",
+    "IvhMonitorConfigReloadFailed": "needs a reload refused (tests/test_tenants_process.py)",
     "IvhMonitorRecordsSkipped": "no unreadable record in the demo dataset (test_faults)",
 }
 

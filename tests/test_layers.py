@@ -61,7 +61,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         # settings: pydantic models of the config file, alert rules and channels,
         # and the web config (TLS, basic auth)
         "config",
-        ("alerts.channels.config", "alerts.config", "config", "webconfig"),
+        ("alerts.matching", "alerts.channels.config", "alerts.config", "config", "webconfig"),
     ),
     # the signed, paginated, retried vendor client (httpx)
     ("client", ("client",)),
@@ -77,6 +77,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "alerts.store_codec",
             "alerts.store_schema",
             "alerts.dispatch",
+            "alerts.routing",
+            "alerts.digest",
             "alerts.channels",
             "alerts.channels.*",
         ),

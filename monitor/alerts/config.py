@@ -9,17 +9,18 @@ the exported ``ivh_alert_threshold_*`` metrics that Prometheus rules use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.alerts.channels.config import ChannelConfig
+from monitor.alerts.matching import Match, fits
 from monitor.catalogue import Language
 
 __all__ = [
     "AlertsConfig",
     "DeliveryConfig",
+    "Match",
     "Override",
     "RuleThresholds",
     "RulesConfig",
@@ -126,15 +127,6 @@ class RulesConfig(_Strict):
     expiry_unknown: ExpiryUnknownRule = Field(default_factory=ExpiryUnknownRule)
 
 
-class Match(_Strict):
-    """Globs (``fnmatch``) an asset must all fit; an absent field fits anything."""
-
-    account: str | None = None
-    kind: Literal["service", "timbre", "image"] | None = None
-    service_type: str | None = None
-    asset: str | None = None
-
-
 class Override(_Strict):
     """Different thresholds for matching assets, e.g. a 60-day warning for images."""
 
@@ -220,16 +212,6 @@ def _base(rules: RulesConfig, rule: str) -> RuleThresholds:
     return RuleThresholds(**fields)
 
 
-def _fits(match: Match, account: str, kind: str, service_type: str | None, asset: str) -> bool:
-    checks = (
-        (match.account, account),
-        (match.kind, kind),
-        (match.service_type, service_type or ""),
-        (match.asset, asset),
-    )
-    return all(pattern is None or fnmatchcase(value, pattern) for pattern, value in checks)
-
-
 def thresholds_for(
     config: AlertsConfig,
     rule: str,
@@ -244,7 +226,7 @@ def thresholds_for(
     for override in config.overrides:
         if override.rule != rule:
             continue
-        if not _fits(override.match, account, kind, service_type, asset):
+        if not fits(override.match, account, kind, service_type or "", asset):
             continue
         changes = {
             f: getattr(override, f)

@@ -71,6 +71,13 @@ class Dispatcher:
         with contextlib.suppress(sqlite3.Error):  # the store logs its own trouble
             self.queue_depth = self._store.pending_count()
 
+    def reconfigure(self, channels: Mapping[str, Channel], config: DeliveryConfig) -> None:
+        """Reloaded channels and retry settings; pending entries stay in the outbox (an
+        entry of a channel no longer configured is dead-lettered when due)."""
+        self._channels = dict(channels)
+        self._config = config
+        self.wake()
+
     def wake(self) -> None:
         """New work is in the outbox."""
         self._count_pending()

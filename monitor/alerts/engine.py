@@ -22,12 +22,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
 import structlog
 
 from monitor.alerts.channels.base import Channel
+from monitor.alerts.channels.config import ChannelConfig
 from monitor.alerts.config import RULE_NAMES, AlertsConfig
 from monitor.alerts.messages import joined, render_parts, render_resolved_parts
 from monitor.alerts.records import (
@@ -37,8 +39,10 @@ from monitor.alerts.records import (
     NotificationReason,
     alert_fingerprint,
 )
+from monitor.alerts.routing import Locale, Tenancy, locale_for, takes
 from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_account
 from monitor.alerts.store import AlertRow, StateStore
+from monitor.catalogue import Language
 from monitor.domain import Asset
 from monitor.forecast import Forecast, burn_rate, forecast
 from monitor.snapshot import Snapshot
@@ -86,6 +90,8 @@ class _Changes:
     resolved: list[Alert] = field(default_factory=list)
     #: firing alerts whose data is stale or absent this cycle: kept as they are
     frozen: list[Alert] = field(default_factory=list)
+    #: by fingerprint: the alert rendered in another locale (a tenant's channel)
+    localised: dict[str, Callable[[Locale], Alert]] = field(default_factory=dict)
 
     def all_firing(self) -> list[Alert]:
         quiet = (a for a, _ in self.quiet)
@@ -115,11 +121,18 @@ class AlertEngine:
         started_at: datetime,
         on_enqueue: Callable[[], None] | None = None,
         resend_intervals: Mapping[str, float] | None = None,
+        routes: Mapping[str, ChannelConfig] | None = None,
+        tenancy: Mapping[str, Tenancy] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.channels = list(channels)
-        self._zones = zones
+        self._zones = dict(zones)
+        #: channel settings by name (their routes, locales); a channel absent here
+        #: is a default route
+        self.routes: Mapping[str, ChannelConfig] = dict(routes or {})
+        #: by account: labels and tenant locale (absent: no labels, no locale)
+        self.tenancy: Mapping[str, Tenancy] = dict(tenancy or {})
         self._started_at = started_at
         self._on_enqueue = on_enqueue
         #: latest forecasts by (account, asset id), read by the metrics collector
@@ -142,6 +155,99 @@ class AlertEngine:
         rows = self.store.alerts(status="firing")
         self.firing = MappingProxyType({row.fingerprint: row.alert for row in rows})
         self._loaded = True
+
+    def reconfigure(
+        self,
+        config: AlertsConfig,
+        channels: Sequence[Channel],
+        *,
+        zones: Mapping[str, tzinfo],
+        routes: Mapping[str, ChannelConfig],
+        tenancy: Mapping[str, Tenancy],
+        resend_intervals: Mapping[str, float],
+    ) -> None:
+        """A reloaded configuration; alert state, forecasts and pushes stay."""
+        self.config = config
+        self.channels = list(channels)
+        # a removed account's zone and tenancy stay until it is retired
+        self._zones = {**self._zones, **zones}
+        self.routes = dict(routes)
+        self.tenancy = {**self.tenancy, **tenancy}
+        self._resend = dict(resend_intervals)
+
+    def retire(self, account: str, now: datetime) -> CycleResult:
+        """An account no longer configured: each of its firing alerts resolves once
+        (reason ``account_removed``), and it is forgotten. Raises ``sqlite3.Error``."""
+        if not self._loaded:
+            self._load()
+        rows = self.store.alerts(account, status="firing")
+        changes = _Changes()
+        for row in rows:
+            changes.resolved.append(self._retired(row.alert, now))
+            changes.localised[row.fingerprint] = partial(self._retired, row.alert, now)
+        notifications = self._notifications(account, now, changes)
+        with self.store.transaction() as db:
+            for alert in changes.resolved:
+                self.store.upsert_alert(
+                    db,
+                    alert,
+                    started_at=alert.starts_at,
+                    last_notified_at=now,
+                    notified_severity=alert.severity,
+                    resolved_at=now,
+                )
+            for notification, key in notifications:
+                self.store.enqueue(db, notification, now, coalesce_key=key)
+        self.firing = MappingProxyType(
+            {k: v for k, v in self.firing.items() if v.account != account}
+        )
+        self.forecasts = MappingProxyType(
+            {k: v for k, v in self.forecasts.items() if k[0] != account}
+        )
+        self._am_last_push = {k: v for k, v in self._am_last_push.items() if k[1] != account}
+        self._zones.pop(account, None)
+        self.tenancy = {k: v for k, v in self.tenancy.items() if k != account}
+        for alert in changes.resolved:
+            log.info("alert.resolved", reason="account_removed", **_log_fields(alert))
+        if notifications and self._on_enqueue is not None:
+            self._on_enqueue()
+        return CycleResult((), (), (), tuple(changes.resolved), tuple(n for n, _ in notifications))
+
+    def _retired(self, alert: Alert, now: datetime, locale: Locale | None = None) -> Alert:
+        language, zone = self._language_zone(alert.account, locale)
+        source = alert if locale is None else self._relocalised(alert, language, zone)
+        parts = render_resolved_parts(
+            source, reason="account_removed", asset=None, language=language, zone=zone, now=now
+        )
+        return replace(
+            alert,
+            status="resolved",
+            ends_at=now,
+            resolve_reason="account_removed",
+            annotations={k: joined(v) for k, v in parts.items()},
+            annotation_parts=parts,
+        )
+
+    def _language_zone(self, account: str, locale: Locale | None) -> tuple[Language, tzinfo]:
+        zone = self._zones.get(account)
+        assert zone is not None  # noqa: S101 - every account has a zone
+        if locale is None:
+            return self.config.language, zone
+        return locale.language, locale.zone or zone
+
+    def _relocalised(self, alert: Alert, language: Language, zone: tzinfo) -> Alert:
+        """A stored firing alert's texts rendered again in another language and zone
+        (from the facts it keeps in ``values``)."""
+        parts = render_parts(
+            alert.rule,
+            language,
+            _facts(alert.values),
+            zone,
+            self.config.templates.get(alert.rule),  # type: ignore[call-overload]
+        )
+        return replace(
+            alert, annotations={k: joined(v) for k, v in parts.items()}, annotation_parts=parts
+        )
 
     # -- usage history and forecasts -----------------------------------------------
 
@@ -227,12 +333,17 @@ class AlertEngine:
             exc_info=failure.error,
         )
 
-    def _alert(self, finding: Finding, started: datetime, status: str = "firing") -> Alert:
-        zone = self._zones.get(finding.account)
-        assert zone is not None  # noqa: S101 - every account has a zone
+    def _alert(
+        self,
+        finding: Finding,
+        started: datetime,
+        status: str = "firing",
+        locale: Locale | None = None,
+    ) -> Alert:
+        language, zone = self._language_zone(finding.account, locale)
         parts = render_parts(
             finding.rule,
-            self.config.language,
+            language,
             finding.facts,
             zone,
             self.config.templates.get(finding.rule),  # type: ignore[call-overload]
@@ -246,6 +357,9 @@ class AlertEngine:
             "asset": finding.asset,
             **finding.labels,
         }
+        tenancy = self.tenancy.get(finding.account)
+        if tenancy is not None:  # the account's labels (tenant…), for routing downstream
+            labels.update({k: v for k, v in tenancy.labels.items() if k not in labels})
         values = {k: _json_value(v) for k, v in finding.facts.items()}
         return Alert(
             rule=finding.rule,
@@ -284,6 +398,9 @@ class AlertEngine:
                     changes.frozen.append(row.alert)
                 continue
             seen.add(alert.fingerprint)
+            changes.localised[alert.fingerprint] = partial(
+                self._alert, finding, alert.starts_at, "firing"
+            )
             if row is None:
                 changes.fired.append(alert)
             elif (
@@ -304,6 +421,7 @@ class AlertEngine:
                 continue
             try:
                 changes.resolved.append(self._resolved(a, ev, now))
+                changes.localised[fp] = partial(self._resolved, a, ev, now)
             except Exception as exc:  # noqa: BLE001 - as above
                 self._failed(RuleFailure(a.rule, a.account, a.kind, a.asset, exc), now)
                 changes.frozen.append(a)
@@ -368,15 +486,17 @@ class AlertEngine:
             tuple(n for n, _ in notifications),
         )
 
-    def _resolved(self, alert: Alert, ev: Evaluation, now: datetime) -> Alert:
+    def _resolved(
+        self, alert: Alert, ev: Evaluation, now: datetime, locale: Locale | None = None
+    ) -> Alert:
         asset = ev.assets.get((alert.kind, alert.asset))
         if asset is None and alert.kind == "service":
             asset = _successor(alert, ev)
         reason = _resolve_reason(alert, asset)
-        zone = self._zones.get(alert.account)
-        assert zone is not None  # noqa: S101
+        language, zone = self._language_zone(alert.account, locale)
+        source = alert if locale is None else self._relocalised(alert, language, zone)
         parts = render_resolved_parts(
-            alert, reason=reason, asset=asset, language=self.config.language, zone=zone, now=now
+            source, reason=reason, asset=asset, language=language, zone=zone, now=now
         )
         values = dict(alert.values)
         if asset is not None:
@@ -405,24 +525,29 @@ class AlertEngine:
             "firing" if changes.fired else ("escalated" if changes.escalated else "repeat")
         )
         changed = bool(changes.fired or changes.escalated or changes.resolved)
+        tenancy = self.tenancy.get(account, Tenancy())
         for channel in self.channels:
+            cfg = self.routes.get(channel.name)
             if channel.kind == "alertmanager":
                 out.extend(self._alertmanager_push(channel, account, now, changes, changed=changed))
                 continue
+            locale = None if cfg is None else locale_for(cfg, self.config.language, tenancy)
             pairs: tuple[tuple[list[Alert], NotificationReason], ...] = (
                 (firing, reason),
                 (changes.resolved, "resolved"),
             )
             for alerts, why in pairs:
-                if not alerts:
+                routed = [a for a in alerts if cfg is None or takes(cfg, a, tenancy)]
+                if not routed:
                     continue
                 candidate = Notification(
                     id=str(uuid.uuid4()),
                     channel=channel.name,
                     reason=why,
                     created_at=now,
-                    alerts=tuple(alerts),
-                    language=self.config.language,
+                    alerts=tuple(self._localise(routed, locale, changes)),
+                    language=(locale.language if locale else self.config.language),
+                    timezone=locale.zone_name if locale else None,
                 )
                 selected = channel.select(candidate)
                 if selected is not None:
@@ -440,11 +565,16 @@ class AlertEngine:
         if not changed and last is not None and now - last < interval:
             return []
         self._am_last_push[key] = now
+        cfg = self.routes.get(channel.name)
+        tenancy = self.tenancy.get(account, Tenancy())
         firing = {a.fingerprint: a for a in changes.all_firing()}
         resolved = {a.fingerprint: a for a in changes.resolved}
         for row in self.store.alerts(account, status="resolved"):
             if row.resolved_at is not None and now - row.resolved_at <= _AM_RESOLVED_RESEND:
                 resolved.setdefault(row.fingerprint, row.alert)
+        if cfg is not None and cfg.routed:
+            firing = {k: a for k, a in firing.items() if takes(cfg, a, tenancy)}
+            resolved = {k: a for k, a in resolved.items() if takes(cfg, a, tenancy)}
         if not firing and not resolved:
             return []
         candidate = Notification(
@@ -459,6 +589,39 @@ class AlertEngine:
         if selected is None:
             return []
         return [(selected, f"alertmanager:{channel.name}:{account}")]
+
+    def _localise(
+        self, alerts: Sequence[Alert], locale: Locale | None, changes: _Changes
+    ) -> list[Alert]:
+        """``alerts`` in ``locale`` (as they are without one, or where it is theirs)."""
+        if locale is None or (locale.language == self.config.language and locale.zone is None):
+            return list(alerts)
+        out = []
+        for alert in alerts:
+            render = changes.localised.get(alert.fingerprint)
+            try:
+                out.append(alert if render is None else render(locale))
+            except Exception:  # a text that fails in one locale falls back to the default
+                log.exception("alert.localise_failed", **_log_fields(alert))
+                out.append(alert)
+        return out
+
+
+_TIME_FACTS = ("expires_at", "depletion_at", "since")
+
+
+def _facts(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts of a finding back from an alert's JSON ``values``."""
+    facts: dict[str, Any] = dict(values)
+    for key in _TIME_FACTS:
+        raw = facts.get(key)
+        if isinstance(raw, str):
+            with contextlib.suppress(ValueError):
+                facts[key] = datetime.fromisoformat(raw)
+    families = facts.get("families")
+    if isinstance(families, str):
+        facts["families"] = families.split(", ") if families else []
+    return facts
 
 
 def _fp(finding: Finding) -> str:

@@ -29,7 +29,7 @@ __all__ = [
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["firing", "resolved"]
 #: why a notification was made
-NotificationReason = Literal["firing", "escalated", "repeat", "resolved", "test"]
+NotificationReason = Literal["firing", "escalated", "repeat", "resolved", "test", "digest"]
 #: how a channel classifies a receiver's answer
 DeliveryOutcome = Literal["delivered", "retry", "permanent", "too_long"]
 
@@ -112,6 +112,8 @@ class Notification:
     created_at: datetime
     alerts: tuple[Alert, ...]
     language: Language = "en"
+    #: zone of the times in the channel's headings (a tenant's); None: the channel's own
+    timezone: str | None = None
 
     @property
     def status(self) -> Status:

@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,8 @@ _UPSERT = (
     " alert=excluded.alert"
 )
 
+#: a digest's outbox entry is kept at least this long (see prune_outbox)
+_DIGEST_KEEP = timedelta(days=2)
 #: the database and the two files SQLite keeps beside it in WAL mode
 _SUFFIXES = ("", "-wal", "-shm")
 #: a full store counts as recovered with this much room again, at most (see _has_room)
@@ -577,6 +579,16 @@ class StateStore:
             ),
         )
 
+    def enqueue_once(self, notification: Notification, at: datetime) -> bool:
+        """Queue ``notification`` unless an entry with its id exists (pending, delivered or
+        dead): a digest's id names its channel and day, so a day's is made once."""
+        with self.transaction() as db:
+            found = db.execute("SELECT 1 FROM outbox WHERE id = ?", (notification.id,)).fetchone()
+            if found is not None:
+                return False
+            self.enqueue(db, notification, at)
+        return True
+
     def due(self, now: datetime, limit: int = 50) -> list[OutboxEntry]:
         return self._entries(
             "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at"
@@ -666,10 +678,14 @@ class StateStore:
             )
 
     def prune_outbox(self, before: datetime) -> int:
+        """Drop finished entries older than ``before``; a digest's entry stays two days
+        longer (it is what says its day's digest was made, however short ``keep_days``)."""
+        keep_digests = before - _DIGEST_KEEP
         with self.transaction() as db:
             cur = db.execute(
-                "DELETE FROM outbox WHERE state IN ('delivered', 'dead') AND finished_at < ?",
-                (to_timestamp(before),),
+                "DELETE FROM outbox WHERE state IN ('delivered', 'dead') AND finished_at < ?"
+                " AND (id NOT LIKE 'digest:%' OR finished_at < ?)",
+                (to_timestamp(before), to_timestamp(keep_digests)),
             )
             return cur.rowcount
 

@@ -73,6 +73,7 @@ def notification_to_json(n: Notification) -> str:
             "reason": n.reason,
             "created_at": n.created_at.isoformat(),
             "language": n.language,
+            "timezone": n.timezone,
             "alerts": [_alert_dict(a) for a in n.alerts],
         },
         ensure_ascii=False,
@@ -88,6 +89,7 @@ def notification_from_json(text: str) -> Notification:
         created_at=datetime.fromisoformat(data["created_at"]),
         alerts=tuple(_alert_from_dict(a) for a in data["alerts"]),
         language=data.get("language", "en"),
+        timezone=data.get("timezone"),
     )
 
 

@@ -20,6 +20,7 @@ from monitor import __version__
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.dispatch import Dispatcher
 from monitor.alerts.engine import AlertEngine
+from monitor.alerts.routing import Tenancy, routes_account
 from monitor.alerts.store import StateStore
 from monitor.config import Account, Settings
 from monitor.domain import Asset
@@ -33,6 +34,7 @@ from monitor.status.view import (
     ChannelItem,
     Delivery,
     HttpHealth,
+    ReloadHealth,
     StateHealth,
     StatusData,
 )
@@ -89,21 +91,39 @@ class StatusReader:
         self._source = source
         self._grafana_url = grafana_url
         self._http = http
+        self._scrubber = SecretScrubber()
+        self._scrubbed_for: Settings | None = None
+        self._refresh_secrets()
+        #: account -> (services' last success it was read for, history by asset)
+        self._usage: dict[
+            str, tuple[datetime | None, dict[str, tuple[tuple[float, float], ...]]]
+        ] = {}
+
+    def _refresh_secrets(self) -> None:
+        """The secrets to scrub, read again when a reload brought new settings."""
+        source = self._source
+        if self._scrubbed_for is source.settings:
+            return
         secrets = [a.access_token.get_secret_value() for a in source.accounts]
         for channel in source.settings.effective_alerts().channels:
             secrets.extend(channel.secret_values())
         # a receiver's answer may quote the URL it was sent to
         self._scrubber = SecretScrubber(secrets)
-        #: account -> (services' last success it was read for, history by asset)
-        self._usage: dict[
-            str, tuple[datetime | None, dict[str, tuple[tuple[float, float], ...]]]
-        ] = {}
+        self._scrubbed_for = source.settings
+
+    def names(self) -> set[str]:
+        """The accounts watched now (a reload changes them)."""
+        return {a.name for a in self._source.accounts}
+
+    def labels(self) -> dict[str, dict[str, str]]:
+        return {a.name: dict(a.labels) for a in self._source.accounts}
 
     def now(self) -> datetime:
         return self._source.clock()
 
     def alerts(self, account: str | None = None) -> list[AlertItem]:
         """Firing and recently resolved alerts, each with its newest delivery."""
+        self._refresh_secrets()
         deliveries: dict[str, Delivery] = {}
         for entry in self._source.state.outbox(limit=_OUTBOX_SCAN):  # newest first
             delivery = Delivery(
@@ -171,8 +191,70 @@ class StatusReader:
             auth_failures=http.auth_failures,
         )
 
-    def read(self, usage_for: Collection[str] | None = None) -> StatusData:
-        """The page's data; hour-package history only of ``usage_for`` (None: all)."""
+    def _reload_health(self) -> ReloadHealth:
+        status = getattr(self._source, "reload_status", None)
+        if status is None:
+            return ReloadHealth()
+        return ReloadHealth(
+            ok=status.ok,
+            success_at=status.success_at,
+            attempted_at=status.attempted_at,
+            errors=tuple(self._scrubber.scrub(e) for e in status.errors),
+        )
+
+    def _channel_items(self) -> tuple[ChannelItem, ...]:
+        src = self._source
+        configs = {c.name: c for c in src.settings.effective_alerts().channels}
+        items = []
+        for channel in src.channels:
+            cfg = configs.get(channel.name)
+            if cfg is None:
+                items.append(ChannelItem(channel.name, channel.kind, channel.masked_url()))
+                continue
+            reached = tuple(
+                a.name
+                for a in src.accounts
+                if routes_account(cfg, a.name, Tenancy(a.labels, a.language, a.message_zone))
+            )
+            digest = None
+            if cfg.digest is not None:
+                # as the daemon picks it: the digest's, the channel's own, the zone its
+                # (routed) accounts share, the channel's default
+                zones = {
+                    str(a.message_zone) if a.message_zone else None
+                    for a in src.accounts
+                    if a.name in reached
+                }
+                zone = cfg.digest.timezone or (
+                    cfg.timezone
+                    if "timezone" in cfg.model_fields_set
+                    or not cfg.routed
+                    or len(zones) != 1
+                    or None in zones
+                    else str(zones.pop())
+                )
+                digest = f"{cfg.digest.at} {zone}"
+            items.append(
+                ChannelItem(
+                    channel.name,
+                    channel.kind,
+                    channel.masked_url(),
+                    route="routed" if cfg.routed else "default",
+                    accounts=reached,
+                    digest=digest,
+                )
+            )
+        return tuple(items)
+
+    def read(
+        self,
+        usage_for: Collection[str] | None = None,
+        *,
+        only: Callable[[Account], bool] | None = None,
+    ) -> StatusData:
+        """The page's data; hour-package history only of ``usage_for`` (None: all), and
+        only the accounts ``only`` keeps (None: all)."""
+        self._refresh_secrets()
         src = self._source
         now = src.clock()
         snapshot = src.store.current
@@ -193,6 +275,8 @@ class StatusReader:
                 alerts[item.alert.account].append(item)
         accounts = []
         for account in src.accounts:
+            if only is not None and not only(account):
+                continue
             name = account.name
             accounts.append(
                 AccountStatus(
@@ -207,6 +291,8 @@ class StatusReader:
                         else {}
                     ),
                     alerts=tuple(alerts.get(name, ())),
+                    labels=dict(account.labels),
+                    tenant=account.tenant,
                 )
             )
         return StatusData(
@@ -216,7 +302,7 @@ class StatusReader:
             warning_days=src.settings.warning_days,
             stale_after_seconds=src.settings.stale_after_seconds,
             accounts=tuple(accounts),
-            channels=tuple(ChannelItem(c.name, c.kind, c.masked_url()) for c in src.channels),
+            channels=self._channel_items(),
             queue_depth=src.dispatcher.queue_depth,
             state=self._state_health(),
             version=__version__,
@@ -225,4 +311,5 @@ class StatusReader:
             last_evaluation_error_at=src.engine.last_evaluation_error_at,
             http=self._http_health(),
             disabled_families=snapshot.disabled,
+            reload=self._reload_health(),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Literal
+from typing import Any, Literal
 
 from monitor.alerts.records import Alert
 from monitor.catalogue import Language
@@ -25,6 +25,7 @@ __all__ = [
     "ChannelItem",
     "Delivery",
     "Page",
+    "ReloadHealth",
     "SortKey",
     "StateHealth",
     "StatusData",
@@ -83,6 +84,24 @@ class ChannelItem:
     kind: str
     #: the channel's ``masked_url()``: never the raw URL
     target: str
+    #: ``default`` (gets every alert) or ``routed`` (its match/labels)
+    route: str = "default"
+    #: accounts its route takes (every account for a default route)
+    accounts: tuple[str, ...] = ()
+    #: its daily digest's local time and zone (``09:00 Asia/Singapore``), if any
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadHealth:
+    """The configuration's last reload (SIGHUP, ``POST /-/reload``)."""
+
+    ok: bool = True
+    #: the last successful load (the start counts as one)
+    success_at: datetime | None = None
+    attempted_at: datetime | None = None
+    #: why the last one was refused (each names its file and field)
+    errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +143,10 @@ class AccountStatus:
     #: hour packages' ``(unix time, remaining seconds)`` history, by asset id
     usage: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
     alerts: tuple[AlertItem, ...] = ()
+    #: the account's labels from config (tenant, team…)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: its tenant group (``tenants:``), if any
+    tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +168,13 @@ class StatusData:
     http: HttpHealth = HttpHealth()
     #: families turned off (``collectors``): shown as off, never as failing or pending
     disabled_families: tuple[Family, ...] = ()
+    reload: ReloadHealth = ReloadHealth()
+    #: the ``?label=`` filter the accounts were selected by ((label, value) pairs)
+    label_filter: tuple[tuple[str, str], ...] = ()
+    #: ``?group_by=``: the label the overview groups by, and its groups
+    #: (:class:`monitor.status.tenants.GroupTotals`)
+    group_by: str | None = None
+    groups: tuple[Any, ...] = ()
 
     def account(self, name: str) -> AccountStatus | None:
         return next((a for a in self.accounts if a.name == name), None)

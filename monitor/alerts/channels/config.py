@@ -13,19 +13,30 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import string
 from typing import Annotated, ClassVar, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 
+from monitor.alerts.matching import Match
 from monitor.alerts.records import Severity
 from monitor.catalogue import Language
 
 __all__ = [
     "AlertmanagerChannelConfig",
     "ChannelConfig",
+    "DigestConfig",
     "DingTalkChannelConfig",
     "FeishuChannelConfig",
     "SlackChannelConfig",
@@ -36,7 +47,41 @@ __all__ = [
 ]
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$"
+_LABEL_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 _MASK = "***"
+_AT_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    # OSError: "Asia" is a directory of tzdata, a very long name is too long a path
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError("unknown time zone; use an IANA name like Asia/Shanghai") from None
+    return value
+
+
+class DigestConfig(BaseModel):
+    """A daily digest (资产日报) on a channel: one message a day at a local time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    at: str = Field("09:00", pattern=_AT_PATTERN, description="local time of day, HH:MM (24 h)")
+    timezone: str | None = Field(
+        None, description="zone of `at` and of the digest's dates (default: the channel's)"
+    )
+    within_days: float = Field(
+        7.0, gt=0, le=3650, description="list what expires or runs dry within this many days"
+    )
+
+    _check_zone = field_validator("timezone")(
+        classmethod(lambda cls, v: None if v is None else _zone_name(v))
+    )
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.at.split(":")
+        return int(hour), int(minute)
 
 
 def mask_url(url: str, *, secret_params: frozenset[str] | None = None, mask_path: int = 0) -> str:
@@ -105,6 +150,27 @@ class _ChannelBase(BaseModel):
         None, description="string.Template for each alert's text; see channels/render.py"
     )
     timezone: str = Field("Asia/Shanghai", description="zone in which times are shown")
+    match: Match | None = Field(
+        None, description="route: only alerts whose account/kind/service_type/asset fit"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="route: only accounts whose labels fit these globs"
+    )
+    digest: DigestConfig | None = Field(None, description="a daily digest at a local time")
+
+    @property
+    def routed(self) -> bool:
+        """Whether the channel takes a route (``match`` or ``labels``); without one it
+        is a default route and gets every alert."""
+        return self.match is not None or bool(self.labels)
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if not re.match(_LABEL_PATTERN, k))
+        if bad:
+            raise ValueError(f"invalid label names: {', '.join(bad)}")
+        return value
 
     @field_validator("template")
     @classmethod
@@ -116,11 +182,7 @@ class _ChannelBase(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _check_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("unknown time zone; use an IANA name like Asia/Shanghai") from None
-        return value
+        return _zone_name(value)
 
     @field_validator("proxy")
     @classmethod
@@ -227,6 +289,12 @@ class AlertmanagerChannelConfig(_ChannelBase):
 
     def _urls(self) -> list[SecretStr]:
         return list(self.urls)
+
+    @model_validator(mode="after")
+    def _no_digest(self) -> AlertmanagerChannelConfig:
+        if self.digest is not None:
+            raise ValueError("digest: not for alertmanager channels (Alertmanager takes alerts)")
+        return self
 
     def masked_urls(self) -> list[str]:
         return [mask_url(u.get_secret_value(), secret_params=None) for u in self.urls]

@@ -71,7 +71,7 @@ class DingTalkChannel(HTTPChannel):
         )
 
     def _parts(self, notification: Notification) -> list[_Part]:
-        zone = ZoneInfo(self._cfg.timezone)
+        zone = ZoneInfo(notification.timezone or self._cfg.timezone)
         lang = notification.language
         title = render_title(notification, lang)
         blocks = [

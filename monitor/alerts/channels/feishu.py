@@ -86,7 +86,7 @@ class FeishuChannel(HTTPChannel):
         return _COLOURS[max(firing, key=("info", "warning", "critical").index)]
 
     def _parts(self, notification: Notification) -> list[_Part]:
-        zone = ZoneInfo(self._cfg.timezone)
+        zone = ZoneInfo(notification.timezone or self._cfg.timezone)
         lang = notification.language
         title = render_title(notification, lang)
         colour = self._colour(notification)

@@ -47,6 +47,7 @@ from monitor import catalogue
 from monitor.alerts.channels import escape
 from monitor.alerts.records import Alert, Notification
 from monitor.catalogue import Language
+from monitor.text import one_line
 
 __all__ = [
     "MARKDOWN",
@@ -62,6 +63,9 @@ __all__ = [
 
 _ICONS = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 _RESOLVED_ICON = "✅"
+_DIGEST_ICON = "📋"
+#: the rule name of a digest's blocks (one per account; see alerts/digest.py)
+DIGEST_RULE = "digest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,9 @@ def render_title(notification: Notification, language: Language) -> str:
 
     The words are the catalogue's; the brackets and separators are each language's layout.
     """
+    if notification.reason == "digest" and notification.alerts:
+        # a digest's title is its first block's summary (alerts/digest.py)
+        return f"{_DIGEST_ICON} {one_line(notification.alerts[0].annotations.get('summary', ''))}"
     t = _texts(language)
     firing = [a for a in notification.alerts if a.status == "firing"]
     resolved = len(notification.alerts) - len(firing)
@@ -193,6 +200,10 @@ def render_alert(
     template: str | None = None,
 ) -> str:
     """One alert's block of text: the channel's template, or the default layout."""
+    if alert.rule == DIGEST_RULE:
+        # one account's lines of a daily digest: ours, but for the names in them
+        body = _annotation(alert, "description", style)
+        return f"{style.bold(style.escape(alert.account))}\n{body}"
     f = alert_fields(alert, language, zone, style)
     if template is not None:
         return string.Template(template).safe_substitute(f)

@@ -61,7 +61,7 @@ class SlackChannel(HTTPChannel):
         }
 
     def _parts(self, notification: Notification) -> list[_Part]:
-        zone = ZoneInfo(self._cfg.timezone)
+        zone = ZoneInfo(notification.timezone or self._cfg.timezone)
         lang = notification.language
         title = render_title(notification, lang)
         # one section per alert (cut if it alone is longer than a section may be) ...

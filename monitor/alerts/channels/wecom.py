@@ -85,7 +85,7 @@ class WeComChannel(HTTPChannel):
 
     def _parts(self, notification: Notification) -> list[_Part]:
         markdown = self._cfg.msgtype == "markdown"
-        zone = ZoneInfo(self._cfg.timezone)
+        zone = ZoneInfo(notification.timezone or self._cfg.timezone)
         lang = notification.language
         title = render_title(notification, lang)
         blocks = [
