@@ -638,21 +638,59 @@ class AlertCollector(Collector):
     def _forecasts(self, assets: Sequence[Asset]) -> Iterator[Metric]:
         labels = ["account", "asset", "service_type", "category"]
         every = " Recomputed after each services collection from the usage history."
-        usage = GaugeMetricFamily(
+        model = " (the weekly profile, or the line while history is short: ivh_service_forecast_info)"
+
+        def gauge(name: str, text: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, text + every, labels=[*labels, *extra])
+
+        info = gauge(
+            "ivh_service_forecast_info",
+            "1 per forecast hour package; model is weekly (burn per hour of the week in"
+            " the account's zone, with its trend) or linear (the line over window_days).",
+            ["model"],
+        )
+        usage = gauge(
             "ivh_service_usage_rate",
-            "Recent burn rate of an hour package: seconds used per second." + every,
-            labels=labels,
+            "Burn rate of an hour package expected now: seconds used per second" + model + ".",
         )
-        depletion = GaugeMetricFamily(
+        usual = gauge(
+            "ivh_service_usual_usage_rate",
+            "The usual burn of an hour package over the runaway check's last period"
+            " (sustained_minutes), never below half the week's mean: seconds per second.",
+        )
+        observed = gauge(
+            "ivh_service_observed_usage_rate",
+            "The burn observed over the runaway check's last period: seconds per second.",
+        )
+        ratio = gauge(
+            "ivh_service_burn_ratio",
+            "Observed burn over the usual burn for those hours of the week (runaway_burn"
+            " fires at its factor, default 3).",
+        )
+        runaway = gauge(
+            "ivh_service_runaway",
+            "1 while the package burns at least the runaway_burn factor times its usual"
+            " rate, sustained; 0 otherwise; absent while not checked (rule disabled, too"
+            " little recent history).",
+        )
+        depletion = gauge(
             "ivh_service_depletion_timestamp_seconds",
-            "When the package runs dry at the recent burn rate (Unix time); absent while"
-            " it is not being used." + every,
-            labels=labels,
+            "When the package runs dry at the forecast burn (Unix time)" + model + "; absent"
+            " while it is not being used.",
         )
-        unused = GaugeMetricFamily(
+        earliest = gauge(
+            "ivh_service_depletion_earliest_timestamp_seconds",
+            "The early end of the run-dry time's band (about 90 %); absent where the"
+            " history does not allow a band.",
+        )
+        latest = gauge(
+            "ivh_service_depletion_latest_timestamp_seconds",
+            "The late end of the run-dry time's band (about 90 %); absent where the history"
+            " does not allow a band, or it may never run dry.",
+        )
+        unused = gauge(
             "ivh_service_unused_at_expiry_seconds",
-            "Seconds of the package still unused when it expires, at the recent burn rate." + every,
-            labels=labels,
+            "Seconds of the package still unused when it expires, at the forecast burn.",
         )
         forecasts = self._engine.forecasts
         for a in assets:
@@ -660,12 +698,26 @@ class AlertCollector(Collector):
             if fc is None:
                 continue
             key = [a.account, a.id, a.type, a.category or "unknown"]
+            info.add_metric([*key, fc.model], 1.0)
             usage.add_metric(key, fc.rate)
-            if fc.depletion_at is not None:
-                depletion.add_metric(key, fc.depletion_at.timestamp())
+            for family, value in (
+                (depletion, fc.depletion_at),
+                (earliest, fc.depletion_earliest),
+                (latest, fc.depletion_latest),
+            ):
+                if value is not None:
+                    family.add_metric(key, value.timestamp())
             if fc.unused_at_expiry is not None:
                 unused.add_metric(key, fc.unused_at_expiry)
-        yield from (usage, depletion, unused)
+            if fc.usual_rate is not None:
+                usual.add_metric(key, fc.usual_rate)
+            if fc.current_rate is not None:
+                observed.add_metric(key, fc.current_rate)
+                runaway.add_metric(key, 1.0 if fc.runaway else 0.0)
+            if (r := fc.burn_ratio) is not None:
+                ratio.add_metric(key, r)
+        yield from (info, usage, usual, observed, ratio, runaway, depletion, earliest, latest)
+        yield unused
 
 
 class ExpositionRegistry(CollectorRegistry):

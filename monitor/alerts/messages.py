@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
+import math
 from string import Template
 from typing import Any
 
 from monitor.text import one_line
 
-__all__ = ["OUTSIDE_FIELDS", "Parts", "joined", "render", "render_parts", "render_resolved_parts"]
+__all__ = [
+    "OUTSIDE_FIELDS",
+    "Parts",
+    "advice",
+    "joined",
+    "render",
+    "render_parts",
+    "render_resolved_parts",
+]
 
 #: alternating pieces: ours (even indexes) and outside text (odd indexes)
 Parts = tuple[str, ...]
@@ -155,7 +164,45 @@ _TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
             "请到数智人控制台查看到期时间；若持续如此，请联系厂商支持询问接口为何未返回。",
         ),
     },
+    # -- issue 16: runaway burn and forecast advice (one block, to move as a whole) --
+    "runaway_burn": {
+        "en": (
+            'Hour package "$name" of $account is burning $burn_ratio× its usual rate',
+            "$name ($type) of account $account has used $current_hours_per_hour h per hour"
+            " for the last $sustained_minutes minutes, against a usual $usual_hours_per_hour"
+            " h per hour for this time of the week. If it goes on, its $remaining_hours h"
+            " left are gone by $runaway_depletion_at.",
+            "Look for a stream left running or a stuck job on this package and stop it;"
+            " if the extra use is intended, ignore this alert until it ends.",
+        ),
+        "zh": (
+            "账号 $account 的小时包「$name」消耗速度为平时的 $burn_ratio 倍",
+            "账号 $account 的 $name（$type）最近 $sustained_minutes 分钟每小时消耗"
+            " $current_hours_per_hour 小时，而每周这个时段通常每小时消耗 $usual_hours_per_hour 小时。"
+            "照此下去，剩余的 $remaining_hours 小时将在 $runaway_depletion_at 前后用完。",
+            "请检查是否有忘记关闭的直播或卡住的任务在使用该小时包并停止它；"
+            "若是计划内的额外使用，可在其结束前忽略本告警。",
+        ),
+    },
 }
+
+#: advice from the forecast, for alert actions and the status page (issue 16 block)
+_ADVICE: dict[str, dict[str, str]] = {
+    "en": {
+        "buy": "At the forecast burn this package runs dry on $depletion_at$band, before it"
+        " expires on $expires_at: buy about $buy_hours h by $depletion_at.",
+        "move": "$unused_hours h will be unused at expiry ($expires_at): move streams onto it"
+        " first.",
+        "band": " (likely between $depletion_earliest and $depletion_latest)",
+    },
+    "zh": {
+        "buy": "按预测用量，该小时包将在 $depletion_at$band 用完，早于 $expires_at 到期："
+        "请在 $depletion_at 前加购约 $buy_hours 小时。",
+        "move": "到期（$expires_at）时将有 $unused_hours 小时未用：请优先把直播安排到该小时包上。",
+        "band": "（大致在 $depletion_earliest 至 $depletion_latest 之间）",
+    },
+}
+# -- end of the issue 16 block ---------------------------------------------------
 
 _NEVER = {"en": "never", "zh": "永不"}
 _UNKNOWN = {"en": "unknown", "zh": "未知"}
@@ -290,6 +337,11 @@ def render_parts(
         "error": one_line(str(facts.get("error") or "?")),
         "figures": "",
     }
+    fields.update(_forecast_fields(facts, zone))
+    if rule in ("hours_depleting", "unused_at_expiry") and "action" not in (overrides or {}):
+        said = advice(facts, lang, zone, only="buy" if rule == "hours_depleting" else "move")
+        if said:
+            texts["action"] = said[0]
     if facts.get("remaining_seconds") is not None and facts.get("ordered_seconds"):
         fields["figures"] = (
             f" {fields['remaining_hours']} / {fields['ordered_hours']} h left."
@@ -297,6 +349,58 @@ def render_parts(
             else f"剩余 {fields['remaining_hours']} / {fields['ordered_hours']} 小时。"
         )
     return {key: _substitute(text, fields) for key, text in texts.items()}
+
+
+def _rate(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) else "?"
+
+
+def _forecast_fields(facts: Mapping[str, Any], zone: tzinfo) -> dict[str, str]:
+    """Fields of the runaway and advice texts (figures we format; none from outside)."""
+    ratio = facts.get("burn_ratio")
+    buy = facts.get("buy_seconds")
+    minutes = facts.get("sustained_minutes")
+    return {
+        "burn_ratio": f"{ratio:.1f}" if isinstance(ratio, int | float) else "?",
+        "usual_hours_per_hour": _rate(facts.get("usual_rate")),
+        "current_hours_per_hour": _rate(facts.get("current_rate")),
+        "sustained_minutes": f"{minutes:g}" if isinstance(minutes, int | float) else "?",
+        "runaway_depletion_at": _fmt_time(facts.get("runaway_depletion_at"), zone)
+        if facts.get("runaway_depletion_at") is not None
+        else "?",
+        "buy_hours": f"{max(math.ceil(buy / 3600), 1):,}" if isinstance(buy, int | float) else "?",
+        "depletion_earliest": _fmt_time(facts.get("depletion_earliest"), zone),
+        "depletion_latest": _fmt_time(facts.get("depletion_latest"), zone),
+    }
+
+
+def advice(
+    facts: Mapping[str, Any], language: str, zone: tzinfo, *, only: str | None = None
+) -> list[str]:
+    """What to do, from a package's forecast: buy (it runs dry before it expires) or move
+    streams onto it (hours will be left at expiry). ``facts`` as the rules give them
+    (``depletion_at``, ``expires_at``, ``buy_seconds``, ``unused_seconds`` and the band);
+    ``only`` picks one of the two. Empty when there is nothing to advise."""
+    lang = "zh" if language == "zh" else "en"
+    texts = _ADVICE[lang]
+    fields = {
+        **_forecast_fields(facts, zone),
+        "depletion_at": _fmt_time(facts.get("depletion_at"), zone),
+        "expires_at": _fmt_time(facts.get("expires_at"), zone),
+        "unused_hours": _hours(facts.get("unused_seconds")),
+        "band": "",
+    }
+    if facts.get("depletion_earliest") is not None and facts.get("depletion_latest") is not None:
+        fields["band"] = Template(texts["band"]).safe_substitute(fields)
+    out = []
+    buy, unused = facts.get("buy_seconds"), facts.get("unused_seconds")
+    if only in (None, "buy") and isinstance(buy, int | float) and facts.get("depletion_at"):
+        if facts.get("expires_at") is not None:
+            out.append(Template(texts["buy"]).safe_substitute(fields))
+    if only in (None, "move") and isinstance(unused, int | float) and unused >= 3600:
+        if facts.get("expires_at") is not None:
+            out.append(Template(texts["move"]).safe_substitute(fields))
+    return out
 
 
 _RESOLVED = {
