@@ -13,7 +13,8 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from prometheus_client import disable_created_metrics
@@ -22,7 +23,10 @@ from monitor import __version__
 from monitor.auth import BasicAuth
 from monitor.config import Account, Settings, load_settings, parse_listen
 from monitor.daemon import Daemon
+from monitor.alerts.messages import advice
 from monitor.errors import ConfigError
+from monitor.forecast import Runaway, assess, forecast_json
+from monitor.history import HistoryError, parse_history, parse_time
 from monitor.httpguard import HttpMetrics, Refusals
 from monitor.log import SecretScrubber, configure_logging
 from monitor.report import (
@@ -107,6 +111,37 @@ def _parser() -> argparse.ArgumentParser:
         "--report", action="store_true", help="print a one-shot report instead of running"
     )
     demo.add_argument("--format", choices=["table", "json"], default="table")
+
+    fc = sub.add_parser(
+        "forecast",
+        help="forecast one hour package from a CSV history (timestamp,remaining_seconds)",
+        description="Forecast one hour package from its history: when it runs dry, what is"
+        " left at expiry, whether it is burning far above its usual rate (docs/forecast.md)."
+        " Exit 0; 1 when it runs dry before it expires or burns away; 64 for bad input.",
+    )
+    fc.add_argument("--history", metavar="FILE", required=True, help="CSV file, '-' for stdin")
+    fc.add_argument(
+        "--now", metavar="T", help="epoch seconds or ISO 8601 (default: the last sample)"
+    )
+    fc.add_argument("--expires-at", metavar="T", help="when the package expires (default: never)")
+    fc.add_argument("--format", choices=["table", "json"], default="table")
+    fc.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        default="UTC",
+        help="IANA zone of the weekly profile (the account's zone), and of times given"
+        " without an offset (default: UTC)",
+    )
+    fc.add_argument(
+        "--model", choices=["weekly", "linear"], default="weekly", help="as alerts.forecast.model"
+    )
+    fc.add_argument("--factor", default="3", help="runaway: times the usual burn (default: 3)")
+    fc.add_argument(
+        "--sustained-minutes", default="30", help="runaway: for this long (default: 30)"
+    )
+    fc.add_argument(
+        "--language", choices=["en", "zh"], default="en", help="of the advice (default: en)"
+    )
     return parser
 
 
@@ -351,6 +386,103 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 DEMO_LISTEN = "127.0.0.1:9877"
 
+
+def _usage_error(message: str) -> int:
+    sys.stderr.write(printable(f"ivh-monitor: error: forecast: {message}") + "\n")
+    return EXIT_USAGE
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    """``ivh-monitor forecast``: the daemon's forecast over a CSV history, offline."""
+    try:
+        zone: tzinfo = ZoneInfo(args.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        return _usage_error(f"--timezone {args.timezone!r} is not an IANA time zone")
+    try:
+        if args.history == "-":
+            samples = parse_history(sys.stdin, zone)
+        else:
+            with open(args.history, encoding="utf-8-sig", errors="strict") as handle:
+                samples = parse_history(handle, zone)
+    except OSError as exc:
+        return _usage_error(f"--history {args.history!r}: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        return _usage_error(f"--history {args.history!r}: not UTF-8 text ({exc.reason})")
+    except HistoryError as exc:
+        return _usage_error(f"{args.history}: {exc}")
+    numbers: dict[str, float] = {}
+    for name, text_value, low, high in (
+        ("--factor", args.factor, 1.0, 1000.0),
+        ("--sustained-minutes", args.sustained_minutes, 5.0, 7 * 24 * 60.0),
+    ):
+        try:
+            value = float(text_value)
+        except ValueError:
+            return _usage_error(f"{name} {text_value!r} is not a number")
+        if not (low < value <= high if name == "--factor" else low <= value <= high):
+            return _usage_error(f"{name} {text_value!r} is outside {low:g} .. {high:g}")
+        numbers[name] = value
+    times: dict[str, float | None] = {"--now": None, "--expires-at": None}
+    for name, given in (("--now", args.now), ("--expires-at", args.expires_at)):
+        if given is not None:
+            try:
+                times[name] = parse_time(given, zone)
+            except ValueError as exc:
+                return _usage_error(f"{name} {exc}")
+    last = max(t for t, _ in samples)
+    now_t = times["--now"] if times["--now"] is not None else last
+    before = [(t, r) for t, r in samples if t <= now_t]
+    if not before:
+        return _usage_error(f"--now {args.now!r} is before the first sample")
+    remaining = max(before, key=lambda p: p[0])[1]
+    now = datetime.fromtimestamp(now_t, UTC)
+    expires = times["--expires-at"]
+    expires_at = datetime.fromtimestamp(expires, UTC) if expires is not None else None
+    result = assess(
+        samples,
+        remaining=remaining,
+        now=now,
+        expires_at=expires_at,
+        zone=zone,
+        weekly=args.model == "weekly",
+        runaway=Runaway(numbers["--factor"], numbers["--sustained-minutes"] * 60),
+    )
+    if result is None:
+        return _usage_error(
+            f"{args.history}: too little history for a forecast ({len(before)} sample(s)"
+            " up to --now; the line needs 6 h after the last top-up, the weekly model a week)"
+        )
+    facts = {
+        "depletion_at": result.depletion_at,
+        "depletion_earliest": result.depletion_earliest,
+        "depletion_latest": result.depletion_latest,
+        "expires_at": expires_at,
+        "buy_seconds": result.buy_seconds,
+        "unused_seconds": result.unused_at_expiry,
+    }
+    record = {
+        "now": now.astimezone(zone).isoformat(),
+        "timezone": args.timezone,
+        "remaining_seconds": remaining,
+        "expires_at": expires_at.astimezone(zone).isoformat() if expires_at else None,
+        "samples": len(before),
+        **forecast_json(result),
+        "advice": advice(facts, args.language, zone),
+    }
+    for key in ("depletion_at", "depletion_earliest", "depletion_latest", "runaway_depletion_at"):
+        if isinstance(value := record.get(key), str):
+            record[key] = datetime.fromisoformat(value).astimezone(zone).isoformat()
+    if args.format == "json":
+        sys.stdout.write(json_text(record, indent=2) + "\n")
+    else:
+        width = max(len(k) for k in record)
+        for key, value in record.items():
+            shown = "; ".join(value) if isinstance(value, list) else value
+            shown = "-" if shown is None or shown == "" else shown
+            sys.stdout.write(printable(f"{key:<{width}}  {shown}") + "\n")
+    dry = result.depletion_at is not None and (expires_at is None or result.depletion_at < expires_at)
+    return 1 if result.runaway or dry else 0
+
 _COMMANDS = {
     "run": _cmd_run,
     "alerts": _cmd_alerts,
@@ -358,6 +490,7 @@ _COMMANDS = {
     "report": _cmd_report,
     "simulate": _cmd_simulate,
     "demo": _cmd_demo,
+    "forecast": _cmd_forecast,
 }
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "assess",
     "burn_rate",
     "forecast",
+    "forecast_json",
 ]
 
 Model = Literal["weekly", "linear"]
@@ -475,3 +476,31 @@ def _linear(
         buy,
         path,
     )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 9)
+
+
+def forecast_json(fc: Forecast) -> dict[str, object]:
+    """The JSON shape of a forecast: ``ivh-monitor forecast --format json`` and the
+    ``forecast`` of an hour package in ``/api/assets`` (docs/forecast.md)."""
+    return {
+        "model": fc.model,
+        "depletion_at": _iso(fc.depletion_at),
+        "depletion_earliest": _iso(fc.depletion_earliest),
+        "depletion_latest": _iso(fc.depletion_latest),
+        "unused_at_expiry_seconds": _num(fc.unused_at_expiry),
+        "buy_seconds": _num(fc.buy_seconds),
+        "rate_seconds_per_second": _num(fc.rate),
+        "mean_rate_seconds_per_second": _num(fc.mean_rate),
+        "usual_rate_seconds_per_second": _num(fc.usual_rate),
+        "current_rate_seconds_per_second": _num(fc.current_rate),
+        "burn_ratio": _num(fc.burn_ratio),
+        "runaway": fc.runaway,
+        "runaway_depletion_at": _iso(fc.runaway_depletion_at),
+    }

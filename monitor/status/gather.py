@@ -29,6 +29,7 @@ from monitor.log import SecretScrubber
 from monitor.snapshot import FamilyState, SnapshotStore
 from monitor.status.view import (
     AccountStatus,
+    forecast_advice,
     AlertItem,
     ChannelItem,
     Delivery,
@@ -192,8 +193,17 @@ class StatusReader:
             for item in self.alerts():
                 alerts[item.alert.account].append(item)
         accounts = []
+        language = src.settings.alerts.language
+        ratio = src.settings.alerts.rules.unused_at_expiry.ratio
         for account in src.accounts:
             name = account.name
+            mine = forecasts.get(name, {})
+            advice = {
+                a.id: said
+                for a in assets.get(name, ())
+                if (fc := mine.get(a.id)) is not None
+                and (said := forecast_advice(a, fc, language, account.zone, unused_ratio=ratio))
+            }
             accounts.append(
                 AccountStatus(
                     name=name,
@@ -207,6 +217,7 @@ class StatusReader:
                         else {}
                     ),
                     alerts=tuple(alerts.get(name, ())),
+                    advice=advice,
                 )
             )
         return StatusData(

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC
 from typing import Any
 
 from aiohttp import web
 
 from monitor.domain import Asset, Family
+from monitor.forecast import forecast_json
 from monitor.httpguard import Refusals
 from monitor.status.api import alerts_json, assets_json
 from monitor.status.gather import StatusReader, StatusSource
 from monitor.status.page import parse_query, render_page, usage_shown
+from monitor.status.view import forecast_advice
 from monitor.text import json_text
 
 __all__ = ["add_routes"]
@@ -82,7 +85,24 @@ def add_routes(
         def data(asset: Asset) -> str:
             return snap.families[(asset.account, _FAMILY_OF_KIND[asset.kind])].data
 
-        body = await asyncio.to_thread(lambda: _json(assets_json(assets, now, data)))
+        forecasts = source.engine.forecasts
+        alerts = source.engine.config
+        zones = {a.name: a.zone for a in source.accounts}
+
+        def forecast(asset: Asset) -> dict[str, Any] | None:
+            fc = forecasts.get((asset.account, asset.id)) if asset.kind == "service" else None
+            if fc is None:
+                return None
+            said = forecast_advice(
+                asset,
+                fc,
+                alerts.language,
+                zones.get(asset.account, UTC),
+                unused_ratio=alerts.rules.unused_at_expiry.ratio,
+            )
+            return {**forecast_json(fc), "advice": list(said)}
+
+        body = await asyncio.to_thread(lambda: _json(assets_json(assets, now, data, forecast)))
         return _json_response(body)
 
     async def api_alerts(request: web.Request) -> web.Response:
