@@ -430,7 +430,8 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 return _usage_error(f"{name} {exc}")
     last = max(t for t, _ in samples)
-    now_t = times["--now"] if times["--now"] is not None else last
+    given_now = times["--now"]
+    now_t = given_now if given_now is not None else last
     before = [(t, r) for t, r in samples if t <= now_t]
     if not before:
         return _usage_error(f"--now {args.now!r} is before the first sample")
@@ -460,7 +461,7 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
         "buy_seconds": result.buy_seconds,
         "unused_seconds": result.unused_at_expiry,
     }
-    record = {
+    record: dict[str, object] = {
         "now": now.astimezone(zone).isoformat(),
         "timezone": args.timezone,
         "remaining_seconds": remaining,
@@ -470,14 +471,14 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
         "advice": advice(facts, args.language, zone),
     }
     for key in ("depletion_at", "depletion_earliest", "depletion_latest", "runaway_depletion_at"):
-        if isinstance(value := record.get(key), str):
-            record[key] = datetime.fromisoformat(value).astimezone(zone).isoformat()
+        if isinstance(when := record.get(key), str):
+            record[key] = datetime.fromisoformat(when).astimezone(zone).isoformat()
     if args.format == "json":
         sys.stdout.write(json_text(record, indent=2) + "\n")
     else:
         width = max(len(k) for k in record)
-        for key, value in record.items():
-            shown = "; ".join(value) if isinstance(value, list) else value
+        for key, item in record.items():
+            shown = "; ".join(item) if isinstance(item, list) else item
             shown = "-" if shown is None or shown == "" else shown
             sys.stdout.write(printable(f"{key:<{width}}  {shown}") + "\n")
     dry = result.depletion_at is not None and (expires_at is None or result.depletion_at < expires_at)

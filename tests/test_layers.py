@@ -31,6 +31,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "signing",
             "endpoints",
             "forecast",
+            "weekly",
+            "history",
             "aio",
             "shard",
             "console",
