@@ -12,18 +12,19 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from prometheus_client import disable_created_metrics
 
 from monitor import __version__
+from monitor.alerts.messages import advice
 from monitor.auth import BasicAuth
 from monitor.config import Account, Settings, load_settings, parse_listen
 from monitor.daemon import Daemon
-from monitor.alerts.messages import advice
 from monitor.errors import ConfigError
 from monitor.forecast import Runaway, assess, forecast_json
 from monitor.history import HistoryError, parse_history, parse_time
@@ -245,8 +246,9 @@ async def _serve(
     accounts: Sequence[Account],
     *,
     banner: Callable[[str], None] | None = None,
+    with_daemon: Callable[[Daemon], Coroutine[Any, Any, None]] | None = None,
 ) -> int:
-    """Run the daemon until SIGTERM/SIGINT."""
+    """Run the daemon until SIGTERM/SIGINT (``with_daemon`` runs beside it: the demo's)."""
     web_config = load_web_config(settings.web_config_file) if settings.web_config_file else None
     daemon = Daemon(settings, accounts)
     host, port = parse_listen(settings.listen)
@@ -291,10 +293,15 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    beside: asyncio.Task[None] | None = None
+    if with_daemon is not None:
+        beside = asyncio.create_task(with_daemon(daemon))
     try:
         await stop.wait()
     finally:
         log.info("daemon.stopping")
+        if beside is not None:
+            beside.cancel()
         await daemon.stop()
         await runner.cleanup()
     return 0
@@ -340,6 +347,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         burn_hours,
         demo_settings,
         run_sink,
+        seed_demo_history,
     )
     from monitor.simulator import default_dataset, run_simulator  # noqa: PLC0415
 
@@ -372,12 +380,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     state_dir=state,
                     alerts={
                         "channels": [{"name": "demo-sink", "type": "webhook", "url": sink_url}],
-                        # forecasts after minutes of demo history, not hours
-                        "rules": {"hours_depleting": {"min_history_hours": 0.01}},
+                        # forecasts after minutes of demo history, not hours; the
+                        # seeded weeks (seed_demo_history) give the weekly model, and
+                        # a runaway is told after five minutes
+                        "rules": {
+                            "hours_depleting": {"min_history_hours": 0.01},
+                            "runaway_burn": {"sustained_minutes": 5},
+                        },
                     },
                 )
                 try:
-                    return await _serve(settings, accounts, banner=_demo_banner(sim.url, sink_url))
+                    return await _serve(
+                        settings,
+                        accounts,
+                        banner=_demo_banner(sim.url, sink_url),
+                        with_daemon=seed_demo_history,
+                    )
                 finally:
                     burner.cancel()
 
@@ -387,57 +405,73 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 DEMO_LISTEN = "127.0.0.1:9877"
 
 
+class _BadInputError(Exception):
+    """Bad input to ``forecast``: its one line (exit 64)."""
+
+
 def _usage_error(message: str) -> int:
     sys.stderr.write(printable(f"ivh-monitor: error: forecast: {message}") + "\n")
     return EXIT_USAGE
 
 
+def _forecast_history(args: argparse.Namespace, zone: tzinfo) -> list[tuple[float, float]]:
+    try:
+        if args.history == "-":
+            return parse_history(sys.stdin, zone)
+        with open(args.history, encoding="utf-8-sig", errors="strict") as handle:
+            return parse_history(handle, zone)
+    except OSError as exc:
+        raise _BadInputError(f"--history {args.history!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _BadInputError(f"--history {args.history!r}: not UTF-8 text ({exc.reason})") from None
+    except HistoryError as exc:
+        raise _BadInputError(f"{args.history}: {exc}") from None
+
+
+def _number(name: str, given: str, low: float, high: float, *, above: bool = False) -> float:
+    try:
+        value = float(given)
+    except ValueError:
+        raise _BadInputError(f"{name} {given!r} is not a number") from None
+    if not ((low < value) if above else (low <= value)) or not value <= high:
+        raise _BadInputError(f"{name} {given!r} is outside {low:g} .. {high:g}")
+    return value
+
+
+def _moment(name: str, given: str | None, zone: tzinfo) -> float | None:
+    if given is None:
+        return None
+    try:
+        return parse_time(given, zone)
+    except ValueError as exc:
+        raise _BadInputError(f"{name} {exc}") from None
+
+
 def _cmd_forecast(args: argparse.Namespace) -> int:
     """``ivh-monitor forecast``: the daemon's forecast over a CSV history, offline."""
     try:
+        return _forecast(args)
+    except _BadInputError as exc:
+        return _usage_error(str(exc))
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    try:
         zone: tzinfo = ZoneInfo(args.timezone)
     except (ValueError, ZoneInfoNotFoundError):
-        return _usage_error(f"--timezone {args.timezone!r} is not an IANA time zone")
-    try:
-        if args.history == "-":
-            samples = parse_history(sys.stdin, zone)
-        else:
-            with open(args.history, encoding="utf-8-sig", errors="strict") as handle:
-                samples = parse_history(handle, zone)
-    except OSError as exc:
-        return _usage_error(f"--history {args.history!r}: {exc.strerror or exc}")
-    except UnicodeDecodeError as exc:
-        return _usage_error(f"--history {args.history!r}: not UTF-8 text ({exc.reason})")
-    except HistoryError as exc:
-        return _usage_error(f"{args.history}: {exc}")
-    numbers: dict[str, float] = {}
-    for name, text_value, low, high in (
-        ("--factor", args.factor, 1.0, 1000.0),
-        ("--sustained-minutes", args.sustained_minutes, 5.0, 7 * 24 * 60.0),
-    ):
-        try:
-            value = float(text_value)
-        except ValueError:
-            return _usage_error(f"{name} {text_value!r} is not a number")
-        if not (low < value <= high if name == "--factor" else low <= value <= high):
-            return _usage_error(f"{name} {text_value!r} is outside {low:g} .. {high:g}")
-        numbers[name] = value
-    times: dict[str, float | None] = {"--now": None, "--expires-at": None}
-    for name, given in (("--now", args.now), ("--expires-at", args.expires_at)):
-        if given is not None:
-            try:
-                times[name] = parse_time(given, zone)
-            except ValueError as exc:
-                return _usage_error(f"{name} {exc}")
+        raise _BadInputError(f"--timezone {args.timezone!r} is not an IANA time zone") from None
+    samples = _forecast_history(args, zone)
+    factor = _number("--factor", args.factor, 1.0, 1000.0, above=True)
+    sustained = _number("--sustained-minutes", args.sustained_minutes, 5.0, 7 * 24 * 60.0)
+    given_now = _moment("--now", args.now, zone)
+    expires = _moment("--expires-at", args.expires_at, zone)
     last = max(t for t, _ in samples)
-    given_now = times["--now"]
     now_t = given_now if given_now is not None else last
     before = [(t, r) for t, r in samples if t <= now_t]
     if not before:
-        return _usage_error(f"--now {args.now!r} is before the first sample")
+        raise _BadInputError(f"--now {args.now!r} is before the first sample")
     remaining = max(before, key=lambda p: p[0])[1]
     now = datetime.fromtimestamp(now_t, UTC)
-    expires = times["--expires-at"]
     expires_at = datetime.fromtimestamp(expires, UTC) if expires is not None else None
     result = assess(
         samples,
@@ -446,10 +480,10 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
         expires_at=expires_at,
         zone=zone,
         weekly=args.model == "weekly",
-        runaway=Runaway(numbers["--factor"], numbers["--sustained-minutes"] * 60),
+        runaway=Runaway(factor, sustained * 60),
     )
     if result is None:
-        return _usage_error(
+        raise _BadInputError(
             f"{args.history}: too little history for a forecast ({len(before)} sample(s)"
             " up to --now; the line needs 6 h after the last top-up, the weekly model a week)"
         )
@@ -481,8 +515,11 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
             shown = "; ".join(item) if isinstance(item, list) else item
             shown = "-" if shown is None or shown == "" else shown
             sys.stdout.write(printable(f"{key:<{width}}  {shown}") + "\n")
-    dry = result.depletion_at is not None and (expires_at is None or result.depletion_at < expires_at)
+    dry = result.depletion_at is not None and (
+        expires_at is None or result.depletion_at < expires_at
+    )
     return 1 if result.runaway or dry else 0
+
 
 _COMMANDS = {
     "run": _cmd_run,

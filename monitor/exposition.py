@@ -638,7 +638,9 @@ class AlertCollector(Collector):
     def _forecasts(self, assets: Sequence[Asset]) -> Iterator[Metric]:
         labels = ["account", "asset", "service_type", "category"]
         every = " Recomputed after each services collection from the usage history."
-        model = " (the weekly profile, or the line while history is short: ivh_service_forecast_info)"
+        model = (
+            " (the weekly profile, or the line while history is short: ivh_service_forecast_info)"
+        )
 
         def gauge(name: str, text: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
             return GaugeMetricFamily(name, text + every, labels=[*labels, *extra])

@@ -24,6 +24,7 @@ calendar) is "not running dry".
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -341,7 +342,7 @@ def _band(
     return early, late
 
 
-def _weekly(
+def _weekly(  # noqa: PLR0917 - private, called once with everything assess has
     profile: WeeklyProfile,
     clean: list[tuple[float, float]],
     remaining: float,
@@ -355,10 +356,7 @@ def _weekly(
     rate = rate if rate >= MIN_BURN_RATE else 0.0
     week = profile.week_rate(nowt)
     week = week if week >= MIN_BURN_RATE else 0.0
-    if week <= 0:
-        depletion = None
-    else:
-        depletion = _at(now, profile.time_to_use(remaining, nowt))
+    depletion = _at(now, profile.time_to_use(remaining, nowt)) if week > 0 else None
 
     def walk(scale: float) -> datetime | None:
         return _at(now, profile.time_to_use(remaining, nowt, scale)) if week > 0 else None
@@ -406,14 +404,12 @@ def _chart_end(
     ends = [nowt + (chart if chart is not None and chart > 0 else 365 * _DAY)]
     for when in (depletion, expires_at):
         if when is not None:
-            try:
+            with contextlib.suppress(OverflowError, OSError, ValueError):
                 ends.append(when.timestamp())
-            except (OverflowError, OSError, ValueError):
-                pass
     return max(min(ends), nowt)
 
 
-def _linear(
+def _linear(  # noqa: PLR0917 - private, called once with everything assess has
     clean: list[tuple[float, float]],
     remaining: float,
     now: datetime,

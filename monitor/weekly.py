@@ -81,10 +81,7 @@ _TREND_HORIZON = 4 * _WEEK
 _LEVEL_MAX, _LEVEL_MIN = 2.0, 0.25
 
 
-
-def clean_samples(
-    samples: Sequence[tuple[float, float]], now: float
-) -> list[tuple[float, float]]:
+def clean_samples(samples: Sequence[tuple[float, float]], now: float) -> list[tuple[float, float]]:
     """Finite samples inside the calendar and not after ``now``, in time order, one per
     instant (the last reading of an instant wins)."""
     keyed: list[tuple[float, float]] = []
@@ -320,7 +317,11 @@ def fit_weekly(
     """
     if not math.isfinite(now) or not _T_MIN <= now <= _T_MAX:
         return None
-    span = min(max(history_seconds, 0.0), MAX_HISTORY_SECONDS) if math.isfinite(history_seconds) else 0.0
+    span = (
+        min(max(history_seconds, 0.0), MAX_HISTORY_SECONDS)
+        if math.isfinite(history_seconds)
+        else 0.0
+    )
     start = now - span
     bins = _bin(samples if clean else clean_samples(samples, now), start, now)
     slots = [k for k, c in bins.cover.items() if c >= _MIN_COVER]
@@ -377,7 +378,9 @@ def _shape(
         if level > 0:
             sq[h] += w * level * (rate / level) ** 2
         count[h] += 1
-    raw: list[float | None] = [num[h] / den[h] if den[h] > 0 else None for h in range(HOURS_OF_WEEK)]
+    raw: list[float | None] = [
+        num[h] / den[h] if den[h] > 0 else None for h in range(HOURS_OF_WEEK)
+    ]
     raw = _shrunk(raw, sq, den, count)
     # an hour of the week never observed: the mean of that hour on the other days
     for h in range(HOURS_OF_WEEK):

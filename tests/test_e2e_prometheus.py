@@ -47,7 +47,7 @@ _RULES_MAY_BE_EMPTY = {
     "IvhMonitorStateLost": "needs the state file deleted under the daemon",
     "IvhMonitorAuthFailures": "needs failed basic-auth logins (test_http_limits)",
     "IvhMonitorRecordsSkipped": "no unreadable record in the demo dataset (test_faults)",
-    "IvhServiceRunawayBurn": "needs a package burning far above its week's profile (tests/test_forecast_daemon.py)",
+    "IvhServiceRunawayBurn": "needs a package burning far above its usual (test_forecast_daemon)",
 }
 
 

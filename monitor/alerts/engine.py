@@ -41,8 +41,8 @@ from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_acco
 from monitor.alerts.store import AlertRow, StateStore
 from monitor.domain import Asset
 from monitor.forecast import Forecast, Runaway, assess
-from monitor.weekly import WeeklyProfile, fit_weekly
 from monitor.snapshot import Snapshot
+from monitor.weekly import WeeklyProfile, fit_weekly
 
 __all__ = ["EVALUATION_ERROR_SOURCES", "AlertEngine", "CycleResult"]
 
@@ -188,9 +188,7 @@ class AlertEngine:
                     zone=zone or UTC,
                     window_seconds=window,
                     min_history_seconds=cfg.min_history_hours * 3600,
-                    runaway=Runaway(
-                        runaway.factor or 3.0, (runaway.sustained_minutes or 30.0) * 60
-                    )
+                    runaway=Runaway(runaway.factor or 3.0, (runaway.sustained_minutes or 30.0) * 60)
                     if runaway.enabled
                     else None,
                     weekly=profiles.get(asset.id) is not None,
@@ -204,6 +202,10 @@ class AlertEngine:
         merged.update({(account, k): v for k, v in out.items()})
         self.forecasts = MappingProxyType(merged)
         return out, failures
+
+    def refit(self) -> None:
+        """Fit the weekly profiles again at the next evaluation (after history was added)."""
+        self._profiles.clear()
 
     def rule_thresholds(self, rule: str, asset: Asset) -> RuleThresholds:
         """``rule``'s effective thresholds for ``asset`` (overrides applied)."""

@@ -9,9 +9,9 @@ including an operator's ``alerts.templates`` text, as written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
-import math
 from string import Template
 from typing import Any
 
@@ -178,7 +178,8 @@ _TEXTS: dict[str, dict[str, tuple[str, str, str]]] = {
         "zh": (
             "账号 $account 的小时包「$name」消耗速度为平时的 $burn_ratio 倍",
             "账号 $account 的 $name（$type）最近 $sustained_minutes 分钟每小时消耗"
-            " $current_hours_per_hour 小时，而每周这个时段通常每小时消耗 $usual_hours_per_hour 小时。"
+            " $current_hours_per_hour 小时，而每周这个时段通常每小时消耗"
+            " $usual_hours_per_hour 小时。"
             "照此下去，剩余的 $remaining_hours 小时将在 $runaway_depletion_at 前后用完。",
             "请检查是否有忘记关闭的直播或卡住的任务在使用该小时包并停止它；"
             "若是计划内的额外使用，可在其结束前忽略本告警。",
@@ -394,12 +395,11 @@ def advice(
         fields["band"] = Template(texts["band"]).safe_substitute(fields)
     out = []
     buy, unused = facts.get("buy_seconds"), facts.get("unused_seconds")
+    dated = facts.get("expires_at") is not None
     if only in (None, "buy") and isinstance(buy, int | float) and facts.get("depletion_at"):
-        if facts.get("expires_at") is not None:
-            out.append(Template(texts["buy"]).safe_substitute(fields))
+        out.extend([Template(texts["buy"]).safe_substitute(fields)] if dated else [])
     if only in (None, "move") and isinstance(unused, int | float) and unused >= 3600:
-        if facts.get("expires_at") is not None:
-            out.append(Template(texts["move"]).safe_substitute(fields))
+        out.extend([Template(texts["move"]).safe_substitute(fields)] if dated else [])
     return out
 
 

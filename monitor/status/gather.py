@@ -29,13 +29,13 @@ from monitor.log import SecretScrubber
 from monitor.snapshot import FamilyState, SnapshotStore
 from monitor.status.view import (
     AccountStatus,
-    forecast_advice,
     AlertItem,
     ChannelItem,
     Delivery,
     HttpHealth,
     StateHealth,
     StatusData,
+    forecast_advice,
 )
 
 __all__ = ["StatusReader", "StatusSource"]

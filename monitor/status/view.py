@@ -364,7 +364,11 @@ def forecast_advice(
     buy when it runs dry before it expires; move streams onto it when more than
     ``unused_ratio`` of its ordered hours (and at least an hour) will be left unused."""
     unused = fc.unused_at_expiry
-    if unused is not None and asset.ordered_seconds and unused <= unused_ratio * asset.ordered_seconds:
+    if (
+        unused is not None
+        and asset.ordered_seconds
+        and unused <= unused_ratio * asset.ordered_seconds
+    ):
         unused = None
     facts = {
         "depletion_at": fc.depletion_at,
