@@ -193,10 +193,11 @@ class WeeklyProfile:
         left = amount
         t = start
         # hour by hour while the trend moves the level, then whole weeks at a time
+        done = amount * 1e-9  # what rounding leaves of an amount used up exactly
         for t0, t1, rate in self._hours(start, int(_TREND_HORIZON / _HOUR) + 2):
             use = rate * scale * (t1 - t0)
-            if use >= left:
-                return t0 + left / (rate * scale)
+            if use >= left - done:
+                return min(t0 + left / (rate * scale), t1)
             left -= use
             t = t1
         week = sum(r * scale * (b - a) for a, b, r in self._hours(t, HOURS_OF_WEEK))
@@ -210,8 +211,8 @@ class WeeklyProfile:
             left -= weeks * week
         for t0, t1, rate in self._hours(t, 3 * HOURS_OF_WEEK):
             use = rate * scale * (t1 - t0)
-            if use >= left:
-                at = t0 + left / (rate * scale)
+            if use > 0 and use >= left - done:
+                at = min(t0 + left / (rate * scale), t1)
                 return at if at - start <= MAX_DEPLETION_SECONDS else None
             left -= use
         return None  # not reached: three weeks hold more than the one left
