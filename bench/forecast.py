@@ -191,19 +191,19 @@ def _runaway_traces(seed: int) -> list[tuple[Trace, float]]:
         day = datetime.fromtimestamp(tr.t(len(tr.used) - 1), zone).replace(
             hour=0, minute=0, second=0, microsecond=0
         ) - timedelta(days=rng.randint(1, 5))
-        if variant == "overnight":  # a stream left running after the evening show
-            a = (day + timedelta(hours=rng.uniform(0.5, 3))).timestamp()
+        if variant == "overnight":  # a stream left running, after even a Saturday show
+            a = (day + timedelta(hours=rng.uniform(2.5, 4))).timestamp()
             k, length = 1.0, 6 * _HOUR
         elif variant == "daytime":  # a job stuck on a weekday afternoon, usually idle
             while day.weekday() > 3:
                 day -= timedelta(days=1)
             a = (day + timedelta(hours=rng.uniform(12, 15))).timestamp()
             k, length = rng.uniform(1.0, 3.0), 3 * _HOUR
-        else:  # at the Friday/Saturday peak, a fleet of extra streams (4x the peak)
+        else:  # at the Friday/Saturday peak, a fleet of extra streams (5x the peak)
             while day.weekday() != 5:
                 day -= timedelta(days=1)
             a = (day + timedelta(hours=rng.uniform(19, 21))).timestamp()
-            k, length = 9.0, 2 * _HOUR
+            k, length = 12.0, 2 * _HOUR
         b = a + length
         for i in range(len(tr.used)):
             lo, hi = max(a, tr.t(i)), min(b, tr.t(i + 1))

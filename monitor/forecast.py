@@ -42,6 +42,7 @@ from monitor.weekly import (
 __all__ = [
     "MAX_DEPLETION_SECONDS",
     "MIN_BURN_RATE",
+    "RECENT_SECONDS",
     "RUNAWAY_MIN_RATE",
     "Forecast",
     "Model",
@@ -183,6 +184,9 @@ _USUAL_FLOOR = 0.5
 #: the usual burn is the highest of the profile an hour either way, so a peak that
 #: starts a little early is not a runaway
 _TIMING_SLACK = 3600.0
+#: the weekly profile leaves out the last this many seconds, so a runaway going on
+#: now does not raise the usual rate it is measured against
+RECENT_SECONDS = 6 * 3600.0
 #: z of the band: about 90 % of outcomes inside it
 _BAND_Z = 1.645
 _PATH_POINTS = 120
@@ -304,7 +308,12 @@ def assess(
     clean = clean_samples(samples, nowt)
     if weekly and profile is None:
         profile = fit_weekly(
-            clean, now=nowt, zone=zone, history_seconds=history_seconds, clean=True
+            clean,
+            now=nowt,
+            zone=zone,
+            history_seconds=history_seconds,
+            clean=True,
+            recent_seconds=RECENT_SECONDS,
         )
     if not weekly:
         profile = None

@@ -308,13 +308,15 @@ def fit_weekly(
     min_days: float = 7.0,
     weekly: bool = True,
     clean: bool = False,
+    recent_seconds: float = 0.0,
 ) -> WeeklyProfile | None:
     """The profile of the last ``history_seconds`` before ``now``; ``None`` when fewer than
     ``min_days`` are observed or too few hours of the week (then the line answers).
 
     ``samples`` need not be clean (see :func:`clean_samples`). With ``weekly=False``
     the shape is flat: the same level and band machinery for a plain rate; with
-    ``clean=True`` the samples are taken as :func:`clean_samples` left them.
+    ``clean=True`` the samples are taken as :func:`clean_samples` left them. The last
+    ``recent_seconds`` are left out: a runaway going on now must not become the usual.
     """
     if not math.isfinite(now) or not _T_MIN <= now <= _T_MAX:
         return None
@@ -324,7 +326,8 @@ def fit_weekly(
         else 0.0
     )
     start = now - span
-    bins = _bin(samples if clean else clean_samples(samples, now), start, now)
+    cut = now - min(max(recent_seconds, 0.0), span / 4) if math.isfinite(recent_seconds) else now
+    bins = _bin(samples if clean else clean_samples(samples, now), start, cut)
     slots = [k for k, c in bins.cover.items() if c >= _MIN_COVER]
     if not slots:
         return None

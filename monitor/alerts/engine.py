@@ -40,7 +40,7 @@ from monitor.alerts.records import (
 from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_account
 from monitor.alerts.store import AlertRow, StateStore
 from monitor.domain import Asset
-from monitor.forecast import Forecast, Runaway, assess
+from monitor.forecast import RECENT_SECONDS, Forecast, Runaway, assess
 from monitor.snapshot import Snapshot
 from monitor.weekly import WeeklyProfile, fit_weekly
 
@@ -240,7 +240,11 @@ class AlertEngine:
             for asset_id in stale:
                 try:
                     profile = fit_weekly(
-                        long.get(asset_id, []), now=t, zone=zone, history_seconds=days * _DAY
+                        long.get(asset_id, []),
+                        now=t,
+                        zone=zone,
+                        history_seconds=days * _DAY,
+                        recent_seconds=RECENT_SECONDS,
                     )
                 except Exception:  # noqa: BLE001 - the line answers; the failure is counted
                     profile = None
