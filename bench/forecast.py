@@ -301,7 +301,7 @@ def false_flags(tr: Trace) -> tuple[int, int, int]:
     return flagged, checked, unusual
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - one run, one table: read top to bottom
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--points", type=int, default=12, help="forecasts asked per trace")

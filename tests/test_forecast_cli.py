@@ -82,7 +82,8 @@ def test_enough_hours_exit_0_and_iso_timestamps_and_table(tmp_path: Path) -> Non
     expires = (END + timedelta(days=20)).isoformat()
     run = _forecast("--history", str(csv), "--expires-at", expires, "--timezone", "Asia/Shanghai")
     assert run.returncode == 0, run.stderr
-    assert "model" in run.stdout and "weekly" in run.stdout
+    assert "model" in run.stdout
+    assert "weekly" in run.stdout
     assert "unused_at_expiry_seconds" in run.stdout
     assert "will be unused at expiry" in run.stdout
 
@@ -105,7 +106,8 @@ def test_a_runaway_exits_1(tmp_path: Path) -> None:
         "--expires-at", "2027-01-01T00:00:00Z",
     )  # fmt: skip
     out = json.loads(run.stdout)
-    assert out["runaway"] is True and run.returncode == 1
+    assert out["runaway"] is True
+    assert run.returncode == 1
     assert out["current_rate_seconds_per_second"] > 3 * out["usual_rate_seconds_per_second"]
     calm = _forecast(
         "--history", str(csv), "--timezone", "Asia/Shanghai", "--format", "json",
@@ -162,4 +164,5 @@ def test_bad_input_is_one_line_naming_it_exit_64(
 
 def test_a_missing_file_is_64(tmp_path: Path) -> None:
     run = _forecast("--history", str(tmp_path / "nope.csv"))
-    assert run.returncode == 64 and "nope.csv" in run.stderr
+    assert run.returncode == 64
+    assert "nope.csv" in run.stderr

@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from monitor.daemon import Daemon
 from monitor.demo import demo_settings, seed_history
+from monitor.domain import Asset
 from monitor.server import create_app, start_server
 from monitor.simulator import Dataset, default_dataset, run_simulator
 from tests.alerting import Clock
@@ -34,7 +35,7 @@ class Burning:
     clock: Clock
     url: str
 
-    def asset(self):  # noqa: ANN201 - the test's one package
+    def asset(self) -> Asset:
         return next(a for a in self.daemon.store.current.assets(self.clock()) if a.type == TYPE)
 
     async def burn(self, rate: float, minutes: int) -> None:
@@ -120,13 +121,15 @@ async def test_a_runaway_burn_alerts_with_the_usual_and_current_rate(burning: Bu
     assert alert.labels["alertname"] == "IvhServiceRunawayBurn"
     text = alert.annotations["description"]
     assert "2.50 h per hour" in text  # the current rate
-    assert "usual" in text and "h per hour for this time of the week" in text
+    assert "usual" in text
+    assert "h per hour for this time of the week" in text
     assert "stream left running" in alert.annotations["action"]
     async with httpx.AsyncClient() as http:
         assets = (await http.get(f"{burning.url}/api/assets")).json()
     package = next(a for a in assets if a["type"] == TYPE)
     assert package["forecast"]["runaway"] is True
     assert package["forecast"]["model"] == "weekly"
+    assert isinstance(package["forecast"]["advice"], list)
     # back to usual: it resolves once the last period is usual again
     await burning.burn(USUAL, 45)
     assert not [a for a in burning.daemon.engine.firing.values() if a.rule == "runaway_burn"]
