@@ -391,7 +391,11 @@ def advice(
         "unused_hours": _hours(facts.get("unused_seconds")),
         "band": "",
     }
-    if facts.get("depletion_earliest") is not None and facts.get("depletion_latest") is not None:
+    if (
+        facts.get("depletion_earliest") is not None
+        and facts.get("depletion_latest") is not None
+        and fields["depletion_earliest"] != fields["depletion_latest"]
+    ):
         fields["band"] = Template(texts["band"]).safe_substitute(fields)
     out = []
     buy, unused = facts.get("buy_seconds"), facts.get("unused_seconds")

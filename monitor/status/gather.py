@@ -202,7 +202,11 @@ class StatusReader:
                 a.id: said
                 for a in assets.get(name, ())
                 if (fc := mine.get(a.id)) is not None
-                and (said := forecast_advice(a, fc, language, account.zone, unused_ratio=ratio))
+                and (
+                    said := forecast_advice(
+                        a, fc, language, account.zone, now=now, unused_ratio=ratio
+                    )
+                )
             }
             accounts.append(
                 AccountStatus(

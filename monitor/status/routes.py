@@ -98,6 +98,7 @@ def add_routes(
                 fc,
                 alerts.language,
                 zones.get(asset.account, UTC),
+                now=now,
                 unused_ratio=alerts.rules.unused_at_expiry.ratio,
             )
             return {**forecast_json(fc), "advice": list(said)}

@@ -358,11 +358,20 @@ def paginate(ordered: Sequence[Asset], number: int, size: int) -> Page:
 
 
 def forecast_advice(
-    asset: Asset, fc: Forecast, language: str, zone: tzinfo, *, unused_ratio: float = 0.10
+    asset: Asset,
+    fc: Forecast,
+    language: str,
+    zone: tzinfo,
+    *,
+    now: datetime,
+    unused_ratio: float = 0.10,
 ) -> tuple[str, ...]:
     """The forecast's advice for one hour package (:func:`monitor.alerts.messages.advice`):
     buy when it runs dry before it expires; move streams onto it when more than
-    ``unused_ratio`` of its ordered hours (and at least an hour) will be left unused."""
+    ``unused_ratio`` of its ordered hours (and at least an hour) will be left unused.
+    None for a package that has expired."""
+    if asset.expires_at is not None and asset.expires_at <= now:
+        return ()
     unused = fc.unused_at_expiry
     if (
         unused is not None
