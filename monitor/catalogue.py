@@ -514,6 +514,41 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "digest.hours_line": ("- {type}: {hours} h left", "- {type}：剩余 {hours} 小时"),
     "digest.quota_line": ("- {type}: {left} of {limit} left", "- {type}：剩余 {left} / {limit}"),
     "digest.more": ("- … and {n} more", "- ……另有 {n} 项"),
+    # the runaway burn alert and the forecast's advice
+    "alert.runaway_burn.summary": (
+        'Hour package "{name}" of {account} is burning {burn_ratio}× its usual rate',
+        "账号 {account} 的时长包「{name}」消耗速度为平时的 {burn_ratio} 倍",
+    ),
+    "alert.runaway_burn.description": (
+        "{name} ({type}) of account {account} has used {current_hours_per_hour} h per hour"
+        " for the last {sustained_minutes} minutes, against a usual {usual_hours_per_hour}"
+        " h per hour for this time of the week. If it goes on, its {remaining_hours} h"
+        " left are gone by {runaway_depletion_at}.",
+        "账号 {account} 的 {name}（{type}）最近 {sustained_minutes} 分钟每小时消耗"
+        " {current_hours_per_hour} 小时，而每周这个时段通常每小时消耗"
+        " {usual_hours_per_hour} 小时。"
+        "照此下去，剩余的 {remaining_hours} 小时将在 {runaway_depletion_at} 前后耗尽。",
+    ),
+    "alert.runaway_burn.action": (
+        "Look for a stream left running or a stuck job on this package and stop it;"
+        " if the extra use is intended, ignore this alert until it ends.",
+        "请检查是否有忘记关闭的直播或卡住的任务在使用该时长包并停止它；"
+        "若是计划内的额外使用，可在其结束前忽略本告警。",
+    ),
+    "advice.buy": (
+        "At the forecast burn this package runs dry on {depletion_at}{band}, before it"
+        " expires on {expires_at}: buy about {buy_hours} h by {depletion_at}.",
+        "按预测用量，该时长包将在 {depletion_at}{band} 耗尽，早于 {expires_at} 到期："
+        "请在 {depletion_at} 前加购约 {buy_hours} 小时。",
+    ),
+    "advice.move": (
+        "{unused_hours} h will be unused at expiry ({expires_at}): move streams onto it first.",
+        "到期（{expires_at}）时将有 {unused_hours} 小时未用：请优先把直播安排到该时长包上。",
+    ),
+    "advice.band": (
+        " (likely between {depletion_earliest} and {depletion_latest})",
+        "（大致在 {depletion_earliest} 至 {depletion_latest} 之间）",
+    ),
 }
 
 #: every text: ``key -> (en, zh)``, read-only

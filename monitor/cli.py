@@ -12,19 +12,24 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 from prometheus_client import disable_created_metrics
 
 from monitor import __version__
+from monitor.alerts.messages import advice
 from monitor.alerts.routing import reaches
 from monitor.auth import BasicAuth
 from monitor.config import Account, Settings, check_port, load_settings, parse_listen
 from monitor.daemon import Daemon, Loader, tenancy_of
 from monitor.domain import FAMILIES
 from monitor.errors import ConfigError
+from monitor.forecast import Runaway, assess, forecast_json
+from monitor.history import HistoryError, parse_history, parse_time
 from monitor.httpguard import HttpMetrics, Refusals
 from monitor.log import SecretScrubber, configure_logging
 from monitor.report import (
@@ -131,6 +136,37 @@ def _parser() -> argparse.ArgumentParser:
         "--report", action="store_true", help="print a one-shot report instead of running"
     )
     demo.add_argument("--format", choices=["table", "json"], default="table")
+
+    fc = sub.add_parser(
+        "forecast",
+        help="forecast one hour package from a CSV history (timestamp,remaining_seconds)",
+        description="Forecast one hour package from its history: when it runs dry, what is"
+        " left at expiry, whether it is burning far above its usual rate (docs/forecast.md)."
+        " Exit 0; 1 when it runs dry before it expires or burns away; 64 for bad input.",
+    )
+    fc.add_argument("--history", metavar="FILE", required=True, help="CSV file, '-' for stdin")
+    fc.add_argument(
+        "--now", metavar="T", help="epoch seconds or ISO 8601 (default: the last sample)"
+    )
+    fc.add_argument("--expires-at", metavar="T", help="when the package expires (default: never)")
+    fc.add_argument("--format", choices=["table", "json"], default="table")
+    fc.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        default="UTC",
+        help="IANA zone of the weekly profile (the account's zone), and of times given"
+        " without an offset (default: UTC)",
+    )
+    fc.add_argument(
+        "--model", choices=["weekly", "linear"], default="weekly", help="as alerts.forecast.model"
+    )
+    fc.add_argument("--factor", default="3", help="runaway: times the usual burn (default: 3)")
+    fc.add_argument(
+        "--sustained-minutes", default="30", help="runaway: for this long (default: 30)"
+    )
+    fc.add_argument(
+        "--language", choices=["en", "zh"], default="en", help="of the advice (default: en)"
+    )
     return parser
 
 
@@ -306,8 +342,10 @@ async def _serve(
     banner: Callable[[str], None] | None = None,
     loader: Loader | None = None,
     scrubber: SecretScrubber | None = None,
+    with_daemon: Callable[[Daemon], Coroutine[Any, Any, None]] | None = None,
 ) -> int:
-    """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration."""
+    """Run the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration
+    (``with_daemon`` runs beside it: the demo's)."""
     web_config = load_web_config(settings.web_config_file) if settings.web_config_file else None
     daemon = Daemon(
         settings,
@@ -367,11 +405,16 @@ async def _serve(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, hangup)
+    beside: asyncio.Task[None] | None = None
+    if with_daemon is not None:
+        beside = asyncio.create_task(with_daemon(daemon))
     try:
         await stop.wait()
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
         log.info("daemon.stopping")
+        if beside is not None:
+            beside.cancel()
         await daemon.stop()
         await runner.cleanup()
     return 0
@@ -437,6 +480,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         demo_alerts,
         demo_settings,
         run_sink,
+        seed_demo_history,
     )
     from monitor.simulator import default_dataset, run_simulator  # noqa: PLC0415
 
@@ -472,7 +516,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 )
                 banner = _demo_banner(sim.url, sink_url, tenant_sink)
                 try:
-                    return await _serve(settings, accounts, banner=banner)
+                    return await _serve(
+                        settings, accounts, banner=banner, with_daemon=seed_demo_history
+                    )
                 finally:
                     burner.cancel()
 
@@ -481,6 +527,123 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 DEMO_LISTEN = "127.0.0.1:9877"
 
+
+class _BadInputError(Exception):
+    """Bad input to ``forecast``: its one line (exit 64)."""
+
+
+def _usage_error(message: str) -> int:
+    sys.stderr.write(printable(f"ivh-monitor: error: forecast: {message}") + "\n")
+    return EXIT_USAGE
+
+
+def _forecast_history(args: argparse.Namespace, zone: tzinfo) -> list[tuple[float, float]]:
+    try:
+        if args.history == "-":
+            return parse_history(sys.stdin, zone)
+        with open(args.history, encoding="utf-8-sig", errors="strict") as handle:
+            return parse_history(handle, zone)
+    except OSError as exc:
+        raise _BadInputError(f"--history {args.history!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _BadInputError(f"--history {args.history!r}: not UTF-8 text ({exc.reason})") from None
+    except HistoryError as exc:
+        raise _BadInputError(f"{args.history}: {exc}") from None
+
+
+def _number(name: str, given: str, low: float, high: float, *, above: bool = False) -> float:
+    try:
+        value = float(given)
+    except ValueError:
+        raise _BadInputError(f"{name} {given!r} is not a number") from None
+    if not ((low < value) if above else (low <= value)) or not value <= high:
+        raise _BadInputError(f"{name} {given!r} is outside {low:g} .. {high:g}")
+    return value
+
+
+def _moment(name: str, given: str | None, zone: tzinfo) -> float | None:
+    if given is None:
+        return None
+    try:
+        return parse_time(given, zone)
+    except ValueError as exc:
+        raise _BadInputError(f"{name} {exc}") from None
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    """``ivh-monitor forecast``: the daemon's forecast over a CSV history, offline."""
+    try:
+        return _forecast(args)
+    except _BadInputError as exc:
+        return _usage_error(str(exc))
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    try:
+        zone: tzinfo = ZoneInfo(args.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise _BadInputError(f"--timezone {args.timezone!r} is not an IANA time zone") from None
+    samples = _forecast_history(args, zone)
+    factor = _number("--factor", args.factor, 1.0, 1000.0, above=True)
+    sustained = _number("--sustained-minutes", args.sustained_minutes, 5.0, 7 * 24 * 60.0)
+    given_now = _moment("--now", args.now, zone)
+    expires = _moment("--expires-at", args.expires_at, zone)
+    last = max(t for t, _ in samples)
+    now_t = given_now if given_now is not None else last
+    before = [(t, r) for t, r in samples if t <= now_t]
+    if not before:
+        raise _BadInputError(f"--now {args.now!r} is before the first sample")
+    remaining = max(before, key=lambda p: p[0])[1]
+    now = datetime.fromtimestamp(now_t, UTC)
+    expires_at = datetime.fromtimestamp(expires, UTC) if expires is not None else None
+    result = assess(
+        samples,
+        remaining=remaining,
+        now=now,
+        expires_at=expires_at,
+        zone=zone,
+        weekly=args.model == "weekly",
+        runaway=Runaway(factor, sustained * 60),
+    )
+    if result is None:
+        raise _BadInputError(
+            f"{args.history}: too little history for a forecast ({len(before)} sample(s)"
+            " up to --now; the line needs 6 h after the last top-up, the weekly model a week)"
+        )
+    facts = {
+        "depletion_at": result.depletion_at,
+        "depletion_earliest": result.depletion_earliest,
+        "depletion_latest": result.depletion_latest,
+        "expires_at": expires_at,
+        "buy_seconds": result.buy_seconds,
+        "unused_seconds": result.unused_at_expiry,
+    }
+    record: dict[str, object] = {
+        "now": now.astimezone(zone).isoformat(),
+        "timezone": args.timezone,
+        "remaining_seconds": remaining,
+        "expires_at": expires_at.astimezone(zone).isoformat() if expires_at else None,
+        "samples": len(before),
+        **forecast_json(result),
+        "advice": advice(facts, args.language, zone),
+    }
+    for key in ("depletion_at", "depletion_earliest", "depletion_latest", "runaway_depletion_at"):
+        if isinstance(when := record.get(key), str):
+            record[key] = datetime.fromisoformat(when).astimezone(zone).isoformat()
+    if args.format == "json":
+        sys.stdout.write(json_text(record, indent=2) + "\n")
+    else:
+        width = max(len(k) for k in record)
+        for key, item in record.items():
+            shown = "; ".join(item) if isinstance(item, list) else item
+            shown = "-" if shown is None or shown == "" else shown
+            sys.stdout.write(printable(f"{key:<{width}}  {shown}") + "\n")
+    dry = result.depletion_at is not None and (
+        expires_at is None or result.depletion_at < expires_at
+    )
+    return 1 if result.runaway or dry else 0
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "alerts": _cmd_alerts,
@@ -488,6 +651,7 @@ _COMMANDS = {
     "report": _cmd_report,
     "simulate": _cmd_simulate,
     "demo": _cmd_demo,
+    "forecast": _cmd_forecast,
 }
 
 

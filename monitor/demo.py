@@ -18,13 +18,18 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
-from typing import Any, TextIO
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.config import Account, Settings, load_settings
 from monitor.simulator import DEMO_ACCOUNTS, Dataset
+
+if TYPE_CHECKING:
+    from monitor.alerts.store import StateStore
+    from monitor.daemon import Daemon
 
 __all__ = [
     "DEMO_SCHEDULE",
@@ -33,6 +38,8 @@ __all__ = [
     "demo_alerts",
     "demo_settings",
     "run_sink",
+    "seed_demo_history",
+    "seed_history",
 ]
 
 #: short intervals so the demo shows changes within a minute or two
@@ -49,6 +56,12 @@ _BURNERS = (
     ("xinghe-live", "BroadcastHour", 0.4),
     ("horizon-sg", "HalfRealistic3DBroadcastHour", 2.0),
 )
+#: the seeded history's usual burn at this hour, as a share of the live burn above: at
+#: about its usual rate (a weekly forecast, no runaway), and at a fifth of it (the live
+#: burn is then a runaway, caught after runaway_burn's sustained_minutes)
+_USUAL_SHARE = {"xinghe-live": 1.0, "horizon-sg": 0.2}
+#: weeks of history the demo writes before its first sample, five minutes apart
+_SEED_WEEKS = 3
 
 
 #: the demo's tenant: its label value and the accounts that carry it
@@ -119,8 +132,84 @@ def demo_alerts(operator_sink: str, tenant_sink: str) -> dict[str, Any]:
             },
         ],
         # forecasts after minutes of demo history, not hours
-        "rules": {"hours_depleting": {"min_history_hours": 0.01}},
+        "rules": {
+            "hours_depleting": {"min_history_hours": 0.01},
+            # the seeded weeks (seed_demo_history) give the weekly model; a runaway
+            # is told after five minutes
+            "runaway_burn": {"sustained_minutes": 5},
+        },
     }
+
+
+def _seed_rate(t: float, now: float, zone: tzinfo, usual: float) -> float:
+    """A weekly rhythm whose peak is at ``now``'s hour of the day: ``usual`` at that hour,
+    a third of it twelve hours away, a quarter more on Fridays and Saturdays."""
+    local = datetime.fromtimestamp(t, zone)
+    hour = datetime.fromtimestamp(now, zone).hour
+    away = min(abs(local.hour - hour), 24 - abs(local.hour - hour))
+    weekend = 1.25 if local.weekday() in (4, 5) else 1.0
+    return usual * weekend * (1 / 3 + (2 / 3) * max(0.0, 1 - away / 12))
+
+
+def seed_history(
+    store: StateStore,
+    account: str,
+    asset: str,
+    first: tuple[float, float],
+    *,
+    ordered: float,
+    zone: tzinfo,
+    usual: float,
+) -> int:
+    """Write ``_SEED_WEEKS`` of made-up history before the ``first`` real sample, with a
+    top-up whenever it would exceed ``ordered``; returns the samples written."""
+    t_first, remaining = first
+    step = 300.0
+    rows = []
+    left = remaining
+    t = t_first
+    for _ in range(int(_SEED_WEEKS * 7 * 86400 / step)):
+        t -= step
+        left += _seed_rate(t, t_first, zone, usual) * step
+        if ordered > 0 and left > ordered:
+            left -= 0.8 * ordered  # going back in time: a top-up happened here
+        rows.append((t, left))
+    for at, value in rows:
+        store.record_usage(account, [(asset, value)], datetime.fromtimestamp(at, UTC))
+    return len(rows)
+
+
+async def seed_demo_history(daemon: Daemon, *, tries: int = 120) -> None:
+    """Once the demo's first services collection recorded its samples, give the burning
+    packages weeks of history, so the weekly forecast and a runaway show in minutes."""
+    engine, store = daemon.engine, daemon.state
+    zones = {a.name: a.zone for a in daemon.accounts}
+    for _ in range(tries):
+        await asyncio.sleep(1.0)
+        done = 0
+        for account, service_type, per_minute in _BURNERS:
+            snap = daemon.store.current
+            state = snap.families.get((account, "services"))
+            if state is None or state.last_success is None:
+                continue
+            since = state.last_success - timedelta(hours=1)
+            history = store.usage(account, since)
+            for asset in state.assets:
+                if asset.type != service_type or not history.get(asset.id):
+                    continue
+                seed_history(
+                    store,
+                    account,
+                    asset.id,
+                    history[asset.id][0],
+                    ordered=asset.ordered_seconds or 0.0,
+                    zone=zones.get(account, UTC),
+                    usual=per_minute * 60 * _USUAL_SHARE.get(account, 1.0),
+                )
+                done += 1  # every package of the type: the burner's is one of them
+        if done:
+            engine.refit()
+            return
 
 
 def _line(alert: dict[str, Any], status: str, name: str | None = None) -> str:

@@ -288,32 +288,94 @@ _RECORD_ANOMALIES = _Spec(
 )
 
 _EVERY_FORECAST = " Recomputed after each services collection from the usage history."
+_MODEL = " (the weekly profile, or the line while history is short: ivh_service_forecast_info)"
 
-#: An hour package's forecast: (family, the figure; ``None`` is no sample).
+
+def _forecast(name: str, text: str) -> _Spec:
+    return _Spec(name, text + _EVERY_FORECAST, _SERVICE)
+
+
+def _at(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+_FORECAST_INFO = _Spec(
+    "ivh_service_forecast_info",
+    "1 per forecast hour package; model is weekly (burn per hour of the week in the"
+    " account's zone, with its trend) or linear (the line over window_days)." + _EVERY_FORECAST,
+    (*_SERVICE, "model"),
+)
+
+#: An hour package's forecast: (family, the figure; ``None`` is no sample). In
+#: exposition order, after :data:`_FORECAST_INFO`.
 _FORECAST_METRICS: tuple[tuple[_Spec, Callable[[Forecast], float | None]], ...] = (
     (
-        _Spec(
+        _forecast(
             "ivh_service_usage_rate",
-            "Recent burn rate of an hour package: seconds used per second." + _EVERY_FORECAST,
-            _SERVICE,
+            "Burn rate of an hour package expected now: seconds used per second" + _MODEL + ".",
         ),
         lambda fc: fc.rate,
     ),
     (
-        _Spec(
-            "ivh_service_depletion_timestamp_seconds",
-            "When the package runs dry at the recent burn rate (Unix time); absent while"
-            " it is not being used." + _EVERY_FORECAST,
-            _SERVICE,
+        _forecast(
+            "ivh_service_usual_usage_rate",
+            "The usual burn of an hour package over the runaway check's last period"
+            " (sustained_minutes), never below half the week's mean: seconds per second.",
         ),
-        lambda fc: fc.depletion_at.timestamp() if fc.depletion_at is not None else None,
+        lambda fc: fc.usual_rate,
     ),
     (
-        _Spec(
+        _forecast(
+            "ivh_service_observed_usage_rate",
+            "The burn observed over the runaway check's last period: seconds per second.",
+        ),
+        lambda fc: fc.current_rate,
+    ),
+    (
+        _forecast(
+            "ivh_service_burn_ratio",
+            "Observed burn over the usual burn for those hours of the week (runaway_burn"
+            " fires at its factor, default 3).",
+        ),
+        lambda fc: fc.burn_ratio,
+    ),
+    (
+        _forecast(
+            "ivh_service_runaway",
+            "1 while the package burns at least the runaway_burn factor times its usual"
+            " rate, sustained; 0 otherwise; absent while not checked (rule disabled, too"
+            " little recent history).",
+        ),
+        lambda fc: None if fc.current_rate is None else float(fc.runaway),
+    ),
+    (
+        _forecast(
+            "ivh_service_depletion_timestamp_seconds",
+            "When the package runs dry at the forecast burn (Unix time)" + _MODEL + "; absent"
+            " while it is not being used.",
+        ),
+        lambda fc: _at(fc.depletion_at),
+    ),
+    (
+        _forecast(
+            "ivh_service_depletion_earliest_timestamp_seconds",
+            "The early end of the run-dry time's band (about 90 %); absent where the"
+            " history does not allow a band.",
+        ),
+        lambda fc: _at(fc.depletion_earliest),
+    ),
+    (
+        _forecast(
+            "ivh_service_depletion_latest_timestamp_seconds",
+            "The late end of the run-dry time's band (about 90 %); absent where the history"
+            " does not allow a band, or it may never run dry.",
+        ),
+        lambda fc: _at(fc.depletion_latest),
+    ),
+    (
+        _forecast(
             "ivh_service_unused_at_expiry_seconds",
-            "Seconds of the package still unused when it expires, at the recent burn rate."
-            + _EVERY_FORECAST,
-            _SERVICE,
+            "Seconds of the package still unused when it expires, at the forecast burn.",
         ),
         lambda fc: fc.unused_at_expiry,
     ),
@@ -795,6 +857,7 @@ class AlertCollector(Collector):
         yield ratio
 
     def _forecasts(self, assets: Sequence[Asset]) -> Iterator[Metric]:
+        info = _FORECAST_INFO.family()
         families = [(spec.family(), value) for spec, value in _FORECAST_METRICS]
         forecasts = self._engine.forecasts
         for a in assets:
@@ -802,9 +865,11 @@ class AlertCollector(Collector):
             if fc is None:
                 continue
             key = [a.account, a.id, a.type, a.category or "unknown"]
+            info.add_metric([*key, fc.model], 1.0)
             for family, value in families:
                 if (figure := value(fc)) is not None:
                     family.add_metric(key, figure)
+        yield info
         yield from (family for family, _ in families)
 
 

@@ -148,6 +148,15 @@ def _facts(rule: str) -> dict[str, object]:
         "families": ("services", "timbres"),
         "since": T0 - timedelta(hours=2),
         "error": "AuthFailure",
+        # the forecast's figures (runaway_burn and the advice)
+        "burn_ratio": 4.2,
+        "usual_rate": 0.1,
+        "current_rate": 0.42,
+        "sustained_minutes": 30,
+        "runaway_depletion_at": T0 + timedelta(hours=20),
+        "buy_seconds": 72_000.0,
+        "depletion_earliest": T0 + timedelta(days=1),
+        "depletion_latest": T0 + timedelta(days=3),
     }
 
 

@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "signing",
             "endpoints",
             "forecast",
+            "weekly",
+            "history",
             "aio",
             "shard",
             "console",

@@ -20,10 +20,12 @@ from monitor.catalogue import Language
 __all__ = [
     "AlertsConfig",
     "DeliveryConfig",
+    "ForecastConfig",
     "Match",
     "Override",
     "RuleThresholds",
     "RulesConfig",
+    "RunawayBurnRule",
 ]
 
 RuleName = Literal[
@@ -35,6 +37,7 @@ RuleName = Literal[
     "quota_exhausted",
     "collection_failing",
     "expiry_unknown",
+    "runaway_burn",
 ]
 RULE_NAMES: tuple[str, ...] = RuleName.__args__  # type: ignore[attr-defined]
 AlertSeverity = Literal["info", "warning", "critical"]
@@ -116,6 +119,28 @@ class ExpiryUnknownRule(_Strict):
     severity: AlertSeverity = "warning"
 
 
+class RunawayBurnRule(_Strict):
+    """A package burning far above its usual rate for those hours of the week, for a
+    while: a stream left running overnight, a stuck job (docs/forecast.md)."""
+
+    enabled: bool = True
+    severity: AlertSeverity = "critical"
+    #: at least this many times the usual burn (never below half the week's mean)
+    factor: float = Field(3.0, gt=1, le=1000)
+    #: ... over this long, and still in its last quarter
+    sustained_minutes: float = Field(30.0, ge=5, le=7 * 24 * 60)
+
+
+class ForecastConfig(_Strict):
+    """How hour packages are forecast (docs/forecast.md)."""
+
+    #: weekly: the burn per hour of the week with its trend, once a week of history is
+    #: there (the line until then); linear: always the line over window_days
+    model: Literal["weekly", "linear"] = "weekly"
+    #: history the weekly profile is fitted on (at most alerts.history_days is kept)
+    profile_days: float = Field(28.0, ge=7, le=56)
+
+
 class RulesConfig(_Strict):
     expiring: ExpiringRule = Field(default_factory=ExpiringRule)
     expired: ExpiredRule = Field(default_factory=ExpiredRule)
@@ -125,6 +150,7 @@ class RulesConfig(_Strict):
     quota_exhausted: QuotaExhaustedRule = Field(default_factory=QuotaExhaustedRule)
     collection_failing: CollectionFailingRule = Field(default_factory=CollectionFailingRule)
     expiry_unknown: ExpiryUnknownRule = Field(default_factory=ExpiryUnknownRule)
+    runaway_burn: RunawayBurnRule = Field(default_factory=RunawayBurnRule)
 
 
 class Override(_Strict):
@@ -140,6 +166,9 @@ class Override(_Strict):
     warning_hours: float | None = Field(None, ge=0, le=_MAX_HOURS)
     critical_hours: float | None = Field(None, ge=0, le=_MAX_HOURS)
     severity: AlertSeverity | None = None
+    #: runaway_burn
+    factor: float | None = Field(None, gt=1, le=1000)
+    sustained_minutes: float | None = Field(None, ge=5, le=7 * 24 * 60)
 
 
 class DeliveryConfig(_Strict):
@@ -168,6 +197,7 @@ class AlertsConfig(_Strict):
     #: where notifications go (webhook, alertmanager, wecom, dingtalk, feishu, slack)
     channels: list[ChannelConfig] = Field(default_factory=list)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     #: usage history kept for burn rates
     history_days: float = Field(30.0, gt=0, le=_MAX_DAYS)
     #: bound on the state store's size; beyond it writes fail (and are retried); ≤ 1 TiB
@@ -194,6 +224,8 @@ class RuleThresholds:
     warning_hours: float | None = None
     critical_hours: float | None = None
     severity: str | None = None
+    factor: float | None = None
+    sustained_minutes: float | None = None
     #: whether any override changed this asset's values
     overridden: bool = False
 

@@ -21,7 +21,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
 from types import MappingProxyType
 from typing import Any
@@ -30,7 +30,7 @@ import structlog
 
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.channels.config import ChannelConfig
-from monitor.alerts.config import RULE_NAMES, AlertsConfig
+from monitor.alerts.config import RULE_NAMES, AlertsConfig, RuleThresholds, thresholds_for
 from monitor.alerts.messages import joined, render_parts, render_resolved_parts
 from monitor.alerts.records import (
     SEVERITY_ORDER,
@@ -44,8 +44,9 @@ from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_acco
 from monitor.alerts.store import AlertRow, StateStore
 from monitor.catalogue import Language
 from monitor.domain import Asset
-from monitor.forecast import Forecast, burn_rate, forecast
+from monitor.forecast import RECENT_SECONDS, Forecast, Runaway, assess
 from monitor.snapshot import Snapshot
+from monitor.weekly import WeeklyProfile, fit_weekly
 
 __all__ = ["EVALUATION_ERROR_SOURCES", "AlertEngine", "CycleResult"]
 
@@ -64,12 +65,16 @@ _ALERTNAMES = {
     "quota_exhausted": "IvhServiceQuotaExhausted",
     "collection_failing": "IvhMonitorCollectionFailing",
     "expiry_unknown": "IvhAssetExpiryUnknown",
+    "runaway_burn": "IvhServiceRunawayBurn",
 }
 #: what an evaluation error is counted against: a rule, an asset's forecast, or the
 #: evaluation of an account as a whole
 EVALUATION_ERROR_SOURCES: tuple[str, ...] = (*RULE_NAMES, "forecast", "evaluation")
 #: the forecast feeds these rules: while it fails, their alerts are left alone
-_FORECAST_RULES = ("hours_depleting", "unused_at_expiry")
+_FORECAST_RULES = ("hours_depleting", "unused_at_expiry", "runaway_burn")
+#: the weekly profile is refitted at most this often (seconds): it moves slowly, and
+#: fitting reads weeks of history
+_REFIT_SECONDS = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +154,8 @@ class AlertEngine:
         #: metrics collector and the status page
         self.evaluation_errors: dict[str, int] = dict.fromkeys(EVALUATION_ERROR_SOURCES, 0)
         self.last_evaluation_error_at: datetime | None = None
+        #: weekly profiles by (account, asset id): (fitted at, profile or None)
+        self._profiles: dict[tuple[str, str], tuple[float, WeeklyProfile | None]] = {}
 
     def _load(self) -> None:
         """Firing alerts from the store (after a restart, or once it is available)."""
@@ -266,29 +273,90 @@ class AlertEngine:
         state = snapshot.families.get((account, "services"))
         if state is None or state.last_success is None:
             return {}, []
-        cfg = self.config.rules.hours_depleting
+        cfg, fcfg = self.config.rules.hours_depleting, self.config.forecast
         window = cfg.window_days * _DAY
-        history = self.store.usage(account, now - timedelta(seconds=window))
+        hours = [
+            a for a in state.assets if a.category == "hours" and a.remaining_seconds is not None
+        ]
+        profiles = self._refit(account, hours, now) if fcfg.model == "weekly" else {}
+        history = self.store.usage(account, now - timedelta(seconds=window)) if hours else {}
+        zone = self._zones.get(account)
         out: dict[str, Forecast] = {}
         failures: list[RuleFailure] = []
-        for asset in state.assets:
-            if asset.category != "hours" or asset.remaining_seconds is None:
-                continue
+        for asset in hours:
             try:
-                rate = burn_rate(
+                runaway = self.rule_thresholds("runaway_burn", asset)
+                fc = assess(
                     history.get(asset.id, []),
-                    now=now.timestamp(),
+                    remaining=asset.remaining_seconds or 0.0,
+                    now=now,
+                    expires_at=asset.expires_at,
+                    zone=zone or UTC,
                     window_seconds=window,
                     min_history_seconds=cfg.min_history_hours * 3600,
+                    runaway=Runaway(runaway.factor or 3.0, (runaway.sustained_minutes or 30.0) * 60)
+                    if runaway.enabled
+                    else None,
+                    weekly=profiles.get(asset.id) is not None,
+                    profile=profiles.get(asset.id),
                 )
-                if rate is not None:
-                    out[asset.id] = forecast(rate, asset.remaining_seconds, now, asset.expires_at)
+                if fc is not None:
+                    out[asset.id] = fc
             except Exception as exc:  # noqa: BLE001 - one asset must not stop the others
                 failures.append(RuleFailure("forecast", account, asset.kind, asset.id, exc))
         merged = {k: v for k, v in self.forecasts.items() if k[0] != account}
         merged.update({(account, k): v for k, v in out.items()})
         self.forecasts = MappingProxyType(merged)
         return out, failures
+
+    def refit(self) -> None:
+        """Fit the weekly profiles again at the next evaluation (after history was added)."""
+        self._profiles.clear()
+
+    def rule_thresholds(self, rule: str, asset: Asset) -> RuleThresholds:
+        """``rule``'s effective thresholds for ``asset`` (overrides applied)."""
+        return thresholds_for(
+            self.config,
+            rule,
+            account=asset.account,
+            kind=asset.kind,
+            asset=asset.id,
+            service_type=asset.type if asset.kind == "service" else None,
+        )
+
+    def _refit(
+        self, account: str, assets: Sequence[Asset], now: datetime
+    ) -> dict[str, WeeklyProfile | None]:
+        """The account's weekly profiles, refitted once an hour from the long history
+        (kept in memory in between; gone with the asset)."""
+        t = now.timestamp()
+        ids = {a.id for a in assets}
+        for key in [k for k in self._profiles if k[0] == account and k[1] not in ids]:
+            del self._profiles[key]
+        stale = [
+            a.id
+            for a in assets
+            if (got := self._profiles.get((account, a.id))) is None
+            or not 0 <= t - got[0] < _REFIT_SECONDS
+        ]
+        if stale:
+            days = min(self.config.forecast.profile_days, self.config.history_days)
+            long = self.store.usage(account, now - timedelta(days=days))
+            zone = self._zones.get(account) or UTC
+            for asset_id in stale:
+                try:
+                    profile = fit_weekly(
+                        long.get(asset_id, []),
+                        now=t,
+                        zone=zone,
+                        history_seconds=days * _DAY,
+                        recent_seconds=RECENT_SECONDS,
+                    )
+                except Exception:  # noqa: BLE001 - the line answers; the failure is counted
+                    profile = None
+                    self._count("forecast", now)
+                self._profiles[(account, asset_id)] = (t, profile)
+        return {a.id: self._profiles[(account, a.id)][1] for a in assets}
 
     # -- one cycle ------------------------------------------------------------------
 
@@ -669,7 +737,7 @@ def _resolve_reason(alert: Alert, asset: Asset | None) -> str:
     before = old.get("remaining_seconds")
     reason = "recovered"
     if (
-        alert.rule in ("hours_low", "hours_depleting", "unused_at_expiry")
+        alert.rule in ("hours_low", "hours_depleting", "unused_at_expiry", "runaway_burn")
         and isinstance(before, int | float)
         and asset.remaining_seconds is not None
         and asset.remaining_seconds > before

@@ -12,6 +12,7 @@ including an operator's ``alerts.templates`` text, as written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 from string import Template
@@ -20,7 +21,15 @@ from typing import Any
 from monitor.catalogue import TEXTS, Field, Language, Piece, pieces, text
 from monitor.text import one_line
 
-__all__ = ["OUTSIDE_FIELDS", "Parts", "joined", "render", "render_parts", "render_resolved_parts"]
+__all__ = [
+    "OUTSIDE_FIELDS",
+    "Parts",
+    "advice",
+    "joined",
+    "render",
+    "render_parts",
+    "render_resolved_parts",
+]
 
 #: alternating pieces: ours (even indexes) and outside text (odd indexes)
 Parts = tuple[str, ...]
@@ -177,12 +186,71 @@ def render_parts(
         "error": one_line(str(facts.get("error") or "?")),
         "figures": "",
     }
+    fields.update(_forecast_fields(facts, zone))
     if facts.get("remaining_seconds") is not None and facts.get("ordered_seconds"):
         fields["figures"] = text(language, "alert.figures", **fields)
     parts = {part: _fill(pieces(language, f"alert.{rule}.{part}"), fields) for part in _PARTS}
+    if rule in ("hours_depleting", "unused_at_expiry"):
+        # the forecast's advice, when it has one, is the action (our words and figures)
+        said = advice(facts, language, zone, only="buy" if rule == "hours_depleting" else "move")
+        if said:
+            parts["action"] = (said[0],)
     # the operator's alerts.templates: their own (string.Template) syntax
     parts.update({part: _substitute(own, fields) for part, own in (overrides or {}).items()})
     return parts
+
+
+def _rate(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) else "?"
+
+
+def _forecast_fields(facts: Mapping[str, Any], zone: tzinfo) -> dict[str, str]:
+    """Fields of the runaway and advice texts (figures we format; none from outside)."""
+    ratio = facts.get("burn_ratio")
+    buy = facts.get("buy_seconds")
+    minutes = facts.get("sustained_minutes")
+    return {
+        "burn_ratio": f"{ratio:.1f}" if isinstance(ratio, int | float) else "?",
+        "usual_hours_per_hour": _rate(facts.get("usual_rate")),
+        "current_hours_per_hour": _rate(facts.get("current_rate")),
+        "sustained_minutes": f"{minutes:g}" if isinstance(minutes, int | float) else "?",
+        "runaway_depletion_at": _fmt_time(facts.get("runaway_depletion_at"), zone)
+        if facts.get("runaway_depletion_at") is not None
+        else "?",
+        "buy_hours": f"{max(math.ceil(buy / 3600), 1):,}" if isinstance(buy, int | float) else "?",
+        "depletion_earliest": _fmt_time(facts.get("depletion_earliest"), zone),
+        "depletion_latest": _fmt_time(facts.get("depletion_latest"), zone),
+    }
+
+
+def advice(
+    facts: Mapping[str, Any], language: Language, zone: tzinfo, *, only: str | None = None
+) -> list[str]:
+    """What to do, from a package's forecast: buy (it runs dry before it expires) or move
+    streams onto it (hours will be left at expiry). ``facts`` as the rules give them
+    (``depletion_at``, ``expires_at``, ``buy_seconds``, ``unused_seconds`` and the band);
+    ``only`` picks one of the two. Empty when there is nothing to advise."""
+    fields = {
+        **_forecast_fields(facts, zone),
+        "depletion_at": _fmt_time(facts.get("depletion_at"), zone),
+        "expires_at": _fmt_time(facts.get("expires_at"), zone),
+        "unused_hours": _hours(facts.get("unused_seconds")),
+        "band": "",
+    }
+    if (
+        facts.get("depletion_earliest") is not None
+        and facts.get("depletion_latest") is not None
+        and fields["depletion_earliest"] != fields["depletion_latest"]
+    ):
+        fields["band"] = text(language, "advice.band", **fields)
+    out = []
+    buy, unused = facts.get("buy_seconds"), facts.get("unused_seconds")
+    dated = facts.get("expires_at") is not None
+    if only in (None, "buy") and isinstance(buy, int | float) and facts.get("depletion_at"):
+        out.extend([text(language, "advice.buy", **fields)] if dated else [])
+    if only in (None, "move") and isinstance(unused, int | float) and unused >= 3600:
+        out.extend([text(language, "advice.move", **fields)] if dated else [])
+    return out
 
 
 def render_resolved(

@@ -200,7 +200,7 @@ class _Asset:
                     "hours_depleting",
                     depleting.severity or "warning",
                     depletion_at=at,
-                    rate=forecast.rate,
+                    **_forecast_facts(forecast),
                 )
 
     def unused_at_expiry(self) -> None:
@@ -221,13 +221,46 @@ class _Asset:
                 "unused_at_expiry",
                 unused.severity or "warning",
                 unused_seconds=forecast.unused_at_expiry,
-                rate=forecast.rate,
+                **_forecast_facts(forecast),
+            )
+
+    def runaway_burn(self) -> None:
+        a, forecast = self.asset, self.forecast
+        if forecast is None or not a.remaining_seconds:
+            return
+        runaway = self.rule("runaway_burn")
+        if runaway.enabled and forecast.runaway:
+            self.add(
+                "runaway_burn",
+                runaway.severity or "critical",
+                depletion_at=forecast.depletion_at,
+                runaway_depletion_at=forecast.runaway_depletion_at,
+                sustained_minutes=runaway.sustained_minutes,
+                factor=runaway.factor,
+                **_forecast_facts(forecast),
             )
 
     def quota(self) -> None:
         a, quota = self.asset, self.rule("quota_exhausted")
         if quota.enabled and a.quota_remaining == 0 and (a.quota_limit or 0) > 0:
             self.add("quota_exhausted", quota.severity or "warning")
+
+
+def _forecast_facts(fc: Forecast) -> dict[str, Any]:
+    """What a message needs of the forecast: the mean burn (``rate``, per second, for
+    "h/day"), the model, the band, the runaway check and the advice."""
+    return {
+        "rate": fc.mean_rate,
+        "rate_now": fc.rate,
+        "model": fc.model,
+        "depletion_earliest": fc.depletion_earliest,
+        "depletion_latest": fc.depletion_latest,
+        "usual_rate": fc.usual_rate,
+        "current_rate": fc.current_rate,
+        "burn_ratio": fc.burn_ratio,
+        "buy_seconds": fc.buy_seconds,
+        "unused_at_expiry_seconds": fc.unused_at_expiry,
+    }
 
 
 _CHECKS: dict[str, Callable[[_Asset], None]] = {
@@ -238,11 +271,20 @@ _CHECKS: dict[str, Callable[[_Asset], None]] = {
     "hours_depleting": _Asset.hours_depleting,
     "unused_at_expiry": _Asset.unused_at_expiry,
     "quota_exhausted": _Asset.quota,
+    "runaway_burn": _Asset.runaway_burn,
 }
 #: rules on a package's figures, which stop once it has expired
-_FIGURE_RULES = frozenset({"hours_low", "hours_depleting", "unused_at_expiry", "quota_exhausted"})
+_FIGURE_RULES = frozenset(
+    {"hours_low", "hours_depleting", "unused_at_expiry", "quota_exhausted", "runaway_burn"}
+)
 _EXPIRY_RULES = ("expiring", "expired", "expiry_unknown")
-_HOURS_RULES = (*_EXPIRY_RULES, "hours_low", "hours_depleting", "unused_at_expiry")
+_HOURS_RULES = (
+    *_EXPIRY_RULES,
+    "hours_low",
+    "hours_depleting",
+    "unused_at_expiry",
+    "runaway_burn",
+)
 _QUOTA_RULES = (*_EXPIRY_RULES, "quota_exhausted")
 
 

@@ -14,13 +14,22 @@ __all__ = ["alert_record", "alerts_json", "assets_json"]
 
 
 def assets_json(
-    assets: Iterable[Asset], now: datetime, data: Callable[[Asset], str] = lambda _: "current"
+    assets: Iterable[Asset],
+    now: datetime,
+    data: Callable[[Asset], str] = lambda _: "current",
+    forecast: Callable[[Asset], dict[str, Any] | None] = lambda _: None,
 ) -> list[dict[str, Any]]:
     """The shape of ``report --format json``: soonest expiry first; ``data`` says of each
-    asset whether its family's figures are current, partial or stale."""
-    return [
-        asset_record(a, now, data(a)) for a in sorted(assets, key=lambda a: expiry_order(a, now))
-    ]
+    asset whether its family's figures are current, partial or stale; an hour package
+    with a forecast also has ``forecast`` (:func:`monitor.forecast.forecast_json` with
+    its ``advice``, docs/forecast.md)."""
+    out = []
+    for a in sorted(assets, key=lambda a: expiry_order(a, now)):
+        record = asset_record(a, now, data(a))
+        if (fc := forecast(a)) is not None:
+            record["forecast"] = fc
+        out.append(record)
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:

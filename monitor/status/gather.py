@@ -37,6 +37,7 @@ from monitor.status.view import (
     ReloadHealth,
     StateHealth,
     StatusData,
+    forecast_advice,
 )
 
 __all__ = ["StatusReader", "StatusSource"]
@@ -274,10 +275,23 @@ class StatusReader:
             for item in self.alerts():
                 alerts[item.alert.account].append(item)
         accounts = []
+        language = src.settings.alerts.language
+        ratio = src.settings.alerts.rules.unused_at_expiry.ratio
         for account in src.accounts:
             if only is not None and not only(account):
                 continue
             name = account.name
+            mine = forecasts.get(name, {})
+            advice = {
+                a.id: said
+                for a in assets.get(name, ())
+                if (fc := mine.get(a.id)) is not None
+                and (
+                    said := forecast_advice(
+                        a, fc, language, account.zone, now=now, unused_ratio=ratio
+                    )
+                )
+            }
             accounts.append(
                 AccountStatus(
                     name=name,
@@ -293,6 +307,7 @@ class StatusReader:
                     alerts=tuple(alerts.get(name, ())),
                     labels=dict(account.labels),
                     tenant=account.tenant,
+                    advice=advice,
                 )
             )
         return StatusData(

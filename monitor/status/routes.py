@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from monitor.domain import Asset, Family
+from monitor.forecast import forecast_json
 from monitor.httpguard import Refusals
 from monitor.status.api import alerts_json, assets_json
 from monitor.status.gather import StatusReader, StatusSource
@@ -33,6 +36,7 @@ from monitor.status.tenants import (
     parse_label_filter,
     selected,
 )
+from monitor.status.view import forecast_advice
 from monitor.text import json_text
 
 __all__ = ["add_routes"]
@@ -73,6 +77,29 @@ def _tenant_query(request: web.Request) -> tuple[LabelFilter, str | None]:
         parse_label_filter(request.query.getall("label", [])),
         parse_group_by(request.query.get("group_by")),
     )
+
+
+def _forecast_of(source: StatusSource, now: datetime) -> Callable[[Asset], dict[str, Any] | None]:
+    """An hour package's forecast in ``/api/assets``, with the advice the page shows."""
+    forecasts = source.engine.forecasts
+    alerts = source.engine.config
+    zones = {a.name: a.zone for a in source.accounts}
+
+    def forecast(asset: Asset) -> dict[str, Any] | None:
+        fc = forecasts.get((asset.account, asset.id)) if asset.kind == "service" else None
+        if fc is None:
+            return None
+        said = forecast_advice(
+            asset,
+            fc,
+            alerts.language,
+            zones.get(asset.account, UTC),
+            now=now,
+            unused_ratio=alerts.rules.unused_at_expiry.ratio,
+        )
+        return {**forecast_json(fc), "advice": list(said)}
+
+    return forecast
 
 
 def add_routes(
@@ -128,7 +155,9 @@ def add_routes(
         def data(asset: Asset) -> str:
             return snap.families[(asset.account, _FAMILY_OF_KIND[asset.kind])].data
 
-        body = await asyncio.to_thread(lambda: _json(assets_json(assets, now, data)))
+        forecast = _forecast_of(source, now)
+
+        body = await asyncio.to_thread(lambda: _json(assets_json(assets, now, data, forecast)))
         return _json_response(body)
 
     async def api_alerts(request: web.Request) -> web.Response:

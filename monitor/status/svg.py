@@ -279,6 +279,19 @@ def _burn_lines(
     )
     if forecast is None:
         return out
+    if len(forecast.path) > 2:
+        # the weekly model's walk: the week's rhythm, until empty, expiry or the edge
+        walked = [(t, r) for t, r in forecast.path if t >= t_last and t <= frame.end]
+        if expiry is not None:
+            walked = [(t, r) for t, r in walked if t <= expiry]
+        if len(walked) >= 2:
+            line = " ".join(
+                f"{_n(frame.x(t))},{_n(frame.y(r))}" for t, r in [(t_last, r_last), *walked]
+            )
+            return out + (
+                f'<polyline class="forecast" points="{line}" fill="none" stroke="#ea580c"'
+                ' stroke-width="2" stroke-dasharray="6 4" stroke-linejoin="round"/>'
+            )
     # from the last sample, at the forecast rate, until empty, expiry or the edge
     stop = frame.end
     for t in (expiry, depletion):

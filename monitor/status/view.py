@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
+from monitor.alerts.messages import advice
 from monitor.alerts.records import Alert
 from monitor.catalogue import Language
 from monitor.domain import Asset, Family, Kind
@@ -147,6 +148,9 @@ class AccountStatus:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: its tenant group (``tenants:``), if any
     tenant: str | None = None
+    #: what to do, from the forecast, by asset id, in the page's language (buy hours
+    #: before it runs dry; move streams onto a package that will expire unused)
+    advice: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +398,42 @@ def paginate(ordered: Sequence[Asset], number: int, size: int) -> Page:
     number = min(max(number, 1), pages)
     start = (number - 1) * size
     return Page(tuple(ordered[start : start + size]), number, pages, len(ordered))
+
+
+# -- forecast advice ----------------------------------------------------------------
+
+
+def forecast_advice(
+    asset: Asset,
+    fc: Forecast,
+    language: Language,
+    zone: tzinfo,
+    *,
+    now: datetime,
+    unused_ratio: float = 0.10,
+) -> tuple[str, ...]:
+    """The forecast's advice for one hour package (:func:`monitor.alerts.messages.advice`):
+    buy when it runs dry before it expires; move streams onto it when more than
+    ``unused_ratio`` of its ordered hours (and at least an hour) will be left unused.
+    None for a package that has expired."""
+    if asset.expires_at is not None and asset.expires_at <= now:
+        return ()
+    unused = fc.unused_at_expiry
+    if (
+        unused is not None
+        and asset.ordered_seconds
+        and unused <= unused_ratio * asset.ordered_seconds
+    ):
+        unused = None
+    facts = {
+        "depletion_at": fc.depletion_at,
+        "depletion_earliest": fc.depletion_earliest,
+        "depletion_latest": fc.depletion_latest,
+        "expires_at": asset.expires_at,
+        "buy_seconds": fc.buy_seconds,
+        "unused_seconds": unused,
+    }
+    return tuple(advice(facts, language, zone))
 
 
 # -- burn-down charts -------------------------------------------------------------

@@ -1,0 +1,462 @@
+"""The weekly profile of an hour package's burn, and walking it forward (pure).
+
+Usage is not even: a live-commerce account streams every evening and longer at
+weekends, an office deployment on weekdays from nine to six. The profile holds
+the package's burn per hour of the week *in the account's zone*, as a shape
+(168 factors averaging 1) times a level (seconds used per second) with a trend.
+
+It is fitted from the monitor's own history of ``(unix time, remaining
+seconds)`` samples:
+
+- Each pair of consecutive samples gives the usage between them (the drop of
+  remaining), spread evenly over that span and binned into UTC hours (each
+  hour's hour of the week is that of its middle, in the zone: DST and half-hour
+  zones included).
+- What is not usage is not counted, and not guessed either: a rise (a top-up,
+  a refill) or a gap longer than :data:`MAX_GAP_SECONDS` (the daemon was down)
+  leaves those hours unobserved; so does a span whose burn would exceed
+  :data:`MAX_RATE` (a clock that jumped, a figure that is no reading).
+- Days (24-hour blocks back from ``now``) give the level and, when it is
+  significant, the trend (weighted least squares, recent days weighing more);
+  their scatter around the model gives the uncertainty band.
+
+Everything here is total: no history, however odd, makes it raise, overflow or
+return NaN. Loops are bounded by the history window and by the walk's limits.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+__all__ = [
+    "HOURS_OF_WEEK",
+    "MAX_DEPLETION_SECONDS",
+    "MAX_GAP_SECONDS",
+    "MAX_RATE",
+    "WeeklyProfile",
+    "clean_samples",
+    "fit_weekly",
+    "hour_of_week",
+    "observed_usage",
+]
+
+HOURS_OF_WEEK = 168
+_HOUR = 3600.0
+_DAY = 86400.0
+_WEEK = 7 * _DAY
+#: remaining may wobble by rounding; only a rise above this is a top-up (seconds)
+TOP_UP_EPSILON = 1.0
+#: a span between two samples longer than this is a gap: its usage is not placed
+MAX_GAP_SECONDS = 6 * _HOUR
+#: seconds used per second above which a span is not usage but a broken reading
+#: (ten thousand streams at once on one package)
+MAX_RATE = 10_000.0
+#: the first and last instants a zone conversion can take (datetime's range)
+_T_MIN = 0.0
+_T_MAX = 253_402_214_400.0  # 9999-12-31T00:00:00Z
+#: a package lasting longer than this is not running dry (100 years: beyond any
+#: horizon a rule can have, and well inside the calendar)
+MAX_DEPLETION_SECONDS = 100 * 365.25 * 86400.0
+#: history older than this is not read (eight weeks)
+MAX_HISTORY_SECONDS = 8 * _WEEK
+#: an hour counts as observed when samples cover at least this much of it
+_MIN_COVER = 0.5 * _HOUR
+#: a day counts when its observed hours cover at least this much of it
+_MIN_DAY_COVER = 0.5 * _DAY
+#: recent days weigh more: a day this old weighs half as much as today
+_HALF_LIFE = 10 * _DAY
+#: a trend is used only when its estimate is this many standard errors from zero
+_TREND_T = 2.0
+#: ... and only over at least this many observed days
+_TREND_MIN_DAYS = 10
+#: the trend is walked forward at most this far (then the level stays), and the
+#: level never more than doubles or falls below a quarter of today's
+_TREND_HORIZON = 4 * _WEEK
+_LEVEL_MAX, _LEVEL_MIN = 2.0, 0.25
+
+
+def clean_samples(samples: Sequence[tuple[float, float]], now: float) -> list[tuple[float, float]]:
+    """Finite samples inside the calendar and not after ``now``, in time order, one per
+    instant (the last reading of an instant wins)."""
+    keyed: list[tuple[float, float]] = []
+    ordered = True
+    last = -math.inf
+    for t, r in samples:
+        try:
+            tf, rf = float(t), float(r)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if not (math.isfinite(tf) and math.isfinite(rf) and _T_MIN <= tf <= min(now, _T_MAX)):
+            continue
+        ordered = ordered and tf >= last
+        last = tf
+        keyed.append((tf, rf))
+    if not ordered:
+        keyed.sort(key=lambda p: p[0])  # stable: readings of one instant keep their order
+    out: list[tuple[float, float]] = []
+    for t, r in keyed:
+        if out and out[-1][0] == t:
+            out[-1] = (t, r)
+        else:
+            out.append((t, r))
+    return out
+
+
+def hour_of_week(t: float, zone: tzinfo) -> int:
+    """0 = Monday 00:00-01:00 in ``zone`` … 167 = Sunday 23:00-24:00."""
+    try:
+        local = datetime.fromtimestamp(t, zone)
+    except (OverflowError, OSError, ValueError):
+        return 0
+    return local.weekday() * 24 + local.hour
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _slot_hour(k: int, zone: tzinfo) -> int:
+    """The hour of the week of UTC hour ``k`` (its middle), memoised: walks and fits
+    ask for the same hours again and again."""
+    return hour_of_week((k + 0.5) * _HOUR, zone)
+
+
+def observed_usage(
+    samples: Sequence[tuple[float, float]], start: float, end: float
+) -> Iterator[tuple[float, float, float]]:
+    """``(t0, t1, rate)`` of each span between consecutive samples that is usage:
+    no top-up, no gap, no broken reading; clipped to ``[start, end]``."""
+    # from the last sample at or before ``start``: a long history is not read whole
+    first = max(bisect.bisect_left(samples, (start, -math.inf)) - 1, 0)
+    for (t0, r0), (t1, r1) in itertools.pairwise(samples[first:]):
+        dt = t1 - t0
+        if dt <= 0 or dt > MAX_GAP_SECONDS or t1 <= start or t0 >= end:
+            continue
+        drop = r0 - r1
+        if drop < -TOP_UP_EPSILON or not math.isfinite(drop):
+            continue  # a top-up or refill: its usage is hidden, so unobserved
+        rate = max(drop, 0.0) / dt
+        if rate > MAX_RATE:
+            continue
+        yield max(t0, start), min(t1, end), rate
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyProfile:
+    """Burn per hour of the week: ``level(t) × shape[hour of week]`` seconds per second."""
+
+    zone: tzinfo
+    #: when it was fitted (unix time); the trend runs from here
+    at: float
+    #: deseasonalised burn at ``at`` (seconds per second)
+    level: float
+    #: change of the level per second (0 when not significant)
+    trend: float
+    #: 168 factors, Monday 00:00 first, averaging 1
+    shape: tuple[float, ...]
+    #: relative scatter of a day's usage around the model (None: too few days)
+    spread: float | None
+    #: days of history that were observed
+    days: float
+
+    def level_at(self, t: float) -> float:
+        tau = min(max(t - self.at, 0.0), _TREND_HORIZON)
+        raw = self.level + self.trend * tau
+        return min(max(raw, _LEVEL_MIN * self.level), _LEVEL_MAX * self.level)
+
+    def rate_at(self, t: float) -> float:
+        """Expected seconds used per second at ``t`` (the hour of the week it falls in)."""
+        return self.level_at(t) * self.shape[_slot_hour(math.floor(t / _HOUR), self.zone)]
+
+    def week_rate(self, t: float) -> float:
+        """The mean expected burn over the week from ``t``."""
+        return self.level_at(t + _WEEK / 2)
+
+    # -- walking forward -----------------------------------------------------------
+
+    def _hours(self, start: float, limit: int) -> Iterator[tuple[float, float, float]]:
+        t = start
+        for _ in range(limit):
+            k = math.floor(t / _HOUR)
+            t1 = (k + 1) * _HOUR
+            yield t, t1, self.rate_at(t)
+            t = t1
+
+    def time_to_use(self, amount: float, start: float, scale: float = 1.0) -> float | None:
+        """When ``amount`` seconds are used from ``start`` on (None: not within ``horizon``:
+        never, or beyond :data:`monitor.forecast.MAX_DEPLETION_SECONDS`)."""
+        if not amount > 0:
+            return start
+        left = amount
+        t = start
+        # hour by hour while the trend moves the level, then whole weeks at a time
+        done = amount * 1e-9  # what rounding leaves of an amount used up exactly
+        for t0, t1, rate in self._hours(start, int(_TREND_HORIZON / _HOUR) + 2):
+            use = rate * scale * (t1 - t0)
+            if use >= left - done:
+                return min(t0 + left / (rate * scale), t1)
+            left -= use
+            t = t1
+        week = sum(r * scale * (b - a) for a, b, r in self._hours(t, HOURS_OF_WEEK))
+        if not week > 0:
+            return None
+        weeks = math.floor(left / week) - 1
+        if weeks > 0:
+            if t - start + weeks * _WEEK > MAX_DEPLETION_SECONDS:
+                return None
+            t += weeks * _WEEK
+            left -= weeks * week
+        for t0, t1, rate in self._hours(t, 3 * HOURS_OF_WEEK):
+            use = rate * scale * (t1 - t0)
+            if use > 0 and use >= left - done:
+                at = min(t0 + left / (rate * scale), t1)
+                return at if at - start <= MAX_DEPLETION_SECONDS else None
+            left -= use
+        return None  # not reached: three weeks hold more than the one left
+
+    def cumulative(self, start: float, times: Sequence[float]) -> list[float]:
+        """Seconds expected to be used from ``start`` to each of ``times`` (ascending, at
+        most :data:`_TREND_HORIZON` + a week after ``start``), in one walk."""
+        out: list[float] = []
+        total = 0.0
+        i = 0
+        limit = int((_TREND_HORIZON + _WEEK) / _HOUR) + 2
+        for t0, t1, rate in self._hours(start, limit):
+            while i < len(times) and times[i] <= t1:
+                out.append(total + rate * max(times[i] - t0, 0.0))
+                i += 1
+            if i >= len(times):
+                break
+            total += rate * (t1 - t0)
+        out.extend([total] * (len(times) - len(out)))
+        return out
+
+    def used_between(self, start: float, end: float, scale: float = 1.0) -> float:
+        """Seconds expected to be used from ``start`` to ``end``."""
+        if not end > start:
+            return 0.0
+        total = 0.0
+        t = start
+        for t0, t1, rate in self._hours(start, int(_TREND_HORIZON / _HOUR) + 2):
+            stop = min(t1, end)
+            total += rate * scale * (stop - t0)
+            t = stop
+            if stop >= end:
+                return total
+        week = sum(r * scale * (b - a) for a, b, r in self._hours(t, HOURS_OF_WEEK))
+        weeks = math.floor((end - t) / _WEEK)
+        if weeks > 0:
+            total += weeks * week
+            t += weeks * _WEEK
+        for t0, t1, rate in self._hours(t, HOURS_OF_WEEK + 2):
+            stop = min(t1, end)
+            total += rate * scale * (stop - t0)
+            if stop >= end:
+                break
+        return total
+
+
+@dataclass(slots=True)
+class _Bins:
+    used: dict[int, float]
+    cover: dict[int, float]
+
+
+def _bin(samples: Sequence[tuple[float, float]], start: float, end: float) -> _Bins:
+    """Usage and observed seconds per UTC hour (keyed by hour index)."""
+    bins = _Bins({}, {})
+    for t0, t1, rate in observed_usage(samples, start, end):
+        t = t0
+        while t < t1:  # bounded: a span is at most MAX_GAP_SECONDS (six hours)
+            k = math.floor(t / _HOUR)
+            stop = min((k + 1) * _HOUR, t1)
+            bins.used[k] = bins.used.get(k, 0.0) + rate * (stop - t)
+            bins.cover[k] = bins.cover.get(k, 0.0) + (stop - t)
+            t = stop
+    return bins
+
+
+def _weighted_line(
+    points: Sequence[tuple[float, float, float]],
+) -> tuple[float, float, float | None]:
+    """Weighted least squares ``y = a + b x`` over ``(x, y, w)``: (a, b, standard error of b)."""
+    sw = sum(w for _, _, w in points)
+    if not sw > 0:
+        return 0.0, 0.0, None
+    mx = sum(w * x for x, _, w in points) / sw
+    my = sum(w * y for _, y, w in points) / sw
+    sxx = sum(w * (x - mx) ** 2 for x, _, w in points)
+    if not sxx > 0 or len(points) < 3:
+        return my, 0.0, None
+    b = sum(w * (x - mx) * (y - my) for x, y, w in points) / sxx
+    a = my - b * mx
+    resid = sum(w * (y - a - b * x) ** 2 for x, y, w in points) / sw
+    n = len(points)
+    se = math.sqrt(resid * n / (n - 2) / sxx * sw / n) if resid > 0 else 0.0
+    return a, b, se
+
+
+def fit_weekly(
+    samples: Sequence[tuple[float, float]],
+    *,
+    now: float,
+    zone: tzinfo,
+    history_seconds: float = 4 * _WEEK,
+    min_days: float = 7.0,
+    weekly: bool = True,
+    clean: bool = False,
+    recent_seconds: float = 0.0,
+) -> WeeklyProfile | None:
+    """The profile of the last ``history_seconds`` before ``now``; ``None`` when fewer than
+    ``min_days`` are observed or too few hours of the week (then the line answers).
+
+    ``samples`` need not be clean (see :func:`clean_samples`). With ``weekly=False``
+    the shape is flat: the same level and band machinery for a plain rate; with
+    ``clean=True`` the samples are taken as :func:`clean_samples` left them. The last
+    ``recent_seconds`` are left out: a runaway going on now must not become the usual.
+    """
+    if not math.isfinite(now) or not _T_MIN <= now <= _T_MAX:
+        return None
+    span = (
+        min(max(history_seconds, 0.0), MAX_HISTORY_SECONDS)
+        if math.isfinite(history_seconds)
+        else 0.0
+    )
+    start = now - span
+    cut = now - min(max(recent_seconds, 0.0), span / 4) if math.isfinite(recent_seconds) else now
+    bins = _bin(samples if clean else clean_samples(samples, now), start, cut)
+    slots = [k for k, c in bins.cover.items() if c >= _MIN_COVER]
+    if not slots:
+        return None
+    how = {k: _slot_hour(k, zone) for k in slots}
+    first = min(slots) * _HOUR
+    days_seen = (now - first) / _DAY
+    if weekly and (days_seen < min_days or len(set(how.values())) < 0.8 * HOURS_OF_WEEK):
+        return None
+    if not weekly and days_seen < min_days:
+        return None
+
+    def weight(k: int) -> float:
+        age = (now - (k + 0.5) * _HOUR) / _HALF_LIFE
+        return (bins.cover[k] / _HOUR) * math.pow(0.5, age)
+
+    # a first shape: the mean burn at each hour of the week over the mean burn
+    shape = [1.0] * HOURS_OF_WEEK
+    if weekly:
+        shape = _shape(slots, how, bins, weight, lambda _k: 1.0)
+    level, trend, spread = _level(slots, how, bins, shape, now)
+    if weekly and level > 0:
+        # again against the level and trend, so a growing package's early weeks
+        # do not flatten its shape
+        shape = _shape(slots, how, bins, weight, lambda k: _level_of(level, trend, k, now))
+        level, trend, spread = _level(slots, how, bins, shape, now)
+    return WeeklyProfile(zone, now, level, trend, tuple(shape), spread, days_seen)
+
+
+def _level_of(level: float, trend: float, k: int, now: float) -> float:
+    raw = level + trend * ((k + 0.5) * _HOUR - now)
+    return max(raw, _LEVEL_MIN * level)
+
+
+def _shape(
+    slots: Sequence[int],
+    how: dict[int, int],
+    bins: _Bins,
+    w_of: Callable[[int], float],
+    l_of: Callable[[int], float],
+) -> list[float]:
+    num = [0.0] * HOURS_OF_WEEK
+    den = [0.0] * HOURS_OF_WEEK
+    sq = [0.0] * HOURS_OF_WEEK
+    count = [0] * HOURS_OF_WEEK
+    for k in slots:
+        w = w_of(k)
+        level = l_of(k)
+        rate = bins.used[k] / bins.cover[k]
+        h = how[k]
+        num[h] += w * rate
+        den[h] += w * level
+        if level > 0:
+            sq[h] += w * level * (rate / level) ** 2
+        count[h] += 1
+    raw: list[float | None] = [
+        num[h] / den[h] if den[h] > 0 else None for h in range(HOURS_OF_WEEK)
+    ]
+    raw = _shrunk(raw, sq, den, count)
+    # an hour of the week never observed: the mean of that hour on the other days
+    for h in range(HOURS_OF_WEEK):
+        if raw[h] is None:
+            same = [raw[d * 24 + h % 24] for d in range(7)]
+            known = [x for x in same if x is not None]
+            raw[h] = sum(known) / len(known) if known else None
+    known_all = [x for x in raw if x is not None]
+    fill = sum(known_all) / len(known_all) if known_all else 1.0
+    filled = [fill if x is None else x for x in raw]
+    mean = sum(filled) / HOURS_OF_WEEK
+    if not mean > 0 or not math.isfinite(mean):
+        return [1.0] * HOURS_OF_WEEK
+    return [x / mean for x in filled]
+
+
+def _shrunk(
+    raw: list[float | None], sq: Sequence[float], den: Sequence[float], count: Sequence[int]
+) -> list[float | None]:
+    """The hours' means pulled towards their common mean by as much as their differences
+    could be noise (James-Stein): a flat package gets a flat shape (the line's answer),
+    a strong rhythm keeps its own, a noisy one something between."""
+    seen = [h for h in range(HOURS_OF_WEEK) if raw[h] is not None and count[h] > 1]
+    if len(seen) < 2:
+        return raw
+    means = [raw[h] or 0.0 for h in seen]
+    grand = sum(means) / len(means)
+    between = sum((m - grand) ** 2 for m in means) / (len(means) - 1)
+    noise = 0.0
+    for h, m in zip(seen, means, strict=True):
+        var = max(sq[h] / den[h] - m * m, 0.0) * count[h] / (count[h] - 1)
+        noise += var / count[h]
+    noise /= len(seen)
+    keep = max(0.0, 1.0 - noise / between) if between > 0 else 0.0
+    return [None if x is None else grand + keep * (x - grand) for x in raw]
+
+
+def _level(
+    slots: Sequence[int], how: dict[int, int], bins: _Bins, shape: Sequence[float], now: float
+) -> tuple[float, float, float | None]:
+    """Level at ``now``, trend per second, and the relative scatter of days."""
+    days: dict[int, list[float]] = {}
+    for k in slots:
+        j = math.floor((now - k * _HOUR) / _DAY)  # 0 = the last 24 hours
+        used, cover = bins.used[k], bins.cover[k]
+        d = days.setdefault(j, [0.0, 0.0, 0.0])
+        d[0] += used
+        d[1] += shape[how[k]] * cover  # what the shape expects at level 1
+        d[2] += cover
+    points = []
+    for j, (used, expected, cover) in days.items():
+        if cover < _MIN_DAY_COVER or not expected > 0:
+            continue
+        x = -(j + 0.5) * _DAY
+        # weighed by what the shape expects of it: a day that is usually idle says
+        # little about the level
+        w = (expected / _DAY) * math.pow(0.5, -x / _HALF_LIFE)
+        points.append((x, used / expected, w))
+    if not points:
+        total = sum(bins.cover[k] * shape[how[k]] for k in slots)
+        level = sum(bins.used[k] for k in slots) / total if total > 0 else 0.0
+        return max(level, 0.0), 0.0, None
+    a, b, se = _weighted_line(points)
+    mean = sum(y * w for _, y, w in points) / sum(w for _, _, w in points)
+    if not (len(points) >= _TREND_MIN_DAYS and se is not None and abs(b) > _TREND_T * se):
+        a, b = mean, 0.0
+    if not a > 0:
+        return max(mean, 0.0), 0.0, None
+    spread = None
+    if len(points) >= 3:
+        rel = [(y / max(a + b * x, _LEVEL_MIN * a) - 1.0) ** 2 for x, y, _ in points]
+        spread = math.sqrt(sum(rel) / len(rel))
+    level = a if math.isfinite(a) else 0.0
+    trend = b if math.isfinite(b) else 0.0
+    return level, trend, spread if spread is None or math.isfinite(spread) else None
