@@ -125,6 +125,7 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: set[asyncio.Task[object]] = set()
         self._images_done: dict[str, asyncio.Event] = {}
+        self._evaluating: dict[str, asyncio.Lock] = {}
 
     # -- jobs -------------------------------------------------------------------
 
@@ -132,31 +133,36 @@ class Daemon:
         """Collect one family of one account into the snapshot (a job's body)."""
         task = asyncio.current_task()
         if task is not None:
-            self._running.add(task)
+            self._running.add(task)  # until its alerts are evaluated: stop() cancels both
         try:
             result = await self._collect(account, family)
+            now = self.clock()
+            state = self.store.apply(result, now)
+            skew = self.clients[account].clock_skew_seconds
+            if skew is not None:
+                self.metrics.clock_skew.labels(account).set(skew)
+            if not result.ok:
+                kind = result.error.kind if result.error is not None else "error"
+                self.metrics.collection_errors.labels(account, family, kind).inc()
+            if family == "images":
+                self._event(account).set()
+            await self._alerts(account, family, result, now)
         finally:
             if task is not None:
                 self._running.discard(task)
-        now = self.clock()
-        state = self.store.apply(result, now)
-        skew = self.clients[account].clock_skew_seconds
-        if skew is not None:
-            self.metrics.clock_skew.labels(account).set(skew)
-        if not result.ok:
-            kind = result.error.kind if result.error is not None else "error"
-            self.metrics.collection_errors.labels(account, family, kind).inc()
-        if family == "images":
-            self._event(account).set()
-        self._alerts(account, family, result, now)
         return state
 
-    def _alerts(self, account: str, family: Family, result: FamilyResult, now: datetime) -> None:
-        """Evaluate the account's rules after each of its collections."""
+    async def _alerts(
+        self, account: str, family: Family, result: FamilyResult, now: datetime
+    ) -> None:
+        """Evaluate the account's rules after each of its collections: the rules in a
+        worker thread (the loop goes on serving scrapes), one evaluation of an account
+        at a time (an older one never lands after a newer one), on the latest snapshot."""
         try:
             if family == "services" and result.ok:
                 self.engine.record_usage(account, result.assets, now)
-            self.engine.evaluate(self.store.current, account, now)
+            async with self._evaluating.setdefault(account, asyncio.Lock()):
+                await self.engine.evaluate_off_loop(self.store.current, account, now)
         except sqlite3.Error:
             pass  # logged once by the store (state.unavailable); retried next cycle
         except Exception:  # alerting trouble must not stop collection

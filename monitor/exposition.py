@@ -40,7 +40,7 @@ from monitor.alerts.config import (
     thresholds_for,
 )
 from monitor.config import ScheduleConfig
-from monitor.domain import ANOMALY_REASONS, Anchor, Asset
+from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState, SnapshotStore
@@ -621,16 +621,42 @@ class AlertCollector(Collector):
         self._engine = engine
         self._dispatcher = dispatcher
         self._clock = clock
+        self._cache: tuple[tuple[object, ...], list[Metric], bytes] | None = None
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
-        snap = self._store.current
-        assets = snap.assets(self._clock())
         yield from self._state()
-        yield from self._thresholds(snap.accounts, assets)
-        yield from self._forecasts(assets)
+        yield from self._per_asset()[0]
+
+    def render_text(self) -> bytes:
+        """:meth:`collect` in the text format; the per-asset families (thresholds and
+        forecasts) rendered once per change of what they show, not per scrape."""
+        return generate_latest(_Families(list(self._state()))) + self._per_asset()[1]
+
+    def _per_asset(self) -> tuple[list[Metric], bytes]:
+        """The threshold and forecast families and their text, remade only when the
+        config, the forecasts or a usable family state is another object than last time
+        (all immutable: the same objects show the same series)."""
+        snap = self._store.current
+        now = self._clock()
+        key = (
+            self._engine.config,
+            self._engine.forecasts,
+            *(snap.usable(a, f, now) for a in snap.accounts for f in FAMILIES),
+        )
+        cached = self._cache
+        if (
+            cached is not None
+            and len(cached[0]) == len(key)
+            and all(x is y for x, y in zip(cached[0], key, strict=True))
+        ):
+            return cached[1], cached[2]
+        assets = snap.assets(now)
+        families = [*self._thresholds(snap.accounts, assets), *self._forecasts(assets)]
+        self._cache = (key, families, generate_latest(_Families(families)))
+        return families, self._cache[2]
 
     def _state(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily(
@@ -773,5 +799,13 @@ class ExpositionRegistry(CollectorRegistry):
     def render_parts(self) -> list[bytes]:
         """:meth:`render_text` in pieces (the server streams them: at 10k assets
         the body is ~5 MB, and every copy of it is RSS)."""
-        rest = generate_latest(_Families(list(super().collect())))
-        return [*self._assets.render_parts(), rest]
+        with self._lock:
+            collectors = list(self._collector_to_names)
+        rest = [
+            render()
+            if (render := getattr(c, "render_text", None)) is not None
+            # what generate_latest renders of the registry, collector by collector
+            else generate_latest(_Families(list(c.collect())))
+            for c in collectors
+        ]
+        return [*self._assets.render_parts(), *rest]

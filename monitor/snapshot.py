@@ -92,6 +92,12 @@ class Snapshot:
     families: Mapping[tuple[str, Family], FamilyState]
     accounts: tuple[str, ...]
     stale_after: float
+    #: images with their actions attached, by account: (images state, actions state,
+    #: the images), made once per pair of states and shared by the snapshots of one
+    #: store (an entry whose states are no longer the current ones is simply remade)
+    _merged: dict[str, tuple[FamilyState, FamilyState, tuple[Asset, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def states(self) -> Iterable[FamilyState]:
         return self.families.values()
@@ -119,8 +125,15 @@ class Snapshot:
         actions_state = self.usable(account, "actions", now) if family == "images" else None
         if actions_state is None or not actions_state.actions:
             return list(state.assets)
-        actions = actions_state.actions
-        return [replace(a, actions=actions[a.id]) if a.id in actions else a for a in state.assets]
+        merged = self._merged.get(account)
+        if merged is None or merged[0] is not state or merged[1] is not actions_state:
+            actions = actions_state.actions
+            images = tuple(
+                replace(a, actions=actions[a.id]) if a.id in actions else a for a in state.assets
+            )
+            merged = (state, actions_state, images)
+            self._merged[account] = merged
+        return list(merged[2])
 
     def anchors(self, now: datetime) -> list[Anchor]:
         return [
@@ -163,7 +176,9 @@ class SnapshotStore:
         key = (account, family)
         families = dict(snap.families)
         families[key] = replace(families[key], runs_skipped=families[key].runs_skipped + 1)
-        self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
+        self.current = Snapshot(
+            MappingProxyType(families), snap.accounts, snap.stale_after, snap._merged
+        )
 
     def apply(self, result: FamilyResult, at: datetime) -> FamilyState:
         snap = self.current
@@ -206,7 +221,11 @@ class SnapshotStore:
             )
         families = dict(snap.families)
         families[key] = state
-        self.current = Snapshot(MappingProxyType(families), snap.accounts, snap.stale_after)
+        if result.family in ("images", "actions"):
+            snap._merged.pop(result.account, None)  # never keeps the replaced images alive
+        self.current = Snapshot(
+            MappingProxyType(families), snap.accounts, snap.stale_after, snap._merged
+        )
         return state
 
 
