@@ -8,7 +8,9 @@ clients of ``shared_clients``, as ``report`` runs them) alternate between the
 client as shipped (httpx's API over one aiohttp session) and the baseline, the
 same client given httpx's own transport (``httpx.AsyncHTTPTransport``: httpcore,
 h11, anyio), round after round so that a noisy machine weighs on both alike.
-The figure is this process's CPU time (``time.process_time``, user + system)
+The floor is what a request costs with no client around it: as many signed POSTs
+of a small listing page over a bare aiohttp session, the body read, nothing
+parsed. The figure is this process's CPU time (``time.process_time``, user + system)
 per request the simulator answered; the simulator's CPU is its own process's.
 """
 
@@ -16,17 +18,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import ssl
 import statistics
 import time
 
+import aiohttp
 import httpx
 from _common import SimulatorProcess, fleet_accounts, out, table
 
 from monitor.client import shared_clients
-from monitor.config import ClientConfig
+from monitor.config import Account, ClientConfig
+from monitor.endpoints import DEFAULT_PATHS
 from monitor.fetch import collect_account
 from monitor.log import configure_logging
+from monitor.signing import signed_query
 
 HEADERS = ["transport", "rounds", "requests/round", "CPU ms/request p50", "min", "max"]
 
@@ -61,16 +67,49 @@ async def _round(sim: SimulatorProcess, accounts: int, baseline: bool) -> tuple[
     return cpu, requests
 
 
+async def _floor(sim: SimulatorProcess, accounts: int, requests: int) -> tuple[float, int]:
+    """The floor: as many signed POSTs of one small listing page over one bare aiohttp
+    session per account (4 at a time each), the body read and nothing else done."""
+    config = ClientConfig()
+    sim.reset()
+    cpu0 = time.process_time()
+    per_account = max(1, requests // accounts)
+
+    async def one(account: Account) -> None:
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=config.max_concurrency)
+        ) as session:
+            body = json.dumps({"Header": {}, "Payload": {"PageIndex": 1, "PageSize": 100}})
+            slots = asyncio.Semaphore(config.max_concurrency)
+
+            async def post() -> None:
+                async with slots:
+                    token = account.access_token.get_secret_value()
+                    query = signed_query(account.appkey, token, int(time.time()))
+                    url = f"{account.base_url}{DEFAULT_PATHS['describetimbre']}?{query}"
+                    async with session.post(url, data=body.encode()) as response:
+                        await response.read()
+
+            await asyncio.gather(*(post() for _ in range(per_account)))
+
+    await asyncio.gather(*(one(a) for a in fleet_accounts(accounts, sim.url)))
+    cpu = time.process_time() - cpu0
+    return cpu, sum(sum(c.values()) for c in sim.request_counts().values())
+
+
 async def measure(accounts: int, assets: int, rounds: int) -> dict[str, list[float]]:
     """CPU ms per request, by transport, over ``rounds`` alternating rounds each."""
-    per: dict[str, list[float]] = {"aiohttp (shipped)": [], "httpx (baseline)": []}
+    names = ("aiohttp (shipped)", "httpx (baseline)", "floor: bare aiohttp POST")
+    per: dict[str, list[float]] = {name: [] for name in names}
     sizes: dict[str, int] = {}
     with SimulatorProcess(accounts, assets, latency=0.02) as sim:
         await _round(sim, accounts, False)  # warm-up: imports, first TLS context
-        for i in range(2 * rounds):
-            baseline = i % 2 == 1
-            name = "httpx (baseline)" if baseline else "aiohttp (shipped)"
-            cpu, requests = await _round(sim, accounts, baseline)
+        for i in range(3 * rounds):
+            name = names[i % 3]
+            if i % 3 == 2:
+                cpu, requests = await _floor(sim, accounts, sizes[names[0]])
+            else:
+                cpu, requests = await _round(sim, accounts, i % 3 == 1)
             per[name].append(cpu / requests * 1000)
             sizes[name] = requests
     rows = [

@@ -43,7 +43,7 @@ from monitor.config import ScheduleConfig
 from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
-from monitor.snapshot import FamilyState, SnapshotStore
+from monitor.snapshot import FamilyState, Snapshot, SnapshotStore
 
 __all__ = [
     "AlertCollector",
@@ -349,6 +349,7 @@ class AssetCollector(Collector):
         self._account_labels = {k: dict(v) for k, v in (account_labels or {}).items()}
         self._chunks: dict[tuple[str, str], tuple[object, object, dict[str, bytes]]] = {}
         self._header_cache: dict[str, bytes] | None = None
+        self._health_cache: tuple[tuple[FamilyState, ...], bytes] | None = None
         self._cached = {
             kind: (
                 f" Cached; refreshed every {_every(schedule.interval(family))} by the {family} job."
@@ -367,7 +368,7 @@ class AssetCollector(Collector):
         yield from self._asset_families(assets, snap.anchors(now))
         if self._relative:
             yield self._expires_in(assets, now)
-        yield from self._health(now)
+        yield from self._health(snap.states())
         yield from self._accounts(snap.accounts)
 
     def render_parts(self) -> list[bytes]:
@@ -402,13 +403,26 @@ class AssetCollector(Collector):
         for name, header in self._headers().items():
             parts.append(header)
             parts.extend(chunk[name] for chunk in chunks if name in chunk)
-        tail: list[Metric] = []
-        if self._relative:
-            tail.append(self._expires_in(snap.assets(now), now))
-        tail.extend(self._health(now))
-        tail.extend(self._accounts(snap.accounts))
-        parts.append(generate_latest(_Families(tail)))
+        if self._relative:  # moves with the clock: rendered every scrape
+            parts.append(generate_latest(_Families([self._expires_in(snap.assets(now), now)])))
+        parts.append(self._health_text(snap))
         return parts
+
+    def _health_text(self, snap: Snapshot) -> bytes:
+        """The health and account families: they show the family states alone, so they
+        are rendered again only when a state is another object than last time (an idle
+        scrape of many accounts renders none of them)."""
+        states = tuple(snap.states())
+        cached = self._health_cache
+        if (
+            cached is not None
+            and len(cached[0]) == len(states)
+            and all(x is y for x, y in zip(cached[0], states, strict=True))
+        ):
+            return cached[1]
+        text = generate_latest(_Families([*self._health(states), *self._accounts(snap.accounts)]))
+        self._health_cache = (states, text)
+        return text
 
     def _headers(self) -> dict[str, bytes]:
         """``# HELP``/``# TYPE`` of each per-asset family, in order (they never change)."""
@@ -459,10 +473,10 @@ class AssetCollector(Collector):
             anchor_images.add_metric([anchor.account, anchor.code], float(len(anchor.image_ids)))
         return [info, expiry, unknown, *(f for f, _, _ in figures), anchor_info, anchor_images]
 
-    def _health(self, now: datetime) -> Iterator[Metric]:
+    def _health(self, states: Iterable[FamilyState]) -> Iterator[Metric]:
         families = [(spec.family(), shown, value) for spec, shown, value in _HEALTH_METRICS]
         anomalies = _RECORD_ANOMALIES.family()
-        for state in self._store.current.states():
+        for state in states:
             key = [state.account, state.family]
             for family, shown, value in families:
                 if state.attempted if shown == "attempt" else state.last_success is not None:
