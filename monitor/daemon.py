@@ -126,6 +126,8 @@ class Daemon:
         self._running: set[asyncio.Task[object]] = set()
         self._images_done: dict[str, asyncio.Event] = {}
         self._evaluating: dict[str, asyncio.Lock] = {}
+        #: accounts with an evaluation waiting for the one in progress
+        self._queued: set[str] = set()
 
     # -- jobs -------------------------------------------------------------------
 
@@ -157,12 +159,24 @@ class Daemon:
     ) -> None:
         """Evaluate the account's rules after each of its collections: the rules in a
         worker thread (the loop goes on serving scrapes), one evaluation of an account
-        at a time (an older one never lands after a newer one), on the latest snapshot."""
+        at a time (an older one never lands after a newer one), on the latest snapshot.
+        While one runs, the next collections of the account queue one evaluation between
+        them: it reads the snapshot when its turn comes, with all their data in it."""
         try:
             if family == "services" and result.ok:
                 self.engine.record_usage(account, result.assets, now)
-            async with self._evaluating.setdefault(account, asyncio.Lock()):
-                await self.engine.evaluate_off_loop(self.store.current, account, now)
+            if account in self._queued:
+                return  # the queued evaluation will see this collection's data
+            lock = self._evaluating.setdefault(account, asyncio.Lock())
+            waited = lock.locked()
+            self._queued.add(account)
+            try:
+                async with lock:
+                    self._queued.discard(account)
+                    at = self.clock() if waited else now
+                    await self.engine.evaluate_off_loop(self.store.current, account, at)
+            finally:
+                self._queued.discard(account)
         except sqlite3.Error:
             pass  # logged once by the store (state.unavailable); retried next cycle
         except Exception:  # alerting trouble must not stop collection
