@@ -216,6 +216,9 @@ class Daemon:
         self._stopping = False
         #: closes of clients and channels replaced by a reload, once their work is done
         self._closing: set[asyncio.Task[None]] = set()
+        self._evaluating: dict[str, asyncio.Lock] = {}
+        #: accounts with an evaluation waiting for the one in progress
+        self._queued: set[str] = set()
 
     def _client(self, account: Account) -> IVHClient:
         return IVHClient(
@@ -233,26 +236,26 @@ class Daemon:
         """Collect one family of one account into the snapshot (a job's body)."""
         task = asyncio.current_task()
         if task is not None:
-            self._running[task] = account
+            self._running[task] = account  # until its alerts are evaluated: stop() cancels both
         try:
             result = await self._collect(account, family)
+            now = self.clock()
+            if (account, family) not in self.store.current.families:
+                # removed by a reload while it ran: its result has nowhere to go
+                return FamilyState(account, family, self.settings.schedule.interval(family))
+            state = self.store.apply(result, now)
+            skew = self.clients[account].clock_skew_seconds
+            if skew is not None:
+                self.metrics.clock_skew.labels(account).set(skew)
+            if not result.ok:
+                kind = result.error.kind if result.error is not None else "error"
+                self.metrics.collection_errors.labels(account, family, kind).inc()
+            if family == "images":
+                self._event(account).set()
+            await self._alerts(account, family, result, now)
         finally:
             if task is not None:
                 self._running.pop(task, None)
-        now = self.clock()
-        if (account, family) not in self.store.current.families:
-            # removed by a reload while it ran: its result has nowhere to go
-            return FamilyState(account, family, self.settings.schedule.interval(family))
-        state = self.store.apply(result, now)
-        skew = self.clients[account].clock_skew_seconds
-        if skew is not None:
-            self.metrics.clock_skew.labels(account).set(skew)
-        if not result.ok:
-            kind = result.error.kind if result.error is not None else "error"
-            self.metrics.collection_errors.labels(account, family, kind).inc()
-        if family == "images":
-            self._event(account).set()
-        self._alerts(account, family, result, now)
         return state
 
     async def _scheduled(self, account: str, family: Family) -> None:
@@ -266,12 +269,29 @@ class Daemon:
                 raise
             log.info("collect.cancelled", account=account, family=family, reason="shutdown")
 
-    def _alerts(self, account: str, family: Family, result: FamilyResult, now: datetime) -> None:
-        """Evaluate the account's rules after each of its collections."""
+    async def _alerts(
+        self, account: str, family: Family, result: FamilyResult, now: datetime
+    ) -> None:
+        """Evaluate the account's rules after each of its collections: the rules in a
+        worker thread (the loop goes on serving scrapes), one evaluation of an account
+        at a time (an older one never lands after a newer one), on the latest snapshot.
+        While one runs, the next collections of the account queue one evaluation between
+        them: it reads the snapshot when its turn comes, with all their data in it."""
         try:
             if family == "services" and result.ok:
                 self.engine.record_usage(account, result.assets, now)
-            self.engine.evaluate(self.store.current, account, now)
+            if account in self._queued:
+                return  # the queued evaluation will see this collection's data
+            lock = self._evaluating.setdefault(account, asyncio.Lock())
+            waited = lock.locked()
+            self._queued.add(account)
+            try:
+                async with lock:
+                    self._queued.discard(account)
+                    at = self.clock() if waited else now
+                    await self.engine.evaluate_off_loop(self.store.current, account, at)
+            finally:
+                self._queued.discard(account)
         except sqlite3.Error:
             pass  # logged once by the store (state.unavailable); retried next cycle
         except Exception:  # alerting trouble must not stop collection

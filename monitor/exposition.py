@@ -44,7 +44,7 @@ from monitor.config import ScheduleConfig
 from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
-from monitor.snapshot import FamilyState, SnapshotStore
+from monitor.snapshot import FamilyState, Snapshot, SnapshotStore
 
 __all__ = [
     "AlertCollector",
@@ -450,6 +450,8 @@ class AssetCollector(Collector):
             tuple[str, str], tuple[object, object, dict[Format, dict[str, bytes]]]
         ] = {}
         self._header_cache: dict[Format, dict[str, bytes]] = {}
+        #: the health and account families by format: (the states shown, rendered)
+        self._health_cache: dict[Format, tuple[tuple[FamilyState, ...], bytes]] = {}
         self._cached = {
             kind: (
                 f" Cached; refreshed every {_every(schedule.interval(family))} by the {family} job."
@@ -472,7 +474,7 @@ class AssetCollector(Collector):
         yield from self._asset_families(assets, snap.anchors(now))
         if self._relative:
             yield self._expires_in(assets, now)
-        yield from self._health(now)
+        yield from self._health(snap)
         yield from self._accounts(snap.accounts)
 
     def render_parts(self, fmt: Format = "text") -> list[bytes]:
@@ -510,13 +512,26 @@ class AssetCollector(Collector):
         for name, header in self._headers(fmt).items():
             parts.append(header)
             parts.extend(chunk[name] for chunk in chunks if name in chunk)
-        tail: list[Metric] = []
-        if self._relative:
-            tail.append(self._expires_in(snap.assets(now), now))
-        tail.extend(self._health(now))
-        tail.extend(self._accounts(snap.accounts))
-        parts.append(_encode(tail, fmt))
+        if self._relative:  # moves with the clock: rendered every scrape
+            parts.append(_encode([self._expires_in(snap.assets(now), now)], fmt))
+        parts.append(self._health_text(snap, fmt))
         return parts
+
+    def _health_text(self, snap: Snapshot, fmt: Format) -> bytes:
+        """The health and account families: they show the family states alone, so they
+        are rendered again only when a state is another object than last time (an idle
+        scrape of many accounts renders none of them)."""
+        states = tuple(snap.states())
+        cached = self._health_cache.get(fmt)
+        if (
+            cached is not None
+            and len(cached[0]) == len(states)
+            and all(x is y for x, y in zip(cached[0], states, strict=True))
+        ):
+            return cached[1]
+        text = _encode([*self._health(snap), *self._accounts(snap.accounts)], fmt)
+        self._health_cache[fmt] = (states, text)
+        return text
 
     def _headers(self, fmt: Format) -> dict[str, bytes]:
         """``# HELP``/``# TYPE`` of each per-asset family, in order (they never change)."""
@@ -574,8 +589,7 @@ class AssetCollector(Collector):
         figured = (f for f, _, _ in figures)
         return [info, expiry, unknown, *figured, start, avatar_types, anchor_info, anchor_images]
 
-    def _health(self, now: datetime) -> Iterator[Metric]:
-        snap = self._store.current
+    def _health(self, snap: Snapshot) -> Iterator[Metric]:
         families = [(spec.family(), shown, value) for spec, shown, value in _HEALTH_METRICS]
         anomalies = _RECORD_ANOMALIES.family()
         enabled = _COLLECTOR_ENABLED.family()
@@ -740,16 +754,46 @@ class AlertCollector(Collector):
         self._engine = engine
         self._dispatcher = dispatcher
         self._clock = clock
+        #: (what the per-asset families show, the families, rendered by format)
+        self._cache: tuple[tuple[object, ...], list[Metric], dict[Format, bytes]] | None = None
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
-        snap = self._store.current
-        assets = snap.assets(self._clock())
         yield from self._state()
-        yield from self._thresholds(snap.accounts, assets)
-        yield from self._forecasts(assets)
+        yield from self._per_asset()[0]
+
+    def render_exposition(self, fmt: Format = "text") -> bytes:
+        """:meth:`collect` in ``fmt``; the per-asset families (thresholds and forecasts)
+        rendered once per change of what they show (and format), not per scrape."""
+        families, rendered = self._per_asset()
+        if fmt not in rendered:
+            rendered[fmt] = _encode(families, fmt)
+        return _encode(list(self._state()), fmt) + rendered[fmt]
+
+    def _per_asset(self) -> tuple[list[Metric], dict[Format, bytes]]:
+        """The threshold and forecast families and their text, remade only when the
+        config, the forecasts or a usable family state is another object than last time
+        (all immutable: the same objects show the same series)."""
+        snap = self._store.current
+        now = self._clock()
+        key = (
+            self._engine.config,
+            self._engine.forecasts,
+            *(snap.usable(a, f, now) for a in snap.accounts for f in FAMILIES),
+        )
+        cached = self._cache
+        if (
+            cached is not None
+            and len(cached[0]) == len(key)
+            and all(x is y for x, y in zip(cached[0], key, strict=True))
+        ):
+            return cached[1], cached[2]
+        assets = snap.assets(now)
+        families = [*self._thresholds(snap.accounts, assets), *self._forecasts(assets)]
+        self._cache = (key, families, {})
+        return families, self._cache[2]
 
     def _state(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily(
@@ -894,9 +938,18 @@ class ExpositionRegistry(CollectorRegistry):
 
     def render_parts(self, fmt: Format = "text") -> list[bytes]:
         """:meth:`render_text` (or the OpenMetrics body) in pieces (the server streams
-        them: at 10k assets the body is ~5 MB, and every copy of it is RSS)."""
-        rest = _encode(list(super().collect()), fmt)
-        parts = [*self._assets.render_parts(fmt), rest]
+        them: at 10k assets the body is ~5 MB, and every copy of it is RSS). A collector
+        with its own ``render_exposition`` (the alert collector's cache) renders itself."""
+        with self._lock:
+            collectors = list(self._collector_to_names)
+        rest = [
+            render(fmt)
+            if (render := getattr(c, "render_exposition", None)) is not None
+            # what generate_latest renders of the registry, collector by collector
+            else _encode(list(c.collect()), fmt)
+            for c in collectors
+        ]
+        parts = [*self._assets.render_parts(fmt), *rest]
         if fmt == "openmetrics":
             parts.append(_EOF)
         return parts

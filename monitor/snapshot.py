@@ -94,6 +94,12 @@ class Snapshot:
     stale_after: float
     #: families turned off (``collectors``): never collected, not waited for, not failing
     disabled: tuple[Family, ...] = ()
+    #: images with their actions attached, by account: (images state, actions state,
+    #: the images), made once per pair of states and shared by the snapshots of one
+    #: store (an entry whose states are no longer the current ones is simply remade)
+    _merged: dict[str, tuple[FamilyState, FamilyState, tuple[Asset, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def states(self) -> Iterable[FamilyState]:
         return self.families.values()
@@ -121,8 +127,15 @@ class Snapshot:
         actions_state = self.usable(account, "actions", now) if family == "images" else None
         if actions_state is None or not actions_state.actions:
             return list(state.assets)
-        actions = actions_state.actions
-        return [replace(a, actions=actions[a.id]) if a.id in actions else a for a in state.assets]
+        merged = self._merged.get(account)
+        if merged is None or merged[0] is not state or merged[1] is not actions_state:
+            actions = actions_state.actions
+            images = tuple(
+                replace(a, actions=actions[a.id]) if a.id in actions else a for a in state.assets
+            )
+            merged = (state, actions_state, images)
+            self._merged[account] = merged
+        return list(merged[2])
 
     def anchors(self, now: datetime) -> list[Anchor]:
         return [
@@ -167,7 +180,7 @@ class SnapshotStore:
     def _swap(self, families: dict[tuple[str, Family], FamilyState]) -> None:
         snap = self.current
         self.current = Snapshot(
-            MappingProxyType(families), snap.accounts, snap.stale_after, snap.disabled
+            MappingProxyType(families), snap.accounts, snap.stale_after, snap.disabled, snap._merged
         )
 
     def reconfigure(
@@ -176,15 +189,20 @@ class SnapshotStore:
         """A reloaded account list: kept accounts keep their data (with the new
         interval), new ones start unattempted, removed ones are dropped; one swap."""
         names = tuple(accounts)
-        old = self.current.families
+        snap = self.current
+        old = snap.families
         families = {
             (account, family): replace(old[(account, family)], interval_seconds=intervals[family])
             if (account, family) in old
             else FamilyState(account, family, intervals[family])
             for account in names
             for family in FAMILIES
+            if family not in snap.disabled  # a family turned off stays off
         }
-        self.current = Snapshot(MappingProxyType(families), names, stale_after)
+        merged = {a: m for a, m in snap._merged.items() if a in names}
+        self.current = Snapshot(
+            MappingProxyType(families), names, stale_after, snap.disabled, merged
+        )
 
     def skipped(self, account: str, family: Family) -> None:
         """Count a scheduled run of the family that did not happen."""
@@ -235,6 +253,8 @@ class SnapshotStore:
             )
         families = dict(snap.families)
         families[key] = state
+        if result.family in ("images", "actions"):
+            snap._merged.pop(result.account, None)  # never keeps the replaced images alive
         self._swap(families)
         return state
 

@@ -1,6 +1,7 @@
 """Snapshot + collector semantics on a fresh registry, with an injected clock."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from prometheus_client import CollectorRegistry, generate_latest
@@ -9,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitor.config import ScheduleConfig
 from monitor.domain import Asset, FamilyResult
 from monitor.errors import TransportError
-from monitor.exposition import AssetCollector
+from monitor.exposition import AssetCollector, _Families
 from monitor.snapshot import SnapshotStore
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -316,3 +317,80 @@ def test_start_of_validity_and_voice_avatar_types() -> None:
     assert _value(registry, "ivh_timbre_avatar_type_info", avatar_type="real_man_3d") is None
     assert image.starts_in_seconds(T0) == 12 * 86400
     assert image.starts_in_seconds(later) is None  # active from then on
+
+
+def test_alert_families_rendered_once_read_the_same_as_freshly_rendered(
+    tmp_path: Path,
+) -> None:
+    """The alert collector keeps its threshold and forecast text between scrapes; through
+    collections, evaluations (new forecasts), an image's actions and data going stale, it
+    reads exactly as a collector that never rendered before, and as its own collect()."""
+    from monitor.alerts.config import AlertsConfig
+    from monitor.alerts.dispatch import Dispatcher
+    from monitor.alerts.engine import AlertEngine
+    from monitor.alerts.store import StateStore
+    from monitor.exposition import AlertCollector
+    from tests.alerting import SHANGHAI, service, snapshot_store, voice
+    from tests.alerting import T0 as A0
+
+    config = AlertsConfig.model_validate(
+        {
+            "overrides": [
+                {"match": {"asset": "vip-*"}, "rule": "expiring", "warning_days": 90},
+                {"match": {"service_type": "Quota*"}, "rule": "hours_low", "warning_ratio": 0.5},
+            ]
+        }
+    )
+    state = StateStore(tmp_path / "state.sqlite3")
+    engine = AlertEngine(config, state, [], zones={"acme": SHANGHAI}, started_at=A0)
+    dispatcher = Dispatcher(state, {}, config.delivery, clock=lambda: A0)
+    store = snapshot_store()
+    clock = Clock(A0)
+    kept = AlertCollector(store, engine, dispatcher, clock=clock)
+
+    def same() -> None:
+        fresh = AlertCollector(store, engine, dispatcher, clock=clock)
+        text = kept.render_exposition()
+        assert text == fresh.render_exposition()
+        assert text == generate_latest(_Families(list(kept.collect())))
+        assert text == kept.render_exposition()  # and again, from what it kept
+
+    def collect(remaining_h: float, *extra: Asset) -> None:
+        assets = (
+            service("BroadcastHour-1", remaining_h=remaining_h),
+            voice("vip-1", expires_in_days=5),
+            *extra,
+        )
+        for family, kind in (("services", "service"), ("timbres", "timbre"), ("images", "image")):
+            store.apply(
+                FamilyResult("acme", family, assets=tuple(a for a in assets if a.kind == kind)),  # type: ignore[arg-type]
+                clock.now,
+            )
+        engine.record_usage("acme", [a for a in assets if a.kind == "service"], clock.now)
+        engine.evaluate(store.current, "acme", clock.now)
+
+    try:
+        same()  # nothing collected yet
+        collect(500)
+        same()
+        assert b'asset="vip-1"' in kept.render_exposition()  # its own threshold series
+        for hours in (2, 4, 6, 8):
+            clock.now = A0 + timedelta(hours=hours)
+            collect(500 - 10 * hours)
+            same()  # new forecasts after each evaluation
+        assert b"ivh_service_usage_rate{" in kept.render_exposition()  # history enough for one
+        image = Asset("acme", "image", "img-1", "real_man_3d", "img", None)
+        collect(460, image)
+        store.apply(FamilyResult("acme", "actions", actions={"img-1": 3}), clock.now)
+        same()
+        clock.now += timedelta(hours=5)  # past stale_after: the families are dropped
+        store.apply(
+            FamilyResult(
+                "acme", "timbres", error=TransportError("x", account="acme", endpoint="t")
+            ),
+            clock.now,
+        )
+        same()
+        assert b'asset="vip-1"' not in kept.render_exposition()
+    finally:
+        state.close()

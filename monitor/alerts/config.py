@@ -253,20 +253,71 @@ def thresholds_for(
     asset: str,
     service_type: str | None = None,
 ) -> RuleThresholds:
-    """Effective thresholds of ``rule`` for one asset (``asset=""`` for the kind-wide ones)."""
-    current = _base(config.rules, rule)
-    for override in config.overrides:
-        if override.rule != rule:
-            continue
-        if not fits(override.match, account, kind, service_type or "", asset):
-            continue
-        changes = {
-            f: getattr(override, f)
-            for f in RuleThresholds.__dataclass_fields__
-            if f != "overridden" and getattr(override, f, None) is not None
-        }
-        current = RuleThresholds(**{**_asdict(current), **changes, "overridden": True})
-    return current
+    """Effective thresholds of ``rule`` for one asset (``asset=""`` for the kind-wide ones).
+
+    Resolved once per config object (they are frozen): a rule with no override matching
+    the asset returns its shared defaults, and each combination of matching overrides is
+    merged once."""
+    return _resolver(config).resolve(rule, account, kind, service_type, asset)
+
+
+class _Resolver:
+    """The thresholds of one (frozen) config: defaults per rule, overrides per rule, and
+    each merge of matching overrides, made on first use."""
+
+    def __init__(self, config: AlertsConfig) -> None:
+        self._config = config
+        self._base: dict[str, RuleThresholds] = {}
+        self._overrides: dict[str, tuple[Override, ...]] = {}
+        self._merged: dict[tuple[str, tuple[int, ...]], RuleThresholds] = {}
+
+    def resolve(
+        self, rule: str, account: str, kind: str, service_type: str | None, asset: str
+    ) -> RuleThresholds:
+        base = self._base.get(rule)
+        if base is None:
+            base = self._base[rule] = _base(self._config.rules, rule)
+            self._overrides[rule] = tuple(o for o in self._config.overrides if o.rule == rule)
+        overrides = self._overrides[rule]
+        if not overrides:
+            return base
+        fitting = tuple(
+            i
+            for i, o in enumerate(overrides)
+            if fits(o.match, account, kind, service_type or "", asset)
+        )
+        if not fitting:
+            return base
+        merged = self._merged.get((rule, fitting))
+        if merged is None:
+            merged = base
+            for i in fitting:
+                override = overrides[i]
+                changes = {
+                    f: getattr(override, f)
+                    for f in RuleThresholds.__dataclass_fields__
+                    if f != "overridden" and getattr(override, f, None) is not None
+                }
+                merged = RuleThresholds(**{**_asdict(merged), **changes, "overridden": True})
+            self._merged[(rule, fitting)] = merged
+        return merged
+
+
+#: resolvers by config identity (the config is kept alive with its resolver, so the
+#: identity cannot be reused while the entry stands); a few configs at most
+_RESOLVERS: dict[int, tuple[AlertsConfig, _Resolver]] = {}
+_RESOLVERS_MAX = 8
+
+
+def _resolver(config: AlertsConfig) -> _Resolver:
+    entry = _RESOLVERS.get(id(config))
+    if entry is not None and entry[0] is config:
+        return entry[1]
+    resolver = _Resolver(config)
+    if len(_RESOLVERS) >= _RESOLVERS_MAX:
+        _RESOLVERS.pop(next(iter(_RESOLVERS)), None)
+    _RESOLVERS[id(config)] = (config, resolver)
+    return resolver
 
 
 def _asdict(t: RuleThresholds) -> dict[str, Any]:

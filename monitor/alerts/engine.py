@@ -16,10 +16,12 @@ evaluation goes on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
@@ -156,6 +158,8 @@ class AlertEngine:
         self.last_evaluation_error_at: datetime | None = None
         #: weekly profiles by (account, asset id): (fitted at, profile or None)
         self._profiles: dict[tuple[str, str], tuple[float, WeeklyProfile | None]] = {}
+        #: the thread :meth:`evaluate_off_loop` runs the rules in, made on first use
+        self._worker: ThreadPoolExecutor | None = None
 
     def _load(self) -> None:
         """Firing alerts from the store (after a restart, or once it is available)."""
@@ -366,23 +370,60 @@ class AlertEngine:
         per-rule guards is counted (``evaluation``) and passed on for the caller to log.
         """
         try:
-            if not self._loaded:
-                self._load()
-            forecasts, failed = self._forecasts(snapshot, account, now)
-            evaluation = evaluate_account(
-                snapshot, account, now, self.config, forecasts, started_at=self._started_at
-            )
-            for failure in (*failed, *evaluation.failures):
-                self._failed(failure, now)
-            keep = evaluation.unevaluated() | {
-                (rule, f.kind, f.asset) for f in failed for rule in _FORECAST_RULES
-            }
-            return self._apply(evaluation, now, keep)
+            forecasts, failed = self._prepare(snapshot, account, now)
+            evaluation = self._rules(snapshot, account, now, forecasts)
+            return self._finish(evaluation, failed, now)
         except sqlite3.Error:
             raise
         except Exception:
             self._count("evaluation", now)
             raise
+
+    async def evaluate_off_loop(
+        self, snapshot: Snapshot, account: str, now: datetime
+    ) -> CycleResult:
+        """:meth:`evaluate` with the rules (pure: the snapshot, the config, the
+        forecasts) run in a worker thread of their own (not the loop's default pool, where
+        the renders of /metrics wait for a thread), so the loop serves scrapes meanwhile; the
+        store is read and written on the loop's thread as before. The caller runs one
+        evaluation of an account at a time."""
+        try:
+            forecasts, failed = self._prepare(snapshot, account, now)
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="alert-rules")
+            evaluation = await asyncio.get_running_loop().run_in_executor(
+                self._worker, self._rules, snapshot, account, now, forecasts
+            )
+            return self._finish(evaluation, failed, now)
+        except sqlite3.Error:
+            raise
+        except Exception:
+            self._count("evaluation", now)
+            raise
+
+    def _prepare(
+        self, snapshot: Snapshot, account: str, now: datetime
+    ) -> tuple[dict[str, Forecast], list[RuleFailure]]:
+        if not self._loaded:
+            self._load()
+        return self._forecasts(snapshot, account, now)
+
+    def _rules(
+        self, snapshot: Snapshot, account: str, now: datetime, forecasts: Mapping[str, Forecast]
+    ) -> Evaluation:
+        return evaluate_account(
+            snapshot, account, now, self.config, forecasts, started_at=self._started_at
+        )
+
+    def _finish(
+        self, evaluation: Evaluation, failed: Sequence[RuleFailure], now: datetime
+    ) -> CycleResult:
+        for failure in (*failed, *evaluation.failures):
+            self._failed(failure, now)
+        keep = evaluation.unevaluated() | {
+            (rule, f.kind, f.asset) for f in failed for rule in _FORECAST_RULES
+        }
+        return self._apply(evaluation, now, keep)
 
     def _count(self, source: str, now: datetime) -> None:
         self.evaluation_errors[source] = self.evaluation_errors.get(source, 0) + 1

@@ -180,3 +180,48 @@ def test_expiry_unknown_is_opt_in_and_distinct_from_never() -> None:
     assert _findings(unknown, never) == {}  # off by default
     on = AlertsConfig.model_validate({"rules": {"expiry_unknown": {"enabled": True}}})
     assert _findings(unknown, never, config=on) == {("expiry_unknown", "blank"): "warning"}
+
+
+def test_thresholds_resolve_exactly_with_overrides_however_often_asked() -> None:
+    """Later overrides win field by field; an asset no override fits gets the rule's
+    defaults; asking again, or for another asset with the same overrides fitting, gives
+    the same answer; another config object gives its own answers."""
+    config = AlertsConfig.model_validate(
+        {
+            "rules": {"expiring": {"warning_days": 30, "critical_days": 7}},
+            "overrides": [
+                {"match": {"kind": "timbre"}, "rule": "expiring", "warning_days": 60},
+                {"match": {"asset": "vip-*"}, "rule": "expiring", "critical_days": 45},
+                {"match": {"service_type": "Broad*"}, "rule": "hours_low", "warning_ratio": 0.5},
+                {"match": {"asset": "vip-2"}, "rule": "expiring", "warning_days": 90},
+            ],
+        }
+    )
+
+    def days(cfg: AlertsConfig, kind: str, asset: str) -> tuple[object, ...]:
+        t = thresholds_for(cfg, "expiring", account="acme", kind=kind, asset=asset)
+        return (t.warning_days, t.critical_days, t.overridden)
+
+    for _ in range(2):
+        assert days(config, "image", "img-1") == (30, 7, False)
+        assert days(config, "timbre", "plain") == (60, 7, True)
+        assert days(config, "timbre", "vip-1") == (60, 45, True)
+        assert days(config, "timbre", "vip-3") == (60, 45, True)
+        assert days(config, "timbre", "vip-2") == (90, 45, True)
+        assert days(config, "image", "vip-2") == (90, 45, True)
+    low = thresholds_for(
+        config, "hours_low", account="acme", kind="service", asset="x", service_type="BroadcastHour"
+    )
+    other = thresholds_for(
+        config, "hours_low", account="acme", kind="service", asset="x", service_type="Quota"
+    )
+    assert (low.warning_ratio, low.overridden) == (0.5, True)
+    assert (other.warning_ratio, other.overridden) == (
+        AlertsConfig().rules.hours_low.warning_ratio,
+        False,
+    )
+    plain = AlertsConfig.model_validate(
+        {"rules": {"expiring": {"warning_days": 10, "critical_days": 3}}}
+    )
+    assert days(plain, "timbre", "vip-2") == (10, 3, False)
+    assert days(config, "timbre", "vip-2") == (90, 45, True)
