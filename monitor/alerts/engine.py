@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import sqlite3
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -198,17 +198,7 @@ class AlertEngine:
             changes.localised[row.fingerprint] = partial(self._retired, row.alert, now)
         notifications = self._notifications(account, now, changes)
         with self.store.transaction() as db:
-            for alert in changes.resolved:
-                self.store.upsert_alert(
-                    db,
-                    alert,
-                    started_at=alert.starts_at,
-                    last_notified_at=now,
-                    notified_severity=alert.severity,
-                    resolved_at=now,
-                )
-            for notification, key in notifications:
-                self.store.enqueue(db, notification, now, coalesce_key=key)
+            self._write_resolved(db, changes.resolved, notifications, now)
         self.firing = MappingProxyType(
             {k: v for k, v in self.firing.items() if v.account != account}
         )
@@ -562,17 +552,7 @@ class AlertEngine:
                     last_notified_at=row.last_notified_at,
                     notified_severity=row.notified_severity,
                 )
-            for alert in resolved:
-                self.store.upsert_alert(
-                    db,
-                    alert,
-                    started_at=alert.starts_at,
-                    last_notified_at=now,
-                    notified_severity=alert.severity,
-                    resolved_at=now,
-                )
-            for notification, key in notifications:
-                self.store.enqueue(db, notification, now, coalesce_key=key)
+            self._write_resolved(db, resolved, notifications, now)
 
         firing = {k: v for k, v in self.firing.items() if v.account != ev.account}
         firing.update({a.fingerprint: a for a in (*fired, *escalated, *repeated)})
@@ -623,6 +603,27 @@ class AlertEngine:
             values=values,
             annotation_parts=parts,
         )
+
+    def _write_resolved(
+        self,
+        db: sqlite3.Connection,
+        resolved: Iterable[Alert],
+        notifications: Iterable[tuple[Notification, str | None]],
+        now: datetime,
+    ) -> None:
+        """In the caller's transaction: the resolved alerts as notified now, and the
+        notifications into the outbox."""
+        for alert in resolved:
+            self.store.upsert_alert(
+                db,
+                alert,
+                started_at=alert.starts_at,
+                last_notified_at=now,
+                notified_severity=alert.severity,
+                resolved_at=now,
+            )
+        for notification, key in notifications:
+            self.store.enqueue(db, notification, now, coalesce_key=key)
 
     def _notifications(
         self, account: str, now: datetime, changes: _Changes
