@@ -416,7 +416,7 @@ def test_a_growing_package_gets_a_trend_and_runs_dry_sooner() -> None:
     start = NOW.timestamp() - 28 * _DAY
 
     def growing(local: datetime) -> float:
-        return evening(local) * 1.08 ** ((local.timestamp() - start) / (7 * _DAY))
+        return evening(local) * math.pow(1.08, (local.timestamp() - start) / (7 * _DAY))
 
     history = trace(growing, days=28, remaining=3e5)
     profile = fit_weekly(history, now=NOW.timestamp(), zone=SHANGHAI)
