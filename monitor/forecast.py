@@ -184,6 +184,9 @@ _USUAL_FLOOR = 0.5
 #: the usual burn is the highest of the profile an hour either way, so a peak that
 #: starts a little early is not a runaway
 _TIMING_SLACK = 3600.0
+#: the usual burn also looks at the same hours of this many past weeks
+_USUAL_WEEKS = 4
+_WEEK = 7 * 86400.0
 #: the weekly profile leaves out the last this many seconds, so a runaway going on
 #: now does not raise the usual rate it is measured against
 RECENT_SECONDS = 6 * 3600.0
@@ -253,10 +256,27 @@ def _runaway_check(
     return usual, current, runaway
 
 
-def _weekly_usual(profile: WeeklyProfile, now: float, w: float) -> float:
+def _weekly_usual(
+    profile: WeeklyProfile, samples: list[tuple[float, float]], now: float, w: float
+) -> float:
+    """The usual burn for the last ``w`` seconds: the highest of the profile's rate then
+    and of what the same hours of the past weeks burnt (their second highest: one
+    unusual week, such as a past runaway, does not make itself the usual)."""
     best = 0.0
     for shift in (-_TIMING_SLACK, 0.0, _TIMING_SLACK):
         best = max(best, profile.used_between(now - w + shift, now + shift) / w)
+    weeks: list[float] = []
+    for back in range(1, _USUAL_WEEKS + 1):
+        seen = []
+        for shift in (-_TIMING_SLACK, 0.0, _TIMING_SLACK):
+            end = now + shift - back * _WEEK
+            used, cover = _observed(samples, end - w, end)
+            if cover >= 0.75 * w:
+                seen.append(used / cover)
+        if seen:
+            weeks.append(max(seen))
+    if len(weeks) >= 2:
+        best = max(best, sorted(weeks)[-2])
     return max(best, _USUAL_FLOOR * profile.week_rate(now))
 
 
@@ -384,7 +404,7 @@ def _weekly(  # noqa: PLR0917 - private, called once with everything assess has
     runaway_at = None
     if check is not None:
         usual, current, flagged = _runaway_check(
-            clean, nowt, check, _weekly_usual(profile, nowt, check.sustained_seconds)
+            clean, nowt, check, _weekly_usual(profile, clean, nowt, check.sustained_seconds)
         )
         if flagged and current:
             runaway_at = _at(now, nowt + remaining / current)

@@ -71,7 +71,7 @@ _MIN_COVER = 0.5 * _HOUR
 _MIN_DAY_COVER = 0.5 * _DAY
 #: recent days weigh more: a day this old weighs half as much as today
 _HALF_LIFE = 10 * _DAY
-#: a trend is used only when its estimate is this many standard errors from zero
+#: a trend this many standard deviations (Mann-Kendall) from none keeps half its slope
 _TREND_T = 2.0
 #: ... and only over at least this many observed days
 _TREND_MIN_DAYS = 10
@@ -279,24 +279,42 @@ def _bin(samples: Sequence[tuple[float, float]], start: float, end: float) -> _B
     return bins
 
 
-def _weighted_line(
-    points: Sequence[tuple[float, float, float]],
-) -> tuple[float, float, float | None]:
-    """Weighted least squares ``y = a + b x`` over ``(x, y, w)``: (a, b, standard error of b)."""
-    sw = sum(w for _, _, w in points)
-    if not sw > 0:
-        return 0.0, 0.0, None
-    mx = sum(w * x for x, _, w in points) / sw
-    my = sum(w * y for _, y, w in points) / sw
-    sxx = sum(w * (x - mx) ** 2 for x, _, w in points)
-    if not sxx > 0 or len(points) < 3:
-        return my, 0.0, None
-    b = sum(w * (x - mx) * (y - my) for x, y, w in points) / sxx
-    a = my - b * mx
-    resid = sum(w * (y - a - b * x) ** 2 for x, y, w in points) / sw
+def _theil_sen(points: Sequence[tuple[float, float, float]]) -> float:
+    """The trend of ``(x, y, w)``: the weighted median of the slopes between pairs of
+    points (Theil-Sen; a pair weighs the product of its points' weights), pulled towards
+    0 by how far the points' rising or falling could be chance. With ``z`` the
+    Mann-Kendall statistic, ``z² / (z² + T²)`` of it is kept (``T`` =
+    :data:`_TREND_T`: half at two standard deviations, nearly all at six). A day off or
+    a burst moves neither the median of the slopes nor the ranks much."""
     n = len(points)
-    se = math.sqrt(resid * n / (n - 2) / sxx * sw / n) if resid > 0 else 0.0
-    return a, b, se
+    if n < 3:
+        return 0.0
+    slopes: list[tuple[float, float]] = []
+    s = 0
+    for i in range(n):
+        xi, yi, wi = points[i]
+        for j in range(i + 1, n):
+            xj, yj, wj = points[j]
+            dx = xj - xi
+            if dx == 0:
+                continue
+            dy = yj - yi
+            sign = (dx > 0) - (dx < 0)
+            s += sign * ((dy > 0) - (dy < 0))
+            slopes.append((dy / dx, wi * wj))
+    var = n * (n - 1) * (2 * n + 5) / 18
+    if not slopes:
+        return 0.0
+    z2 = s * s / var
+    keep = z2 / (z2 + _TREND_T * _TREND_T)
+    slopes.sort()
+    half = sum(w for _, w in slopes) / 2
+    acc = 0.0
+    for slope, w in slopes:
+        acc += w
+        if acc >= half:
+            return keep * slope if math.isfinite(slope) else 0.0
+    return 0.0
 
 
 def fit_weekly(
@@ -447,10 +465,12 @@ def _level(
         total = sum(bins.cover[k] * shape[how[k]] for k in slots)
         level = sum(bins.used[k] for k in slots) / total if total > 0 else 0.0
         return max(level, 0.0), 0.0, None
-    a, b, se = _weighted_line(points)
-    mean = sum(y * w for _, y, w in points) / sum(w for _, _, w in points)
-    if not (len(points) >= _TREND_MIN_DAYS and se is not None and abs(b) > _TREND_T * se):
-        a, b = mean, 0.0
+    sw = sum(w for _, _, w in points)
+    mean = sum(y * w for _, y, w in points) / sw
+    b = _theil_sen(points) if len(points) >= _TREND_MIN_DAYS else 0.0
+    # the level: the weighted mean of the days about the trend (a mean, not a median:
+    # a day off is part of what the package burns in a week)
+    a = sum(w * (y - b * x) for x, y, w in points) / sw if b else mean
     if not a > 0:
         return max(mean, 0.0), 0.0, None
     spread = None

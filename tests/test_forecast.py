@@ -376,3 +376,78 @@ def test_times_are_in_the_zone_of_now() -> None:
     assert fc is not None
     assert fc.depletion_at is not None
     assert fc.depletion_at.utcoffset() == timedelta(hours=8)
+
+
+# -- robustness: a day off, a burst, a trend --------------------------------------------
+
+
+def _dry_in(history: list[tuple[float, float]], remaining: float) -> float:
+    fc = assess(history, remaining=remaining, now=NOW, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.model == "weekly"
+    assert fc.depletion_at is not None
+    return (fc.depletion_at - NOW).total_seconds()
+
+
+def test_a_day_off_or_a_burst_in_history_does_not_move_the_forecast_much() -> None:
+    """One idle Wednesday, or one Tuesday burning three times as much, ten days back:
+    the run-dry time moves by less than a tenth and the trend stays flat."""
+    remaining = 1.5 * 3.5 * 3600 * 6  # a week or so of evenings
+    day = (NOW - timedelta(days=10)).astimezone(SHANGHAI).date()
+
+    def day_off(local: datetime) -> float:
+        return 0.0 if local.date() == day else evening(local)
+
+    def burst(local: datetime) -> float:
+        return evening(local) * (3.0 if local.date() == day else 1.0)
+
+    usual = _dry_in(trace(evening, days=28, remaining=remaining), remaining)
+    for rate in (day_off, burst):
+        history = trace(rate, days=28, remaining=remaining)
+        assert abs(_dry_in(history, remaining) - usual) < 0.1 * usual
+        profile = fit_weekly(history, now=NOW.timestamp(), zone=SHANGHAI)
+        assert profile is not None
+        assert abs(profile.trend) * 28 * _DAY < 0.05 * profile.level
+
+
+def test_a_growing_package_gets_a_trend_and_runs_dry_sooner() -> None:
+    """Evenings growing 8 % a week: the trend is found, and the package runs dry
+    earlier than the same trace without growth would say."""
+    start = NOW.timestamp() - 28 * _DAY
+
+    def growing(local: datetime) -> float:
+        return evening(local) * math.pow(1.08, (local.timestamp() - start) / (7 * _DAY))
+
+    history = trace(growing, days=28, remaining=3e5)
+    profile = fit_weekly(history, now=NOW.timestamp(), zone=SHANGHAI)
+    assert profile is not None
+    weekly_growth = profile.trend * 7 * _DAY / profile.level
+    assert 0.04 < weekly_growth < 0.12
+
+
+def test_a_show_running_late_as_in_a_past_week_is_not_a_runaway() -> None:
+    """A Tuesday show that ran on to 01:00 in two of the past four weeks and does again
+    today: the same hours of the past weeks are part of the usual burn."""
+    now = datetime(2026, 12, 2, 0, 45, tzinfo=SHANGHAI).astimezone(UTC)  # Wednesday 00:45
+    today = now.astimezone(SHANGHAI).date()
+    late = {today - timedelta(days=7), today - timedelta(days=21), today}
+
+    def rate(local: datetime) -> float:
+        h = local.hour + local.minute / 60
+        if local.date() in late and h < 1:
+            return 1.5
+        return evening(local)
+
+    samples = []
+    left = 3e5
+    t = now.timestamp()
+    for _ in range(int(28 * _DAY / _STEP) + 1):
+        samples.append((t, left))
+        t -= _STEP
+        left += rate(datetime.fromtimestamp(t, SHANGHAI)) * _STEP
+    samples.reverse()
+    fc = assess(samples, remaining=samples[-1][1], now=now, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.current_rate is not None
+    assert fc.current_rate > 1.0
+    assert not fc.runaway
