@@ -464,12 +464,12 @@ def render_page(data: StatusData, query: ViewQuery | None = None) -> tuple[int, 
     page = (
         _environment()
         .get_template("page.html.j2")
-        .render(context, **_document(data), lang=data.language)
+        .render(context, **_document(data, query), lang=data.language)
     )
     return status, page
 
 
-def _document(data: StatusData) -> dict[str, Any]:
+def _document(data: StatusData, query: ViewQuery) -> dict[str, Any]:
     lang = data.language
     return {
         "html_lang": "zh-CN" if lang == "zh" else "en",
@@ -487,8 +487,8 @@ def _document(data: StatusData) -> dict[str, Any]:
         "state": _state(data),
         "http_line": _http(data),
         "reload": _reload(data),
-        "filter_chips": _filter_chips(data),
-        "clear_href": _href(_Keep(group_by=data.group_by)),
+        "filter_chips": _filter_chips(data, query.account),
+        "clear_href": _href(_Keep(group_by=data.group_by), account=query.account),
         "back_href": _href(_keep(data)),
         "groups": _groups(data),
     }
@@ -506,13 +506,17 @@ def _chip_href(keep: _Keep, name: str, value: str) -> str | None:
     return _href(_Keep(labels, keep.group_by))
 
 
-def _filter_chips(data: StatusData) -> tuple[_Chip, ...]:
-    """The ``?label=`` filter, a chip per label, each with the link that drops it."""
+def _filter_chips(data: StatusData, account: str | None) -> tuple[_Chip, ...]:
+    """The ``?label=`` filter, a chip per label, each with the link to the same page
+    (the same account's, on an account page) without it."""
     keep = _keep(data)
     return tuple(
         _Chip(
             f"{name}:{value}",
-            _href(_Keep(tuple(p for p in keep.labels if p != (name, value)), keep.group_by)),
+            _href(
+                _Keep(tuple(p for p in keep.labels if p != (name, value)), keep.group_by),
+                account=account,
+            ),
         )
         for name, value in data.label_filter
     )
