@@ -1015,6 +1015,8 @@ def _band(fc: Forecast, lang: Language, zone: tzinfo) -> str | None:
     if fc.depletion_latest is None:
         return text(lang, "band_open", earliest=earliest)
     latest = fmt.datetime_local(fc.depletion_latest, zone)
+    if latest == earliest:  # a band narrower than the minute shown says nothing
+        return None
     return text(lang, "band", earliest=earliest, latest=latest)
 
 

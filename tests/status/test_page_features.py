@@ -359,6 +359,10 @@ def test_a_linear_forecast_without_a_band_says_so() -> None:
     assert "using 2.0 h per day" in caption
     assert "likely between" not in caption
     assert "runaway" not in caption
+    # a band narrower than the minute the page shows is left out
+    narrow = replace(fc, depletion_earliest=fc.depletion_at, depletion_latest=fc.depletion_at)
+    _, page = render_page(data([a], usage=usage, forecasts={"h1": narrow}))
+    assert "likely between" not in words(section(page, "<figcaption><strong>", "</figcaption>"))
 
 
 @pytest.mark.parametrize(
