@@ -4,7 +4,8 @@ This module builds the page's view model, plain data decided here (counts,
 severities, verdicts, links, which rows and charts), and hands it to the
 Jinja2 templates in ``templates/``; the templates only lay it out. No script at
 all: the table sorts and pages by query parameters
-(``?account=…&sort=expires|name|kind|figures&dir=asc|desc&page=N``), the charts
+(``?account=…&sort=expires|name|kind|figures&dir=asc|desc&page=N``; every link
+keeps the visitor's ``label=`` filter and ``group_by=``), the charts
 are inline SVG and the style sheet (``static/status.css``) is inlined, so the
 page works on a closed network.
 
@@ -166,10 +167,8 @@ def _href(keep: _Keep = _Keep(), /, **params: object) -> str:
     """A relative link to this page with these query parameters (``None`` dropped),
     ``account`` first, then the kept ``label=`` (repeated) and ``group_by=``. The
     ``:`` of ``label=name:value`` stays as it is; everything else is encoded."""
-    pairs: list[tuple[str, object]] = []
-    if params.get("account") is not None:
-        pairs.append(("account", params.pop("account")))
-    params.pop("account", None)
+    account = params.pop("account", None)
+    pairs: list[tuple[str, object]] = [] if account is None else [("account", account)]
     pairs += [("label", f"{name}:{value}") for name, value in keep.labels]
     if keep.group_by is not None:
         pairs.append(("group_by", keep.group_by))
