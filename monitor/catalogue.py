@@ -325,6 +325,60 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "这些规则的告警可能缺失或未更新；其余规则与资产照常评估。详见日志事件 alert.rule_failed"
         " 与指标 ivh_alert_evaluation_errors_total。",
     ),
+    # the page's tenants (issue 15), forecasts (16) and ecosystem (17) pieces
+    "page.reload_loaded": ("Configuration: loaded at {success}", "配置：已于 {success} 加载"),
+    "page.reload_ok": (
+        "Configuration: loaded at {success}; last reload {attempted}",
+        "配置：已于 {success} 加载；最近一次重新加载于 {attempted}",
+    ),
+    "page.reload_failed": (
+        "Configuration reload failed at {attempted}: the configuration loaded at {success} stays"
+        " in use. See the log event config.reload_failed and ivh_config_last_reload_successful.",
+        "配置重新加载失败（{attempted}）：继续使用 {success} 加载的配置。详见日志事件"
+        " config.reload_failed 与指标 ivh_config_last_reload_successful。",
+    ),
+    "page.filter": ("Showing the accounts with", "仅显示带以下标签的账号"),
+    "page.filter_clear": ("clear", "清除"),
+    "page.filter_clear_label": ("Show the page without {label}", "取消筛选 {label}"),
+    "page.filter_clear_all": ("show every account", "显示全部账号"),
+    "page.groups": ("Groups by {label}", "按 {label} 分组"),
+    "page.groups_caption": (
+        "Accounts grouped by their label {label}, totals per value; a value opens its accounts",
+        "按标签 {label} 分组的账号及各取值的合计；点击取值查看其账号",
+    ),
+    "page.group_value": ("Value", "取值"),
+    "page.group_unlabelled": ("(without {label})", "（无 {label}）"),
+    "page.labels": ("Labels", "标签"),
+    "page.tenant": ("tenant group {tenant}", "租户组 {tenant}"),
+    "page.col_route": ("Route", "路由"),
+    "page.col_accounts": ("Accounts", "账号"),
+    "page.col_digest": ("Daily digest", "日报"),
+    "page.route_default": ("default: every alert", "默认：全部告警"),
+    "page.route_routed": ("routed: its match and labels", "按路由：按其 match 与 labels"),
+    "page.digest_at": ("daily at {at}", "每天 {at}"),
+    "page.more_n": ("+{n} more", "另 {n} 个"),
+    "page.st_off": ("off (collectors)", "已关闭（collectors）"),
+    "page.not_active": ("not active yet: starts in {t}", "尚未生效：{t}后生效"),
+    "page.starting_soon": (
+        "Starting soon: {n} asset(s) not active yet; the first, {name}, starts in {t}",
+        "即将生效：{n} 项资产尚未生效；最早的「{name}」将在 {t}后生效",
+    ),
+    "page.avatar_types": ("avatar types: {types}", "形象类型：{types}"),
+    "page.avatar_types_n": ("{n} avatar types", "{n} 种形象类型"),
+    "page.model_weekly": ("forecast: weekly profile", "预测：按每周规律"),
+    "page.model_linear": ("forecast: straight line", "预测：按直线趋势"),
+    "page.band": ("likely between {earliest} and {latest}", "大致在 {earliest} 至 {latest} 之间"),
+    "page.band_open": (
+        "at the earliest {earliest}, perhaps never",
+        "最早 {earliest}，也可能不会耗尽",
+    ),
+    "page.runaway": ("runaway burn: {ratio}× usual", "异常消耗：平时的 {ratio} 倍"),
+    "page.runaway_detail": (
+        "using {current} per hour now, usually {usual}",
+        "当前每小时消耗 {current}，通常为 {usual}",
+    ),
+    "page.runaway_dry": ("; at this burn it runs dry {when}", "；照此消耗将于 {when} 耗尽"),
+    "page.advice": ("What to do", "处理建议"),
     # -- alert texts: summary, description and action per rule (monitor.alerts.messages)
     "alert.expiring.summary": (
         '{kind_name} "{name}" of {account} expires in {days_left} days',

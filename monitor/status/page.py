@@ -4,7 +4,8 @@ This module builds the page's view model, plain data decided here (counts,
 severities, verdicts, links, which rows and charts), and hands it to the
 Jinja2 templates in ``templates/``; the templates only lay it out. No script at
 all: the table sorts and pages by query parameters
-(``?account=…&sort=expires|name|kind|figures&dir=asc|desc&page=N``), the charts
+(``?account=…&sort=expires|name|kind|figures&dir=asc|desc&page=N``; every link
+keeps the visitor's ``label=`` filter and ``group_by=``), the charts
 are inline SVG and the style sheet (``static/status.css``) is inlined, so the
 page works on a closed network.
 
@@ -36,17 +37,21 @@ from monitor.snapshot import FamilyState
 from monitor.status import fmt
 from monitor.status.i18n import Language, text
 from monitor.status.svg import burndown_svg, timeline_svg
+from monitor.status.tenants import GroupTotals, LabelFilter, label_value_ok
 from monitor.status.view import (
     AccountStatus,
     AlertItem,
+    ChannelItem,
     Page,
     SortKey,
     StatusData,
     TypeSum,
     asset_severity,
+    avatar_types_of,
     burn_candidates,
     expiry_severity,
     hours_by_type,
+    not_active_yet,
     paginate,
     quotas_by_type,
     sort_assets,
@@ -77,6 +82,10 @@ OVERVIEW_CHARTS, ACCOUNT_CHARTS = 6, 24
 ALERT_ROWS = 50
 #: service types listed in the summary tables
 TYPE_ROWS = 12
+#: accounts named per channel and per group (the rest counted)
+NAMED_ACCOUNTS = 6
+#: a voice's avatar types named one by one up to this many; above it, a count
+AVATAR_TYPES_NAMED = 3
 TIMELINE_DAYS = 90
 _SORT_KEYS: tuple[str, ...] = get_args(SortKey)
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -141,9 +150,30 @@ def _stylesheet() -> Markup:
     return Markup(css)  # noqa: S704 - package data, not outside text
 
 
-def _href(**params: object) -> str:
-    """A relative link to this page with these query parameters (``None`` dropped)."""
-    query = urlencode({k: v for k, v in params.items() if v is not None})
+@dataclass(frozen=True, slots=True)
+class _Keep:
+    """What every link of the page carries along: the ``?label=`` filter and
+    ``?group_by=`` the visitor chose."""
+
+    labels: LabelFilter = ()
+    group_by: str | None = None
+
+
+def _keep(data: StatusData) -> _Keep:
+    return _Keep(data.label_filter, data.group_by)
+
+
+def _href(keep: _Keep = _Keep(), /, **params: object) -> str:
+    """A relative link to this page with these query parameters (``None`` dropped),
+    ``account`` first, then the kept ``label=`` (repeated) and ``group_by=``. The
+    ``:`` of ``label=name:value`` stays as it is; everything else is encoded."""
+    account = params.pop("account", None)
+    pairs: list[tuple[str, object]] = [] if account is None else [("account", account)]
+    pairs += [("label", f"{name}:{value}") for name, value in keep.labels]
+    if keep.group_by is not None:
+        pairs.append(("group_by", keep.group_by))
+    pairs += [(k, v) for k, v in params.items() if v is not None]
+    query = urlencode(pairs, safe=":")
     return "?" + query if query else "./"
 
 
@@ -257,6 +287,13 @@ class _AssetRow:
     #: hours / quota / concurrency, and "of N (p%)"
     figures: str
     figures_of: str | None
+    #: "not active yet: starts in …" (its start of validity is ahead)
+    starts: str | None = None
+    #: a voice's avatar types, in words (a count when many, the codes in ``avatar_title``)
+    avatar: str | None = None
+    avatar_title: str | None = None
+    #: an hour package burning far above its usual rate: the badge's words
+    runaway: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +318,15 @@ class _Burn:
     rate: str
     verdict: str
     verdict_css: str
+    #: which model answered (weekly profile, straight line), in words
+    model: str = ""
+    #: the run-dry time's band ("likely between … and …")
+    band: str | None = None
+    #: the runaway badge and its figures (now against usual), when it is one
+    runaway: str | None = None
+    runaway_detail: str | None = None
+    #: what to do, in the page's language (buy before it runs dry, move streams onto it)
+    advice: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +366,66 @@ class _AccountView:
     has_burns: bool
     alerts: tuple[_AlertRow, ...]
     alerts_more: int
+    #: the account's labels, each a link to the accounts that share it
+    labels: tuple[_Chip, ...] = ()
+    #: its tenant group (``tenants:``)
+    tenant: str | None = None
+    #: families turned off (``collectors``): rows of their own, never failing
+    off: tuple[str, ...] = ()
+    #: "starting soon": assets bought but not active yet
+    starting: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Chip:
+    """A label as a small pill (``tenant: acme``) with a link: to the accounts with
+    it, or (in the filter line) to the page without it. No link for a value a filter
+    would refuse."""
+
+    label: str
+    href: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupRow:
+    value: str
+    #: ``?label=<label>:<value>`` (None: the accounts without the label)
+    href: str | None
+    accounts: int
+    names: str
+    hours_left: str
+    expiring_7d: int
+    expiring_30d: int
+    firing: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    label: str
+    caption: str
+    rows: tuple[_GroupRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ChannelRow:
+    name: str
+    kind: str
+    target: str
+    route: str
+    #: the accounts its route reaches (the first few), and how many more
+    accounts: tuple[str, ...]
+    accounts_more: int
+    digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ReloadView:
+    ok: bool
+    #: the banner when the last reload was refused (None when ok)
+    banner: str | None
+    #: "loaded at …, last attempt …" for the channels section
+    line: str
+    errors: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,12 +463,12 @@ def render_page(data: StatusData, query: ViewQuery | None = None) -> tuple[int, 
     page = (
         _environment()
         .get_template("page.html.j2")
-        .render(context, **_document(data), lang=data.language)
+        .render(context, **_document(data, query), lang=data.language)
     )
     return status, page
 
 
-def _document(data: StatusData) -> dict[str, Any]:
+def _document(data: StatusData, query: ViewQuery) -> dict[str, Any]:
     lang = data.language
     return {
         "html_lang": "zh-CN" if lang == "zh" else "en",
@@ -375,11 +481,103 @@ def _document(data: StatusData) -> dict[str, Any]:
         "critical_days": f"{data.critical_days:g}",
         "warning_days": f"{data.warning_days:g}",
         "timeline_days": TIMELINE_DAYS,
-        "channels": data.channels,
+        "channels": tuple(_channel_row(c, lang) for c in data.channels),
         "queue_depth": data.queue_depth,
         "state": _state(data),
         "http_line": _http(data),
+        "reload": _reload(data),
+        "filter_chips": _filter_chips(data, query.account),
+        "clear_href": _href(_Keep(group_by=data.group_by), account=query.account),
+        "back_href": _href(_keep(data)),
+        "groups": _groups(data),
     }
+
+
+# -- tenants: the filter, the groups, the configuration's reload ---------------------------
+
+
+def _chip_href(keep: _Keep, name: str, value: str) -> str | None:
+    """The page filtered to ``name:value`` as well (replacing a filter on the same
+    label), the rest kept; None when a filter would refuse the value."""
+    if not label_value_ok(value):
+        return None
+    labels = (*((k, v) for k, v in keep.labels if k != name), (name, value))
+    return _href(_Keep(labels, keep.group_by))
+
+
+def _filter_chips(data: StatusData, account: str | None) -> tuple[_Chip, ...]:
+    """The ``?label=`` filter, a chip per label, each with the link to the same page
+    (the same account's, on an account page) without it."""
+    keep = _keep(data)
+    return tuple(
+        _Chip(
+            f"{name}:{value}",
+            _href(
+                _Keep(tuple(p for p in keep.labels if p != (name, value)), keep.group_by),
+                account=account,
+            ),
+        )
+        for name, value in data.label_filter
+    )
+
+
+def _groups(data: StatusData) -> _Groups | None:
+    """The ``?group_by=`` table: totals per value of the label, each a link to its
+    accounts (``?label=<label>:<value>``)."""
+    label = data.group_by
+    if label is None:
+        return None
+    lang, keep = data.language, _keep(data)
+    rows = []
+    group: GroupTotals
+    for group in data.groups:
+        names = group.accounts[:NAMED_ACCOUNTS]
+        more = len(group.accounts) - len(names)
+        rows.append(
+            _GroupRow(
+                value=group.value or text(lang, "group_unlabelled", label=label),
+                href=_chip_href(keep, label, group.value) if group.value else None,
+                accounts=len(group.accounts),
+                names=", ".join(names) + (f" +{more}" if more else ""),
+                hours_left=fmt.hours(group.hours_left_seconds, lang),
+                expiring_7d=group.expiring_7d,
+                expiring_30d=group.expiring_30d,
+                firing=group.alerts_firing,
+            )
+        )
+    return _Groups(label, text(lang, "groups_caption", label=label), tuple(rows))
+
+
+def _reload(data: StatusData) -> _ReloadView:
+    """The configuration's last reload: a failure banner with its errors, else a line."""
+    lang, rl = data.language, data.reload
+
+    def stamp(value: datetime | None) -> str:
+        return value.astimezone(data.now.tzinfo).strftime(_STAMP) if value is not None else "—"
+
+    success, attempted = stamp(rl.success_at), stamp(rl.attempted_at)
+    if rl.ok:
+        line = (
+            text(lang, "reload_ok", success=success, attempted=attempted)
+            if rl.attempted_at is not None
+            else text(lang, "reload_loaded", success=success)
+        )
+        return _ReloadView(True, None, line, ())
+    banner = text(lang, "reload_failed", attempted=attempted, success=success)
+    return _ReloadView(False, banner, banner, rl.errors)
+
+
+def _channel_row(channel: ChannelItem, lang: Language) -> _ChannelRow:
+    named = channel.accounts[:NAMED_ACCOUNTS]
+    return _ChannelRow(
+        name=channel.name,
+        kind=channel.kind,
+        target=channel.target,
+        route=text(lang, "route_routed" if channel.route == "routed" else "route_default"),
+        accounts=named,
+        accounts_more=len(channel.accounts) - len(named),
+        digest=text(lang, "digest_at", at=channel.digest) if channel.digest else None,
+    )
 
 
 def _evaluation_errors(data: StatusData) -> str | None:
@@ -446,7 +644,7 @@ def _glance(data: StatusData, *, own_pages: bool = False) -> tuple[_GlanceRow, .
         rows.append(
             _GlanceRow(
                 name=account.name,
-                href=_href(account=account.name) if own_pages else f"#acct-{i}",
+                href=_href(_keep(data), account=account.name) if own_pages else f"#acct-{i}",
                 assets=len(account.assets),
                 counts=_counts(data, account),
                 next_name=nxt.name if nxt is not None else None,
@@ -522,7 +720,40 @@ def _account(
         has_burns=bool(candidates),
         alerts=tuple(_alert_row(x, lang, account.zone) for x in alerts[:ALERT_ROWS]),
         alerts_more=max(len(alerts) - ALERT_ROWS, 0),
+        labels=tuple(
+            _Chip(f"{name}: {value}", _chip_href(_keep(data), name, value))
+            for name, value in sorted(account.labels.items())
+        ),
+        tenant=account.tenant,
+        off=tuple(data.disabled_families),
+        starting=_starting(data, account),
     )
+
+
+def _starting(data: StatusData, account: AccountStatus) -> str | None:
+    """ "Starting soon": how many assets are not active yet, and the first to start."""
+    waiting = not_active_yet(account.assets, data.now)
+    if not waiting:
+        return None
+    first, seconds = waiting[0]
+    return text(
+        data.language,
+        "starting_soon",
+        n=len(waiting),
+        name=first.name,
+        t=fmt.duration(seconds, data.language),
+    )
+
+
+def _avatar(asset: Asset, lang: Language) -> tuple[str | None, str | None]:
+    """A voice's avatar types: named when few, counted (the codes as a tooltip) when many."""
+    types = avatar_types_of(asset)
+    if not types:
+        return None, None
+    joined = ", ".join(types)
+    if len(types) <= AVATAR_TYPES_NAMED:
+        return text(lang, "avatar_types", types=joined), None
+    return text(lang, "avatar_types_n", n=len(types)), joined
 
 
 def _sum_table(
@@ -630,7 +861,7 @@ def _asset_table(
             return _Header(text(lang, label))
         active = query.sort == key
         desc = active and not query.descending
-        href = _href(account=link_account, sort=key, dir="desc" if desc else None)
+        href = _href(_keep(data), account=link_account, sort=key, dir="desc" if desc else None)
         return _Header(
             text(lang, label),
             href=f"{href}#{sid}-assets",
@@ -643,6 +874,9 @@ def _asset_table(
         sev = asset_severity(a, now, data.critical_days, data.warning_days)
         left = a.expires_in_seconds(now)
         figures, figures_of = _figures(a, lang)
+        starts_in = a.starts_in_seconds(now)
+        avatar, avatar_title = _avatar(a, lang)
+        fc = account.forecasts.get(a.id)
         rows.append(
             _AssetRow(
                 kind=a.kind,
@@ -658,6 +892,14 @@ def _asset_table(
                 ),
                 figures=figures,
                 figures_of=figures_of,
+                starts=(
+                    text(lang, "not_active", t=fmt.duration(starts_in, lang))
+                    if starts_in is not None
+                    else None
+                ),
+                avatar=avatar,
+                avatar_title=avatar_title,
+                runaway=_runaway(fc, lang)[0] if fc is not None else None,
             )
         )
     caption = text(
@@ -669,7 +911,7 @@ def _asset_table(
         key=text(lang, f"sort_{query.sort}"),
     )
     show_all, prev_href, next_href, page_label = _pager(
-        lang, account.name, query, sid, page, single=single
+        lang, account.name, query, sid, page, keep=_keep(data), single=single
     )
     return _AssetTable(
         caption=caption,
@@ -690,7 +932,14 @@ def _asset_table(
 
 
 def _pager(
-    lang: Language, account: str, query: ViewQuery, sid: str, page: Page, *, single: bool
+    lang: Language,
+    account: str,
+    query: ViewQuery,
+    sid: str,
+    page: Page,
+    *,
+    keep: _Keep,
+    single: bool,
 ) -> tuple[tuple[str, str] | None, str | None, str | None, str | None]:
     """The overview's "show all" link (href, words), or an account page's previous and
     next links and "page n of m"."""
@@ -701,10 +950,10 @@ def _pager(
     }
     if not single and page.total > len(page.items):
         words = text(lang, "show_all", n=page.total, account=account)
-        return (_href(**common), words), None, None, None
+        return (_href(keep, **common), words), None, None, None
     if single and page.pages > 1:
-        prev = f"{_href(**common, page=page.number - 1)}#{sid}-assets"
-        nxt = f"{_href(**common, page=page.number + 1)}#{sid}-assets"
+        prev = f"{_href(keep, **common, page=page.number - 1)}#{sid}-assets"
+        nxt = f"{_href(keep, **common, page=page.number + 1)}#{sid}-assets"
         return (
             None,
             prev if page.number > 1 else None,
@@ -732,12 +981,65 @@ def _burn(data: StatusData, account: AccountStatus, asset: Asset, ident: str) ->
         ident=ident,
         title=f"{asset.name}: {left}; {verdict}",
     )
+    # the mean burn expected over the coming week: ``rate`` is this hour's alone
     rate = (
-        text(lang, "burn_rate", rate=fmt.hours(fc.rate * 86400, lang))
-        if fc is not None and fc.rate > 0
+        text(lang, "burn_rate", rate=fmt.hours(fc.mean_rate * 86400, lang))
+        if fc is not None and fc.mean_rate > 0
         else ""
     )
-    return _Burn(svg, asset.name, asset.id, left, rate, verdict, verdict_css)
+    if fc is None:
+        return _Burn(svg, asset.name, asset.id, left, rate, verdict, verdict_css)
+    runaway, detail = _runaway(fc, lang, account.zone)
+    return _Burn(
+        svg,
+        asset.name,
+        asset.id,
+        left,
+        rate,
+        verdict,
+        verdict_css,
+        model=text(lang, f"model_{fc.model}"),
+        band=_band(fc, lang, account.zone),
+        runaway=runaway,
+        runaway_detail=detail,
+        advice=tuple(account.advice.get(asset.id, ())),
+    )
+
+
+def _band(fc: Forecast, lang: Language, zone: tzinfo) -> str | None:
+    """The run-dry time's uncertainty band, when the forecast has one."""
+    if fc.depletion_at is None or fc.depletion_earliest is None:
+        return None
+    earliest = fmt.datetime_local(fc.depletion_earliest, zone)
+    if fc.depletion_latest is None:
+        return text(lang, "band_open", earliest=earliest)
+    latest = fmt.datetime_local(fc.depletion_latest, zone)
+    if latest == earliest:  # a band narrower than the minute shown says nothing
+        return None
+    return text(lang, "band", earliest=earliest, latest=latest)
+
+
+def _runaway(
+    fc: Forecast, lang: Language, zone: tzinfo | None = None
+) -> tuple[str | None, str | None]:
+    """The runaway badge (``burning 4.0× its usual rate``) and, with a zone, its figures:
+    the burn now against the usual one, and when it runs dry if it goes on."""
+    ratio = fc.burn_ratio
+    if not fc.runaway or ratio is None:
+        return None, None
+    badge = text(lang, "runaway", ratio=f"{ratio:.1f}")
+    if zone is None:
+        return badge, None
+    detail = text(
+        lang,
+        "runaway_detail",
+        current=fmt.hours((fc.current_rate or 0.0) * 3600, lang),
+        usual=fmt.hours((fc.usual_rate or 0.0) * 3600, lang),
+    )
+    if fc.runaway_depletion_at is not None:
+        when = fmt.datetime_local(fc.runaway_depletion_at, zone)
+        detail += text(lang, "runaway_dry", when=when)
+    return badge, detail
 
 
 def _verdict(asset: Asset, fc: Forecast | None, data: StatusData, zone: tzinfo) -> tuple[str, str]:

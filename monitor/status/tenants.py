@@ -20,6 +20,7 @@ __all__ = [
     "GroupTotals",
     "LabelFilter",
     "group_totals",
+    "label_value_ok",
     "parse_group_by",
     "parse_label_filter",
 ]
@@ -49,6 +50,12 @@ def parse_label_filter(values: Sequence[str]) -> LabelFilter:
             )
         out.append((name, value))
     return tuple(out)
+
+
+def label_value_ok(value: str) -> bool:
+    """Whether ``?label=name:value`` with this value would be accepted (a label value
+    from the config may hold what a filter refuses, e.g. a space)."""
+    return _LABEL_VALUE.fullmatch(value) is not None
 
 
 def parse_group_by(value: str | None) -> str | None:

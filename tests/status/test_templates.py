@@ -3,9 +3,12 @@
 A hostile name (markup, a template expression, a Jinja tag, an attribute
 breakout) shows as the literal text it is in every place the page shows
 names: the at-a-glance table, the account links and headings, the asset
-table, the alerts, the channels, the chart titles and the timeline's
-tooltips. And no template turns autoescape off or marks a value safe, except
-what :data:`ALLOWED` lists with its reason.
+table, the alerts, the channels (and the accounts they reach, their digest),
+the chart titles and the timeline's tooltips; and so does a hostile label
+value, tenant group or group value: the account's labels, the filter chip,
+the group table, the reload banner's errors and the forecast's advice. And no
+template turns autoescape off or marks a value safe, except what
+:data:`ALLOWED` lists with its reason.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from monitor.domain import Asset
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState
 from monitor.status.page import ViewQuery, render_page
+from monitor.status.tenants import group_totals
 from monitor.status.view import (
     AccountStatus,
     AlertItem,
     ChannelItem,
     Delivery,
+    ReloadHealth,
     StatusData,
 )
 
@@ -177,6 +182,9 @@ def _hostile_data(name: str) -> StatusData:
         },
         usage={hours.id: [(t - 3600, 11 * 3600.0), (t, 10 * 3600.0)]},
         alerts=(AlertItem(alert, NOW, NOW, None, Delivery(name, "dead", NOW, 3, error=name)),),
+        labels={"tenant": name},
+        tenant=name,
+        advice={hours.id: (name,)},
     )
     plain = AccountStatus(name="plain", zone=UTC, assets=(), families=())
     return StatusData(
@@ -186,8 +194,13 @@ def _hostile_data(name: str) -> StatusData:
         warning_days=30,
         stale_after_seconds=3600,
         accounts=(hostile, plain),
-        channels=(ChannelItem(name, "webhook", name),),
+        channels=(ChannelItem(name, "webhook", name, "routed", (name, "plain"), digest=name),),
         version="9.9.9",
+        reload=ReloadHealth(ok=False, success_at=NOW, attempted_at=NOW, errors=(name,)),
+        # the routes' parser refuses such a value; the page escapes it all the same
+        label_filter=(("tenant", name),),
+        group_by="tenant",
+        groups=group_totals((hostile, plain), "tenant", NOW),
     )
 
 
@@ -220,13 +233,24 @@ def test_a_hostile_name_is_literal_text_wherever_the_page_shows_names(name: str)
         "burn-down caption": p.text_in("figure.burn-chart", "strong"),
         "alerts: caption": p.text_in("table.alerts", "caption"),
         "alerts: summary, description, channel, error": p.text_in("table.alerts", "td"),
-        "channels": p.text_in("section.@channels", "tbody"),
+        "channels: name, target, accounts, digest": p.text_in("section.@channels", "tbody"),
+        "account labels and tenant group": p.text_in("section.account", "p.labels"),
+        "filter chip": p.text_in("p.filter", "span.chip"),
+        "group table": p.text_in("table.groups", "tbody"),
+        "reload banner": p.text_in("div.reload-failed", "li"),
+        "forecast advice": p.text_in("figure.burn-chart", "ul.advice", "li"),
     }
     for place, texts in places.items():
         assert any(name in text for text in texts), (place, texts)
     # ... and in the attribute that carries it, exact; a template expression or tag
     # in a name is never evaluated: found literally above
     assert ("table", "data-account", name) in p.attrs
+    channels = p.text_in("section.@channels", "tbody")
+    assert sum(text.count(name) for text in channels) >= 4  # name, target, account, digest
+    # a link that carries a label value encodes it (or, for a value a filter would
+    # refuse, there is no link): never a quote or a bracket in an href
+    links = [v for tag, attr, v in p.attrs if tag == "a" and attr == "href"]
+    assert all(not set(v) & set("<>\"' ") for v in links), links
 
 
 @pytest.mark.parametrize("name", HOSTILE)
