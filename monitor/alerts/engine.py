@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -359,15 +359,10 @@ class AlertEngine:
         and the next evaluation simply tries again. Anything else that escapes the
         per-rule guards is counted (``evaluation``) and passed on for the caller to log.
         """
-        try:
+        with self._counted(now):
             forecasts, failed = self._prepare(snapshot, account, now)
             evaluation = self._rules(snapshot, account, now, forecasts)
             return self._finish(evaluation, failed, now)
-        except sqlite3.Error:
-            raise
-        except Exception:
-            self._count("evaluation", now)
-            raise
 
     async def evaluate_off_loop(
         self, snapshot: Snapshot, account: str, now: datetime
@@ -377,7 +372,7 @@ class AlertEngine:
         the renders of /metrics wait for a thread), so the loop serves scrapes meanwhile; the
         store is read and written on the loop's thread as before. The caller runs one
         evaluation of an account at a time."""
-        try:
+        with self._counted(now):
             forecasts, failed = self._prepare(snapshot, account, now)
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(1, thread_name_prefix="alert-rules")
@@ -385,6 +380,13 @@ class AlertEngine:
                 self._worker, self._rules, snapshot, account, now, forecasts
             )
             return self._finish(evaluation, failed, now)
+
+    @contextlib.contextmanager
+    def _counted(self, now: datetime) -> Iterator[None]:
+        """An evaluation that fails as a whole is counted (``evaluation``) and passed on;
+        a state store failure (``sqlite3.Error``) is passed on alone: the next one retries."""
+        try:
+            yield
         except sqlite3.Error:
             raise
         except Exception:
