@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from _common import (
     table,
     wait_until,
 )
-from memory import _finished, _listening_url, _ready
+from memory import _finished
 from scrape import fetch
 
 from monitor.domain import FAMILIES
@@ -115,6 +116,31 @@ HEADERS = [
     "upstream requests",
     "daemon CPU ms/request",
 ]
+
+
+def _listening_url(log: Path, timeout: float) -> str:
+    """The daemon's URL from its ``server.listening`` log event (this benchmark starts
+    daemons of other trees too, so it cannot use the tests' launcher)."""
+    found: list[str] = []
+
+    def seen() -> bool:
+        for line in log.read_text().splitlines():
+            if '"server.listening"' in line:
+                found.append(json.loads(line)["url"])
+                return True
+        return False
+
+    if not wait_until(seen, timeout):
+        raise RuntimeError(f"daemon did not start; its log:\n{log.read_text()[-3000:]}")
+    return found[0]
+
+
+def _ready(url: str) -> bool:
+    try:
+        fetch(url + "/readyz")
+    except (urllib.error.URLError, OSError):
+        return False
+    return True
 
 
 def _percentile(samples: list[float], q: float) -> float:
