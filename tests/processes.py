@@ -17,11 +17,11 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -32,6 +32,9 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 #: the checkout: processes run from here, so ``-m monitor`` is this tree's
 ROOT = Path(__file__).resolve().parent.parent
+
+if TYPE_CHECKING:
+    from monitor.daemon import Daemon
 
 
 def free_port() -> int:
@@ -263,3 +266,17 @@ def fast_schedule() -> dict[str, float]:
         "actions_seconds": 1,
         "jitter_seconds": 0,
     }
+
+
+@asynccontextmanager
+async def serving(daemon: Daemon) -> AsyncIterator[str]:
+    """The in-process daemon's HTTP front (metrics, probes, status page, API) on a free
+    loopback port; its base URL while inside."""
+    from monitor.server import create_app, start_server
+
+    app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
+    runner, port = await start_server(app, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

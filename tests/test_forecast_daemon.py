@@ -19,9 +19,9 @@ import pytest_asyncio
 from monitor.daemon import Daemon
 from monitor.demo import demo_settings, seed_history
 from monitor.domain import Asset
-from monitor.server import create_app, start_server
 from monitor.simulator import Dataset, default_dataset, run_simulator
 from tests.alerting import Clock
+from tests.processes import serving
 
 ACCOUNT = "horizon-sg"
 TYPE = "HalfRealistic3DBroadcastHour"
@@ -76,12 +76,8 @@ async def burning(tmp_path: Path) -> AsyncIterator[Burning]:
                 usual=USUAL,
             )
             daemon.engine.refit()
-            app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-            runner, port = await start_server(app, "127.0.0.1", 0)
-            try:
-                yield Burning(daemon, sim.dataset, clock, f"http://127.0.0.1:{port}")
-            finally:
-                await runner.cleanup()
+            async with serving(daemon) as url:
+                yield Burning(daemon, sim.dataset, clock, url)
         finally:
             await daemon.stop()
 

@@ -18,6 +18,7 @@ from monitor.domain import FAMILIES
 from monitor.serialise import asset_record
 from monitor.server import create_app, start_server
 from monitor.simulator import DEMO_ACCOUNTS, default_dataset, run_simulator
+from tests.processes import serving
 
 ROBOT_KEY = "robot-key-4f1c9a2e-never-shown"
 HOOK_URL = f"http://127.0.0.1:9/cgi-bin/webhook/send?key={ROBOT_KEY}"
@@ -42,12 +43,8 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Daemon]]:
             # a second services sample, so burn-down charts have history
             for account in accounts:
                 await daemon.run_family(account.name, "services")
-            app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-            runner, port = await start_server(app, "127.0.0.1", 0)
-            try:
-                yield f"http://127.0.0.1:{port}", daemon
-            finally:
-                await runner.cleanup()
+            async with serving(daemon) as url:
+                yield url, daemon
         finally:
             await daemon.stop()
 
@@ -182,14 +179,9 @@ async def test_status_data_knows_collectors_off_starts_and_voice_avatar_types(
                 for family in daemon.families:
                     await daemon.run_family(account.name, family)
             data = StatusReader(daemon).read()
-            app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-            runner, port = await start_server(app, "127.0.0.1", 0)
-            try:
-                async with httpx.AsyncClient() as http:
-                    records = (await http.get(f"http://127.0.0.1:{port}/api/assets")).json()
-                    ready = await http.get(f"http://127.0.0.1:{port}/readyz")
-            finally:
-                await runner.cleanup()
+            async with serving(daemon) as url, httpx.AsyncClient() as http:
+                records = (await http.get(f"{url}/api/assets")).json()
+                ready = await http.get(f"{url}/readyz")
         finally:
             await daemon.stop()
     assert daemon.families == ("services", "timbres", "images")

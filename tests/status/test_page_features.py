@@ -25,13 +25,13 @@ from monitor.daemon import Daemon
 from monitor.demo import DEMO_TENANT, demo_settings, seed_history
 from monitor.domain import FAMILIES, Asset
 from monitor.forecast import Forecast
-from monitor.server import create_app, start_server
 from monitor.simulator import default_dataset, run_simulator
 from monitor.status import fmt
 from monitor.status.page import ViewQuery, render_page
 from monitor.status.tenants import group_totals
 from monitor.status.view import ChannelItem, ReloadHealth, forecast_advice
 from tests.alerting import Clock
+from tests.processes import serving
 from tests.status.test_page import NOW, SHANGHAI, asset, data, parse
 
 TENANT, MEMBERS = DEMO_TENANT
@@ -68,12 +68,8 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Daemon]]:
                 for family in FAMILIES:
                     if family != "actions":
                         await daemon.run_family(account.name, family)
-            app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-            runner, port = await start_server(app, "127.0.0.1", 0)
-            try:
-                yield f"http://127.0.0.1:{port}", daemon
-            finally:
-                await runner.cleanup()
+            async with serving(daemon) as url:
+                yield url, daemon
         finally:
             await daemon.stop()
 
@@ -247,12 +243,8 @@ async def test_a_runaway_burn_shows_its_model_band_badge_and_advice(tmp_path: Pa
                     )
                     clock.advance(seconds=300)
                     await daemon.run_family(RUNAWAY_ACCOUNT, "services")
-            app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-            runner, port = await start_server(app, "127.0.0.1", 0)
-            try:
-                page = await _get(f"http://127.0.0.1:{port}/", account=RUNAWAY_ACCOUNT)
-            finally:
-                await runner.cleanup()
+            async with serving(daemon) as url:
+                page = await _get(f"{url}/", account=RUNAWAY_ACCOUNT)
             fc = daemon.engine.forecasts[(RUNAWAY_ACCOUNT, package().id)]
             ident = package().id
         finally:

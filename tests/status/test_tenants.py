@@ -14,9 +14,9 @@ import pytest_asyncio
 from monitor.daemon import Daemon
 from monitor.demo import DEMO_TENANT, demo_settings
 from monitor.domain import FAMILIES
-from monitor.server import create_app, start_server
 from monitor.simulator import default_dataset, run_simulator
 from monitor.status.tenants import parse_group_by, parse_label_filter
+from tests.processes import serving
 
 TENANT, MEMBERS = DEMO_TENANT
 
@@ -30,12 +30,8 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Daemon]]:
             for account in accounts:
                 for family in FAMILIES:
                     await daemon.run_family(account.name, family)
-            app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-            runner, port = await start_server(app, "127.0.0.1", 0)
-            try:
-                yield f"http://127.0.0.1:{port}", daemon
-            finally:
-                await runner.cleanup()
+            async with serving(daemon) as url:
+                yield url, daemon
         finally:
             await daemon.stop()
 
