@@ -534,7 +534,9 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "chat.reason.topped_up": ("topped up", "已加购"),
     "chat.reason.gone": ("asset no longer exists", "资产已不存在"),
     "chat.reason.recovered": ("recovered", "已恢复正常"),
-    "chat.reason.threshold_changed": ("threshold changed", "阈值已调整"),
+    "chat.reason.expiry_known": ("expiry known again", "到期时间已可知"),
+    "chat.reason.expiry_unknown": ("expiry no longer given", "接口不再给出到期时间"),
+    "chat.reason.account_removed": ("account no longer watched", "账号已不再监控"),
     "resolved.why.account_removed": (
         "the account is no longer watched (removed from the config)",
         "该账号已从配置中移除，不再监控",

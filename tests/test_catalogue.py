@@ -20,8 +20,10 @@ import pytest
 
 import monitor
 from monitor import catalogue
+from monitor.alerts.channels.render import MARKDOWN, alert_fields
 from monitor.alerts.config import RuleName
 from monitor.alerts.messages import render, render_parts
+from monitor.alerts.records import Alert, ResolveReason
 from monitor.catalogue import GLOSSARY, LANGUAGES, TEXTS, Language, Term, placeholders, text
 from monitor.status import i18n
 
@@ -332,3 +334,56 @@ def test_the_docstring_glossary_lists_every_term() -> None:
     assert not missing, missing
     unlisted = [word for term in GLOSSARY for word in term.avoid if word.isalpha()]
     assert [w for w in unlisted if w not in doc] == []
+
+
+# -- why an alert resolved ----------------------------------------------------------------
+
+
+def _reasons_the_engine_gives() -> set[str]:
+    """Every literal reason ``monitor/alerts/engine.py`` resolves an alert with."""
+    tree = ast.parse((Path(monitor.__file__).parent / "alerts" / "engine.py").read_text("utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == "_resolve_reason":
+            for sub in ast.walk(node):
+                value = sub.value if isinstance(sub, ast.Return | ast.Assign) else None
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    found.add(value.value)
+        if (
+            isinstance(node, ast.keyword)
+            and node.arg == "resolve_reason"
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            found.add(node.value.value)
+    return found
+
+
+def test_every_reason_the_engine_gives_is_a_declared_reason() -> None:
+    given = _reasons_the_engine_gives()
+    assert {"recovered", "gone", "expiry_known", "account_removed"} <= given
+    assert given <= set(get_args(ResolveReason))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("reason", get_args(ResolveReason))
+def test_a_chat_shows_every_resolve_reason_in_words_not_its_id(
+    reason: str, language: Language
+) -> None:
+    now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+    alert = Alert(
+        rule="expiry_soon",
+        account="acc",
+        kind="timbre",
+        asset="v1",
+        severity="warning",
+        status="resolved",
+        starts_at=now - timedelta(days=1),
+        ends_at=now,
+        resolve_reason=reason,
+    )
+    fields = alert_fields(alert, language, SHANGHAI, MARKDOWN)
+    assert fields["resolve_reason"] == reason
+    assert fields["resolve_reason_label"] == text(language, f"chat.reason.{reason}")
+    assert "_" not in fields["resolve_reason_label"]  # words, never the id
+    assert f"resolved.why.{reason}" in TEXTS

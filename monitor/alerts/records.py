@@ -22,6 +22,7 @@ __all__ = [
     "DeliveryResult",
     "Notification",
     "NotificationReason",
+    "ResolveReason",
     "Severity",
     "alert_fingerprint",
 ]
@@ -30,6 +31,11 @@ Severity = Literal["info", "warning", "critical"]
 Status = Literal["firing", "resolved"]
 #: why a notification was made
 NotificationReason = Literal["firing", "escalated", "repeat", "resolved", "test", "digest"]
+#: why a resolved alert resolved: each has a ``resolved.why.*`` and a
+#: ``chat.reason.*`` text in the catalogue
+ResolveReason = Literal[
+    "renewed", "topped_up", "gone", "recovered", "expiry_known", "expiry_unknown", "account_removed"
+]
 #: how a channel classifies a receiver's answer
 DeliveryOutcome = Literal["delivered", "retry", "permanent", "too_long"]
 
@@ -63,7 +69,7 @@ class Alert:
     labels: dict[str, str] = field(default_factory=dict)
     #: summary, description, action (what to do); rendered in the configured language
     annotations: dict[str, str] = field(default_factory=dict)
-    #: renewed / topped_up / gone / recovered / threshold_changed, for resolved alerts
+    #: why it resolved (:data:`ResolveReason`), for resolved alerts
     resolve_reason: str | None = None
     #: raw figures for templates: days_left, remaining_hours, ordered_hours, ...
     values: dict[str, float | str | None] = field(default_factory=dict)
