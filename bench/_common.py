@@ -130,7 +130,9 @@ class SimulatorProcess:
         *,
         latency: float = 0.0,
         rate_limit: float | None = None,
+        big: int = 0,
     ) -> None:
+        """``big``: the first account has that many assets of each kind instead."""
         self._args = [
             sys.executable,
             str(BENCH / "_sim.py"),
@@ -138,6 +140,7 @@ class SimulatorProcess:
             str(assets_per_account),
             str(latency),
             str(rate_limit or 0),
+            str(big),
         ]
         self._proc: subprocess.Popen[str] | None = None
         self.url = ""

@@ -1,8 +1,9 @@
 """Client CPU per upstream request: the aiohttp transport next to httpx's own, one run.
 
-    python3 dev.py bench client_cpu.py [--accounts 10] [--assets 20] [--rounds 4]
+    python3 dev.py bench client_cpu.py [--accounts 10] [--assets 20] [--rounds 4] [--big 0]
 
-One simulator process serves ``generate_fleet(accounts, assets)`` at 20 ms a call;
+One simulator process serves ``generate_fleet(accounts, assets)`` at 20 ms a call
+(``--big N``: the first account has N assets of each kind instead, an uneven fleet);
 in this process, full cycles of every account (``collect_account`` on the
 clients of ``shared_clients``, as ``report`` runs them) alternate between the
 client as shipped (httpx's API over one aiohttp session) and the baseline, the
@@ -97,12 +98,12 @@ async def _floor(sim: SimulatorProcess, accounts: int, requests: int) -> tuple[f
     return cpu, sum(sum(c.values()) for c in sim.request_counts().values())
 
 
-async def measure(accounts: int, assets: int, rounds: int) -> dict[str, list[float]]:
+async def measure(accounts: int, assets: int, rounds: int, big: int = 0) -> dict[str, list[float]]:
     """CPU ms per request, by transport, over ``rounds`` alternating rounds each."""
     names = ("aiohttp (shipped)", "httpx (baseline)", "floor: bare aiohttp POST")
     per: dict[str, list[float]] = {name: [] for name in names}
     sizes: dict[str, int] = {}
-    with SimulatorProcess(accounts, assets, latency=0.02) as sim:
+    with SimulatorProcess(accounts, assets, latency=0.02, big=big) as sim:
         await _round(sim, accounts, False)  # warm-up: imports, first TLS context
         for i in range(3 * rounds):
             name = names[i % 3]
@@ -120,7 +121,7 @@ async def measure(accounts: int, assets: int, rounds: int) -> dict[str, list[flo
 
 
 def main(args: argparse.Namespace) -> dict[str, list[float]]:
-    return asyncio.run(measure(args.accounts, args.assets, args.rounds))
+    return asyncio.run(measure(args.accounts, args.assets, args.rounds, args.big))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -128,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--accounts", type=int, default=10)
     p.add_argument("--assets", type=int, default=20, help="assets of each kind per account")
     p.add_argument("--rounds", type=int, default=4, help="rounds of each transport")
+    p.add_argument(
+        "--big", type=int, default=0, help="the first account has this many assets of each kind"
+    )
     return p
 
 

@@ -3,8 +3,11 @@
     python3 dev.py bench fleet.py [--accounts 1,10,100,1000] [--assets 20]
                                   [--latency 0.02] [--wan-latency 0.15]
                                   [--concurrency 4] [--in-flight 64] [--rate 5]
+                                  [--big 3000]
 
-Three scenarios, each against a simulator (own process) of ``generate_fleet(A, assets)``:
+Three scenarios, each against a simulator (own process) of ``generate_fleet(A, assets)``
+(with ``--big N`` an uneven fleet: the first account has N assets of each kind, so
+every listing of it runs to many pages):
 
 - ``latency``: every call takes ``--latency`` s (a gateway close by), no rate limit;
 - ``wan``: every call takes ``--wan-latency`` s (the gateway across the Internet);
@@ -217,7 +220,9 @@ def _bound(
 async def _scenario(
     name: str, count: int, args: argparse.Namespace, latency: float, rate: float | None
 ) -> Row:
-    with SimulatorProcess(count, args.assets, latency=latency, rate_limit=rate) as sim:
+    with SimulatorProcess(
+        count, args.assets, latency=latency, rate_limit=rate, big=args.big
+    ) as sim:
         accounts = fleet_accounts(count, sim.url)
         config = ClientConfig(
             rate_limit_per_second=rate or _UNLIMITED,
@@ -265,7 +270,8 @@ async def _scenario(
 async def main(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     out(
-        f"fleet: {args.assets} assets of each kind per account, latency {args.latency * 1000:g} ms"
+        f"fleet: {args.assets} assets of each kind per account"
+        f"{f' (the first {args.big})' if args.big else ''}, latency {args.latency * 1000:g} ms"
         f" ({args.wan_latency * 1000:g} ms in the wan scenario), max_concurrency"
         f" {args.concurrency}, max_in_flight_total {args.in_flight}, page_size {_PAGE},"
         f" rate limit {args.rate:g}/s (rate scenario)"
@@ -291,6 +297,12 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated account counts (default 1,10,100,1000)",
     )
     p.add_argument("--assets", type=int, default=20, help="assets of each kind per account")
+    p.add_argument(
+        "--big",
+        type=int,
+        default=0,
+        help="an uneven fleet: the first account has this many assets of each kind",
+    )
     p.add_argument("--latency", type=float, default=0.02, help="seconds per call (default 0.02)")
     p.add_argument(
         "--wan-latency", type=float, default=0.15, help="seconds per call, wan (default 0.15)"
