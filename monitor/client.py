@@ -244,6 +244,9 @@ class IVHClient:
         self.clock_skew_seconds: float | None = None
         #: the direct route (see ``_direct``): URLs by path, the request headers, the
         #: aiohttp timeouts, exactly as httpx would hand them to the aiohttp transport
+        #: (timestamp, its signed query) and (Date header, its Unix time): the last of each
+        self._last_query: tuple[int, str] = (-1, "")
+        self._last_date: tuple[str, float] = ("", 0.0)
         self._direct_urls: dict[str, tuple[str, dict[str, str]]] = {}
         self._direct_timeout = aiohttp.ClientTimeout(
             sock_connect=config.timeout_seconds,
@@ -382,7 +385,7 @@ class IVHClient:
     async def _exchange(self, endpoint: str, path: str, body: str) -> dict[str, Any]:
         acct = self.account
         now = self._clock()
-        query = signed_query(acct.appkey, acct.access_token.get_secret_value(), int(now))
+        query = self._signed(int(now))
         ctx = {"account": acct.name, "endpoint": endpoint}
         deadline = self._config.timeout_seconds
         try:
@@ -560,13 +563,26 @@ class IVHClient:
         take(inflater.flush())
         return b"".join(chunks)
 
+    def _signed(self, timestamp: int) -> str:
+        """The signed query for ``timestamp``: the same for every call within a second
+        (it signs only appkey and timestamp), so it is signed once a second."""
+        if self._last_query[0] != timestamp:
+            acct = self.account
+            token = acct.access_token.get_secret_value()
+            self._last_query = (timestamp, signed_query(acct.appkey, token, timestamp))
+        return self._last_query[1]
+
     def _note_skew(self, date_header: str | None, sent_at: float) -> None:
         if not date_header:
             return
-        try:
-            server = parsedate_to_datetime(date_header).timestamp()
-        except (TypeError, ValueError):
-            return
+        if date_header == self._last_date[0]:
+            server = self._last_date[1]  # one Date a second: parsed once
+        else:
+            try:
+                server = parsedate_to_datetime(date_header).timestamp()
+            except (TypeError, ValueError):
+                return
+            self._last_date = (date_header, server)
         self.clock_skew_seconds = sent_at - server
 
     # -- lists ------------------------------------------------------------------
