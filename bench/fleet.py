@@ -29,6 +29,10 @@ the same requests one after another (paced to the rate
 limit in the ``rate`` scenario); above ``--seq-max`` accounts (above one in the
 ``rate`` and ``wan`` scenarios, where pacing or latency makes every account take
 the same time) it runs on that many and is scaled linearly (marked ``~``).
+"bare" is ``bare_cycle`` (bench/_common.py): the same requests with no client
+around them (bare aiohttp, ``json.loads``, the same slots; not in the ``rate``
+scenario), its wall time and CPU; its CPU is a floor of the cycle on one core,
+the last column the cycle against that floor or the bound, whichever is longer.
 Requests are counted from the simulator's request log.
 """
 
@@ -43,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from _common import SimulatorProcess, fleet_accounts, fmt, out, table
+from _common import SimulatorProcess, bare_cycle, fleet_accounts, fmt, out, table
 
 from monitor.client import CallObserver, shared_clients
 from monitor.config import VIRTUALMAN_TYPE_CODES, Account, ClientConfig
@@ -73,9 +77,14 @@ class Row:
     sequential: float
     sequential_scaled: bool
     failed: int
+    bare_cycle: float | None = None
+    bare_cpu: float | None = None
 
     def cells(self) -> list[object]:
         seq = ("~" if self.sequential_scaled else "") + fmt(self.sequential)
+        # one core does at most one request's floor CPU at a time: the cycle is never
+        # shorter than the floor CPU of all its requests
+        cpu_bound = max(self.bound, self.bare_cpu or 0.0)
         return [
             self.scenario,
             self.accounts,
@@ -90,6 +99,9 @@ class Row:
             self.retried,
             self.failed,
             "yes" if self.cycle <= 1.2 * self.bound and not self.failed else "NO",
+            "-" if self.bare_cycle is None else self.bare_cycle,
+            "-" if self.bare_cpu is None else self.bare_cpu,
+            "-" if self.bare_cpu is None else f"{self.cycle / cpu_bound:.2f}x",
         ]
 
 
@@ -107,6 +119,9 @@ HEADERS = [
     "failed attempts",
     "families failed",
     "<=1.2x",
+    "bare cycle s",
+    "bare CPU s",
+    "cycle/max(bound, bare CPU)",
 ]
 
 
@@ -240,6 +255,13 @@ async def _scenario(
                 rejected[account] += n
         bound = _bound(requests, rejected, latency, rate, config)
 
+        bare: tuple[float, float] | None = None
+        if rate is None:  # a bare client has no answer to the gateway's refusals
+            sim.reset()
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            await bare_cycle(accounts, concurrency=args.concurrency, in_flight=args.in_flight)
+            bare = (time.perf_counter() - t0, time.process_time() - cpu0)
+
         sim.reset()
         # paced to the rate limit or to a long latency, each account takes the
         # same time: one is enough
@@ -264,6 +286,7 @@ async def _scenario(
         sequential,
         len(sample) < count,
         failed,
+        *(bare or (None, None)),
     )
 
 
