@@ -23,8 +23,8 @@ async def _main(accounts: int, per_account: int, latency: float, rate: float, bi
     now = datetime.now(UTC)
     dataset = generate_fleet(accounts, per_account, now)
     if big:
-        first = generate_fleet(1, big, now, seed=1).accounts()
-        dataset = Dataset([*first, *dataset.accounts()[1:]])
+        first = generate_fleet(1, big, now, seed=1).accounts
+        dataset = Dataset([*first, *dataset.accounts[1:]])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -265,10 +265,17 @@ async def _scenario(
         sim.reset()
         # paced to the rate limit or to a long latency, each account takes the
         # same time: one is enough
+        sequential = 0.0
+        if args.big:  # uneven: the big account on its own, the small ones scaled from one
+            t0 = time.perf_counter()
+            await _sequential(accounts[:1], rate)
+            sequential = time.perf_counter() - t0
+            accounts = accounts[1:]
         sample = accounts[: 1 if rate or latency >= _LONG else args.seq_max]
         t0 = time.perf_counter()
         await _sequential(sample, rate)
-        sequential = (time.perf_counter() - t0) * count / len(sample)
+        if sample:
+            sequential += (time.perf_counter() - t0) * len(accounts) / len(sample)
         for account, n in _requests(sim).items():
             if n != requests[account] - rejected[account]:
                 seq = f"sequential made {n} requests, the client {requests[account]}"
@@ -284,7 +291,7 @@ async def _scenario(
         sim_cpu,
         sum(rejected.values()),
         sequential,
-        len(sample) < count,
+        len(sample) < len(accounts),
         failed,
         *(bare or (None, None)),
     )
