@@ -215,5 +215,6 @@ async def test_the_request_on_the_wire_is_the_one_httpx_builds() -> None:
             await plain.timbres()
     (method, target, headers, body), expected = wire
     assert (method, target, body) == (expected[0], expected[1], expected[3])
-    assert target.startswith("/gateway/") and "appkey=ak%2Ft1%2B&" in target
+    assert target.startswith("/gateway/")
+    assert "appkey=ak%2Ft1%2B&" in target
     assert headers == expected[2]
