@@ -8,6 +8,7 @@ reported next to the client's so a reader can see which side was the limit.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import statistics
@@ -21,9 +22,13 @@ from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from pydantic import SecretStr
 
-from monitor.config import Account
+from monitor.config import VIRTUALMAN_TYPE_CODES, Account
+from monitor.derive import is_3d
+from monitor.endpoints import DEFAULT_PATHS
+from monitor.signing import signed_query
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -64,6 +69,61 @@ def quantiles(samples: Sequence[float]) -> tuple[float, float]:
     """(p50, p95) of at least two samples."""
     cuts = statistics.quantiles(samples, n=20, method="inclusive")
     return statistics.median(samples), cuts[18]
+
+
+async def bare_cycle(
+    accounts: Sequence[Account], *, concurrency: int, in_flight: int, page_size: int = 100
+) -> None:
+    """A collection cycle's requests with no client around them, for a floor.
+
+    The same requests as ``collect_account`` makes (every page of every listing, the
+    actions of every 3D image), as signed POSTs over one bare aiohttp session per
+    account, ``concurrency`` at a time each and ``in_flight`` in all; pages 2..N of a
+    listing go at once, once page 1 gives ``Total``. Each body is decoded with
+    ``json.loads`` and nothing else is done: no envelope checks, no validation, no
+    derivation, no retries (an error answer raises).
+    """
+    total = asyncio.Semaphore(in_flight)
+
+    async def one(account: Account) -> None:
+        token = account.access_token.get_secret_value()
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            slots = asyncio.Semaphore(concurrency)
+
+            async def post(endpoint: str, payload: dict[str, Any]) -> Any:
+                async with slots, total:
+                    query = signed_query(account.appkey, token, int(time.time()))
+                    url = f"{account.base_url}{DEFAULT_PATHS[endpoint]}?{query}"
+                    body = json.dumps({"Header": {}, "Payload": payload}).encode()
+                    async with session.post(url, data=body) as response:
+                        return json.loads(await response.read())["Payload"]
+
+            async def walk(endpoint: str, field: str, extra: dict[str, Any]) -> list[Any]:
+                def page(i: int) -> dict[str, Any]:
+                    return {**extra, "PageIndex": i, "PageSize": page_size}
+
+                first = await post(endpoint, page(1))
+                pages = -(-int(first.get("Total", 0)) // page_size)
+                rest = await asyncio.gather(*(post(endpoint, page(i)) for i in range(2, pages + 1)))
+                return [r for got in (first, *rest) for r in got.get(field) or []]
+
+            async def images(code: str) -> None:
+                found = await walk("getimagebyanchor", "Virtualmans", {"VirtualmanTypeCode": code})
+                if is_3d(code):
+                    keys = [i["VirtualmanKey"] for i in found]
+                    await asyncio.gather(*(post("getaction", {"VirtualmanKey": k}) for k in keys))
+
+            codes = VIRTUALMAN_TYPE_CODES
+            await asyncio.gather(
+                walk("getserviceasset", "ServiceAssetInfos", {}),
+                walk("describetimbre", "TimbreAssets", {}),
+                walk("describesmallsampleimage", "Virtualmans", {}),
+                *(walk("getanchor", "Virtualmans", {"VirtualmanTypeCode": c}) for c in codes),
+                *(images(c) for c in codes),
+            )
+
+    await asyncio.gather(*(one(a) for a in accounts))
 
 
 # -- /proc ---------------------------------------------------------------------
@@ -130,7 +190,9 @@ class SimulatorProcess:
         *,
         latency: float = 0.0,
         rate_limit: float | None = None,
+        big: int = 0,
     ) -> None:
+        """``big``: the first account has that many assets of each kind instead."""
         self._args = [
             sys.executable,
             str(BENCH / "_sim.py"),
@@ -138,6 +200,7 @@ class SimulatorProcess:
             str(assets_per_account),
             str(latency),
             str(rate_limit or 0),
+            str(big),
         ]
         self._proc: subprocess.Popen[str] | None = None
         self.url = ""

@@ -1,16 +1,21 @@
 """Client CPU per upstream request: the aiohttp transport next to httpx's own, one run.
 
-    python3 dev.py bench client_cpu.py [--accounts 10] [--assets 20] [--rounds 4]
+    python3 dev.py bench client_cpu.py [--accounts 10] [--assets 20] [--rounds 4] [--big 0]
 
-One simulator process serves ``generate_fleet(accounts, assets)`` at 20 ms a call;
+One simulator process serves ``generate_fleet(accounts, assets)`` at 20 ms a call
+(``--big N``: the first account has N assets of each kind instead, an uneven fleet);
 in this process, full cycles of every account (``collect_account`` on the
 clients of ``shared_clients``, as ``report`` runs them) alternate between the
-client as shipped (httpx's API over one aiohttp session) and the baseline, the
+client as shipped (httpx's API, requests sent straight to one aiohttp session) and
+the baseline, the
 same client given httpx's own transport (``httpx.AsyncHTTPTransport``: httpcore,
 h11, anyio), round after round so that a noisy machine weighs on both alike.
 The floor is what a request costs with no client around it: as many signed POSTs
 of a small listing page over a bare aiohttp session, the body read, nothing
-parsed. The figure is this process's CPU time (``time.process_time``, user + system)
+parsed; the second floor makes the cycle's own requests (the same pages, the
+same bodies) and decodes each body with ``json.loads``, nothing more: the
+irreducible part of the client's and of the whole daemon's figure.
+The figure is this process's CPU time (``time.process_time``, user + system)
 per request the simulator answered; the simulator's CPU is its own process's.
 """
 
@@ -25,7 +30,7 @@ import time
 
 import aiohttp
 import httpx
-from _common import SimulatorProcess, fleet_accounts, out, table
+from _common import SimulatorProcess, bare_cycle, fleet_accounts, out, table
 
 from monitor.client import shared_clients
 from monitor.config import Account, ClientConfig
@@ -97,19 +102,36 @@ async def _floor(sim: SimulatorProcess, accounts: int, requests: int) -> tuple[f
     return cpu, sum(sum(c.values()) for c in sim.request_counts().values())
 
 
-async def measure(accounts: int, assets: int, rounds: int) -> dict[str, list[float]]:
+async def _floor_parsed(sim: SimulatorProcess, accounts: int) -> tuple[float, int]:
+    """The floor of client and parsing together (``bare_cycle``): the cycle's own
+    requests, each body decoded with ``json.loads`` and nothing else done."""
+    sim.reset()
+    cpu0 = time.process_time()
+    await bare_cycle(fleet_accounts(accounts, sim.url), concurrency=4, in_flight=10**6)
+    cpu = time.process_time() - cpu0
+    return cpu, sum(sum(c.values()) for c in sim.request_counts().values())
+
+
+async def measure(accounts: int, assets: int, rounds: int, big: int = 0) -> dict[str, list[float]]:
     """CPU ms per request, by transport, over ``rounds`` alternating rounds each."""
-    names = ("aiohttp (shipped)", "httpx (baseline)", "floor: bare aiohttp POST")
+    names = (
+        "aiohttp (shipped)",
+        "httpx (baseline)",
+        "floor: bare aiohttp POST",
+        "floor: bare aiohttp, same requests, json.loads",
+    )
     per: dict[str, list[float]] = {name: [] for name in names}
     sizes: dict[str, int] = {}
-    with SimulatorProcess(accounts, assets, latency=0.02) as sim:
+    with SimulatorProcess(accounts, assets, latency=0.02, big=big) as sim:
         await _round(sim, accounts, False)  # warm-up: imports, first TLS context
-        for i in range(3 * rounds):
-            name = names[i % 3]
-            if i % 3 == 2:
+        for i in range(len(names) * rounds):
+            name = names[i % len(names)]
+            if i % len(names) == 3:
+                cpu, requests = await _floor_parsed(sim, accounts)
+            elif i % len(names) == 2:
                 cpu, requests = await _floor(sim, accounts, sizes[names[0]])
             else:
-                cpu, requests = await _round(sim, accounts, i % 3 == 1)
+                cpu, requests = await _round(sim, accounts, i % len(names) == 1)
             per[name].append(cpu / requests * 1000)
             sizes[name] = requests
     rows = [
@@ -120,7 +142,7 @@ async def measure(accounts: int, assets: int, rounds: int) -> dict[str, list[flo
 
 
 def main(args: argparse.Namespace) -> dict[str, list[float]]:
-    return asyncio.run(measure(args.accounts, args.assets, args.rounds))
+    return asyncio.run(measure(args.accounts, args.assets, args.rounds, args.big))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -128,6 +150,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--accounts", type=int, default=10)
     p.add_argument("--assets", type=int, default=20, help="assets of each kind per account")
     p.add_argument("--rounds", type=int, default=4, help="rounds of each transport")
+    p.add_argument(
+        "--big", type=int, default=0, help="the first account has this many assets of each kind"
+    )
     return p
 
 

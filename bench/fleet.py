@@ -3,8 +3,11 @@
     python3 dev.py bench fleet.py [--accounts 1,10,100,1000] [--assets 20]
                                   [--latency 0.02] [--wan-latency 0.15]
                                   [--concurrency 4] [--in-flight 64] [--rate 5]
+                                  [--big 3000]
 
-Three scenarios, each against a simulator (own process) of ``generate_fleet(A, assets)``:
+Three scenarios, each against a simulator (own process) of ``generate_fleet(A, assets)``
+(with ``--big N`` an uneven fleet: the first account has N assets of each kind, so
+every listing of it runs to many pages):
 
 - ``latency``: every call takes ``--latency`` s (a gateway close by), no rate limit;
 - ``wan``: every call takes ``--wan-latency`` s (the gateway across the Internet);
@@ -26,6 +29,12 @@ the same requests one after another (paced to the rate
 limit in the ``rate`` scenario); above ``--seq-max`` accounts (above one in the
 ``rate`` and ``wan`` scenarios, where pacing or latency makes every account take
 the same time) it runs on that many and is scaled linearly (marked ``~``).
+"bare" is ``bare_cycle`` (bench/_common.py): the same requests with no client
+around them (bare aiohttp, ``json.loads``, the same slots; not in the ``rate``
+scenario), its wall time and CPU; its CPU is a floor of the cycle on one core,
+then the cycle against that floor or the bound, whichever is longer, and against
+the bare cycle itself (what the same requests took on this machine just now: on a
+busy machine a fairer yardstick than the bound, which assumes free CPU).
 Requests are counted from the simulator's request log.
 """
 
@@ -40,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from _common import SimulatorProcess, fleet_accounts, fmt, out, table
+from _common import SimulatorProcess, bare_cycle, fleet_accounts, fmt, out, table
 
 from monitor.client import CallObserver, shared_clients
 from monitor.config import VIRTUALMAN_TYPE_CODES, Account, ClientConfig
@@ -70,9 +79,14 @@ class Row:
     sequential: float
     sequential_scaled: bool
     failed: int
+    bare_cycle: float | None = None
+    bare_cpu: float | None = None
 
     def cells(self) -> list[object]:
         seq = ("~" if self.sequential_scaled else "") + fmt(self.sequential)
+        # one core does at most one request's floor CPU at a time: the cycle is never
+        # shorter than the floor CPU of all its requests
+        cpu_bound = max(self.bound, self.bare_cpu or 0.0)
         return [
             self.scenario,
             self.accounts,
@@ -87,6 +101,10 @@ class Row:
             self.retried,
             self.failed,
             "yes" if self.cycle <= 1.2 * self.bound and not self.failed else "NO",
+            "-" if self.bare_cycle is None else self.bare_cycle,
+            "-" if self.bare_cpu is None else self.bare_cpu,
+            "-" if self.bare_cpu is None else f"{self.cycle / cpu_bound:.2f}x",
+            "-" if not self.bare_cycle else f"{self.cycle / self.bare_cycle:.2f}x",
         ]
 
 
@@ -104,6 +122,10 @@ HEADERS = [
     "failed attempts",
     "families failed",
     "<=1.2x",
+    "bare cycle s",
+    "bare CPU s",
+    "cycle/max(bound, bare CPU)",
+    "cycle/bare cycle",
 ]
 
 
@@ -217,7 +239,9 @@ def _bound(
 async def _scenario(
     name: str, count: int, args: argparse.Namespace, latency: float, rate: float | None
 ) -> Row:
-    with SimulatorProcess(count, args.assets, latency=latency, rate_limit=rate) as sim:
+    with SimulatorProcess(
+        count, args.assets, latency=latency, rate_limit=rate, big=args.big
+    ) as sim:
         accounts = fleet_accounts(count, sim.url)
         config = ClientConfig(
             rate_limit_per_second=rate or _UNLIMITED,
@@ -235,13 +259,27 @@ async def _scenario(
                 rejected[account] += n
         bound = _bound(requests, rejected, latency, rate, config)
 
+        bare: tuple[float, float] | None = None
+        if rate is None:  # a bare client has no answer to the gateway's refusals
+            sim.reset()
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            await bare_cycle(accounts, concurrency=args.concurrency, in_flight=args.in_flight)
+            bare = (time.perf_counter() - t0, time.process_time() - cpu0)
+
         sim.reset()
         # paced to the rate limit or to a long latency, each account takes the
         # same time: one is enough
+        sequential = 0.0
+        if args.big:  # uneven: the big account on its own, the small ones scaled from one
+            t0 = time.perf_counter()
+            await _sequential(accounts[:1], rate)
+            sequential = time.perf_counter() - t0
+            accounts = accounts[1:]
         sample = accounts[: 1 if rate or latency >= _LONG else args.seq_max]
         t0 = time.perf_counter()
         await _sequential(sample, rate)
-        sequential = (time.perf_counter() - t0) * count / len(sample)
+        if sample:
+            sequential += (time.perf_counter() - t0) * len(accounts) / len(sample)
         for account, n in _requests(sim).items():
             if n != requests[account] - rejected[account]:
                 seq = f"sequential made {n} requests, the client {requests[account]}"
@@ -257,15 +295,17 @@ async def _scenario(
         sim_cpu,
         sum(rejected.values()),
         sequential,
-        len(sample) < count,
+        len(sample) < len(accounts),
         failed,
+        *(bare or (None, None)),
     )
 
 
 async def main(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     out(
-        f"fleet: {args.assets} assets of each kind per account, latency {args.latency * 1000:g} ms"
+        f"fleet: {args.assets} assets of each kind per account"
+        f"{f' (the first {args.big})' if args.big else ''}, latency {args.latency * 1000:g} ms"
         f" ({args.wan_latency * 1000:g} ms in the wan scenario), max_concurrency"
         f" {args.concurrency}, max_in_flight_total {args.in_flight}, page_size {_PAGE},"
         f" rate limit {args.rate:g}/s (rate scenario)"
@@ -291,6 +331,12 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated account counts (default 1,10,100,1000)",
     )
     p.add_argument("--assets", type=int, default=20, help="assets of each kind per account")
+    p.add_argument(
+        "--big",
+        type=int,
+        default=0,
+        help="an uneven fleet: the first account has this many assets of each kind",
+    )
     p.add_argument("--latency", type=float, default=0.02, help="seconds per call (default 0.02)")
     p.add_argument(
         "--wan-latency", type=float, default=0.15, help="seconds per call, wan (default 0.15)"

@@ -24,11 +24,14 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar, overload
 
+import aiohttp
 import httpx
 import stamina
 import structlog
+import yarl
 from aiolimiter import AsyncLimiter
 from httpx_aiohttp import HttpxAiohttpClient
+from httpx_aiohttp.transport import AiohttpTransport, map_aiohttp_exceptions
 
 from monitor import __version__
 from monitor.aio import all_or_cancel
@@ -71,6 +74,26 @@ CallObserver = Callable[[str, str, float], None]
 
 _SIGNATURE_WINDOW_SECONDS = 300.0  # docs/ivh-api.md §1
 _MAX_BODY_BYTES = 32 * 1024 * 1024
+_CHUNK = 16 * 1024  # what the aiohttp transport reads at a time
+
+
+@dataclass(slots=True, frozen=True)
+class _Route:
+    """Where the direct route sends a path's requests: URL (no query), headers, session."""
+
+    url: str
+    headers: dict[str, str]
+    session: aiohttp.ClientSession
+
+
+@dataclass(slots=True, frozen=True)
+class _Answer:
+    """What an exchange needs of a response, whichever route it took."""
+
+    status_code: int
+    reason_phrase: str
+    header: Callable[[str], str | None]
+    body: bytes
 
 
 class PageOrder(Generic[T]):
@@ -219,6 +242,17 @@ class IVHClient:
         )
         #: seconds our clock is ahead of the gateway's, from the last ``Date`` header
         self.clock_skew_seconds: float | None = None
+        #: the direct route (see ``_direct``): URLs by path, the request headers, the
+        #: aiohttp timeouts, exactly as httpx would hand them to the aiohttp transport
+        #: (timestamp, its signed query) and (Date header, its Unix time): the last of each
+        self._last_query: tuple[int, str] = (-1, "")
+        self._last_date: tuple[str, float] = ("", 0.0)
+        self._direct_urls: dict[str, tuple[str, dict[str, str]]] = {}
+        self._direct_timeout = aiohttp.ClientTimeout(
+            sock_connect=config.timeout_seconds,
+            sock_read=config.timeout_seconds,
+            connect=config.timeout_seconds,
+        )
 
     async def __aenter__(self) -> IVHClient:
         return self
@@ -351,19 +385,14 @@ class IVHClient:
     async def _exchange(self, endpoint: str, path: str, body: str) -> dict[str, Any]:
         acct = self.account
         now = self._clock()
-        query = signed_query(acct.appkey, acct.access_token.get_secret_value(), int(now))
+        query = self._signed(int(now))
         ctx = {"account": acct.name, "endpoint": endpoint}
         deadline = self._config.timeout_seconds
         try:
             # One deadline for the whole exchange, connect to last byte: httpx's own
             # timeouts bound each read, so a peer dripping a byte at a time never trips them.
-            async with (
-                asyncio.timeout(deadline),
-                self._http.stream(
-                    "POST", f"{path}?{query}", content=body.encode("utf-8")
-                ) as response,
-            ):
-                raw = await self._read_bounded(response, endpoint)
+            async with asyncio.timeout(deadline):
+                response = await self._send(path, query, body, endpoint)
         except TimeoutError:
             raise DeadlineError(
                 f"no complete answer within {deadline:g} s (client.timeout_seconds)", **ctx
@@ -376,8 +405,9 @@ class IVHClient:
             raise ParseError("body does not decode as its Content-Encoding says", **ctx) from None
         except httpx.TransportError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}", **ctx) from None
-        self._note_skew(response.headers.get("date"), now)
+        self._note_skew(response.header("date"), now)
 
+        raw = response.body
         envelope = _decode(raw)
         header = envelope.get("Header") if isinstance(envelope, dict) else None
         request_id = _request_id(header)
@@ -387,11 +417,11 @@ class IVHClient:
                 f"HTTP {response.status_code}: {message}",
                 status=response.status_code,
                 request_id=request_id,
-                retry_after=_retry_after(response.headers.get("retry-after")),
+                retry_after=_retry_after(response.header("retry-after")),
                 **ctx,
             )
         if not isinstance(header, dict):
-            ctype = response.headers.get("content-type", "none")
+            ctype = response.header("content-type") or "none"
             raise ParseError(
                 f"response is not the documented {{Header, Payload}} envelope"
                 f" (content-type {ctype}, {len(raw)} bytes)",
@@ -420,6 +450,87 @@ class IVHClient:
         if not isinstance(result, dict):
             raise ParseError("Payload is not an object", request_id=request_id, **ctx)
         return result
+
+    async def _send(self, path: str, query: str, body: str, endpoint: str) -> _Answer:
+        route = self._direct(path)
+        if route is not None:
+            return await self._exchange_direct(route, query, body, endpoint)
+        return await self._exchange_httpx(f"{path}?{query}", body, endpoint)
+
+    async def _exchange_httpx(self, target: str, body: str, endpoint: str) -> _Answer:
+        async with self._http.stream("POST", target, content=body.encode("utf-8")) as streamed:
+            raw = await self._read_bounded(streamed, endpoint)
+        return _Answer(streamed.status_code, streamed.reason_phrase, streamed.headers.get, raw)
+
+    def _direct(self, path: str) -> _Route | None:
+        """(URL, session) for a request straight to the aiohttp session of the client's
+        own transport, or ``None`` to go through httpx.
+
+        httpx's request machinery (URL parsing and merging, cookies, auth, redirects,
+        its Request and Response objects) cost more CPU than the aiohttp request
+        under it. The direct route sends what that transport would send (the URL and
+        headers httpx builds, worked out once per path; the same session, timeouts
+        and flags; aiohttp's errors mapped to httpx's as the transport maps them),
+        and is taken only where httpx would pick that transport: no ``transport``
+        passed in, no proxy mounted for the URL.
+        """
+        cached = self._direct_urls.get(path)
+        http = self._http
+        transport = http._transport
+        if not isinstance(transport, AiohttpTransport):
+            return None
+        if cached is None:
+            request = http.build_request("POST", path, content=b"")
+            if http._transport_for_url(request.url) is not transport:
+                return None  # a proxy for this URL: httpx's route
+            headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+            cached = self._direct_urls[path] = (str(request.url.copy_with(query=None)), headers)
+        if not isinstance(transport.client, aiohttp.ClientSession):
+            transport.client = transport.get_client()
+        return _Route(cached[0], cached[1], transport.client)
+
+    async def _exchange_direct(
+        self, route: _Route, query: str, body: str, endpoint: str
+    ) -> _Answer:
+        with map_aiohttp_exceptions():
+            async with route.session.request(
+                "POST",
+                yarl.URL(f"{route.url}?{query}", encoded=True),
+                headers=route.headers,
+                data=body.encode("utf-8") or None,
+                allow_redirects=False,
+                auto_decompress=False,
+                compress=False,
+                timeout=self._direct_timeout,
+            ) as response:
+                inflater = _Inflater(
+                    [
+                        c
+                        for v in response.headers.getall("content-encoding", ())
+                        for c in v.split(",")
+                    ]
+                )
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    size = self._take(
+                        chunks, size, inflater.feed(chunk, _MAX_BODY_BYTES - size), endpoint
+                    )
+                self._take(chunks, size, inflater.flush(), endpoint)
+                status = response.status
+                reason = response.reason or httpx.codes.get_reason_phrase(status)
+                return _Answer(status, reason, response.headers.get, b"".join(chunks))
+
+    def _take(self, chunks: list[bytes], size: int, chunk: bytes, endpoint: str) -> int:
+        size += len(chunk)
+        if size > _MAX_BODY_BYTES:
+            raise ParseError(
+                f"response larger than {_MAX_BODY_BYTES // (1024 * 1024)} MiB; refused",
+                account=self.account.name,
+                endpoint=endpoint,
+            )
+        chunks.append(chunk)
+        return size
 
     async def _read_bounded(self, response: httpx.Response, endpoint: str) -> bytes:
         """The decoded body, refused as soon as it would pass ``_MAX_BODY_BYTES``.
@@ -452,13 +563,26 @@ class IVHClient:
         take(inflater.flush())
         return b"".join(chunks)
 
+    def _signed(self, timestamp: int) -> str:
+        """The signed query for ``timestamp``: the same for every call within a second
+        (it signs only appkey and timestamp), so it is signed once a second."""
+        if self._last_query[0] != timestamp:
+            acct = self.account
+            token = acct.access_token.get_secret_value()
+            self._last_query = (timestamp, signed_query(acct.appkey, token, timestamp))
+        return self._last_query[1]
+
     def _note_skew(self, date_header: str | None, sent_at: float) -> None:
         if not date_header:
             return
-        try:
-            server = parsedate_to_datetime(date_header).timestamp()
-        except (TypeError, ValueError):
-            return
+        if date_header == self._last_date[0]:
+            server = self._last_date[1]  # one Date a second: parsed once
+        else:
+            try:
+                server = parsedate_to_datetime(date_header).timestamp()
+            except (TypeError, ValueError):
+                return
+            self._last_date = (date_header, server)
         self.clock_skew_seconds = sent_at - server
 
     # -- lists ------------------------------------------------------------------

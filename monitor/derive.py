@@ -87,8 +87,9 @@ def classify_service(record: ServiceAsset) -> Category:
 def _first(details: Iterable[Detail], *names: str) -> Detail | None:
     """The first detail (universal first) that carries any of the named figures."""
     for detail in details:
-        if any(getattr(detail, n) is not None for n in names):
-            return detail
+        for name in names:  # plain loops: a generator per detail cost a third of a package
+            if getattr(detail, name) is not None:
+                return detail
     return None
 
 

@@ -10,6 +10,7 @@ mislead: a record without its key, or with a date we cannot read, is rejected
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -50,6 +51,8 @@ _ISO_DATE = re.compile(
 )
 #: a database's zero date, which no calendar holds: read as the earliest date, a
 #: placeholder that ``derive`` treats as "expiry unknown" (docs/dates.md)
+#: ``yyyy-MM-dd HH:mm:ss`` exactly, ASCII digits (the first of ``_DATE_FORMATS``)
+_VENDOR_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 _ZERO_DATE = re.compile(r"0000-00-00(?:[ T]00:00:00)?")
 
 
@@ -95,6 +98,18 @@ def _vendor_date(value: object) -> datetime | None:
         return None
     if _ZERO_DATE.fullmatch(text):
         return datetime.min  # noqa: DTZ901 - zone-less like every vendor date (§5)
+    if _VENDOR_DATE.fullmatch(text):
+        # the vendor's own format, read without strptime (a few times faster); what
+        # strptime would make of it, and an impossible date falls through to it
+        with contextlib.suppress(ValueError):
+            return datetime(  # noqa: DTZ001 - the zone is applied in derive
+                int(text[0:4]),
+                int(text[5:7]),
+                int(text[8:10]),
+                int(text[11:13]),
+                int(text[14:16]),
+                int(text[17:19]),
+            )
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt)  # noqa: DTZ007 - the zone is applied in derive

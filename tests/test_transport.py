@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import trustme
 from aiohttp import web
@@ -182,3 +183,38 @@ async def test_an_environment_proxy_is_used_as_httpx_resolves_it(
     assert len(seen) == 1
     assert seen[0].headers["Host"] == "127.0.0.1:9"  # meant for the gateway, not the proxy
     assert "signature=" in seen[0].query_string
+
+
+async def test_the_request_on_the_wire_is_the_one_httpx_builds() -> None:
+    """The shipped client sends straight to aiohttp; what reaches the gateway (method,
+    target with the signed query as signed, headers, body) is what httpx's own
+    transport sends for the same call, a path under the base URL included."""
+    wire: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    async def answer(request: web.BaseRequest) -> web.Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        wire.append((request.method, request.raw_path, headers, await request.read()))
+        return web.Response(body=_OK)
+
+    frozen = 1_700_000_000.0  # one signing time for both calls: one signature
+    async with _peer(answer) as (url, _):
+        account = Account(
+            name="t1",
+            appkey="ak/t1+",  # percent-encoded on the wire, never twice
+            access_token=SecretStr("at-t1"),
+            base_url=f"{url}/gateway",
+            zone=ZoneInfo("Asia/Shanghai"),
+            labels={},
+        )
+        config = ClientConfig.model_validate({"retries": 0, "rate_limit_per_second": 1000})
+        async with IVHClient(account, config, clock=lambda: frozen) as shipped:
+            await shipped.timbres()
+        async with IVHClient(
+            account, config, clock=lambda: frozen, transport=httpx.AsyncHTTPTransport()
+        ) as plain:
+            await plain.timbres()
+    (method, target, headers, body), expected = wire
+    assert (method, target, body) == (expected[0], expected[1], expected[3])
+    assert target.startswith("/gateway/")
+    assert "appkey=ak%2Ft1%2B&" in target
+    assert headers == expected[2]
