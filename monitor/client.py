@@ -476,12 +476,14 @@ class IVHClient:
         """
         cached = self._direct_urls.get(path)
         http = self._http
-        transport = http._transport
+        # httpx's private attributes: a release without them takes httpx's route
+        transport = getattr(http, "_transport", None)
         if not isinstance(transport, AiohttpTransport):
             return None
         if cached is None:
             request = http.build_request("POST", path, content=b"")
-            if http._transport_for_url(request.url) is not transport:
+            pick = getattr(http, "_transport_for_url", None)
+            if pick is None or pick(request.url) is not transport:
                 return None  # a proxy for this URL: httpx's route
             headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
             cached = self._direct_urls[path] = (str(request.url.copy_with(query=None)), headers)
