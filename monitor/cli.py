@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 from prometheus_client import disable_created_metrics
 
-from monitor import __version__
+from monitor import __version__, heap
 from monitor.alerts.messages import advice
 from monitor.alerts.routing import reaches
 from monitor.auth import BasicAuth
@@ -41,6 +41,7 @@ from monitor.report import (
     render_table,
 )
 from monitor.server import create_app, start_server
+from monitor.snapshot import SnapshotStore
 from monitor.text import json_text, printable
 from monitor.webconfig import load_web_config, ssl_context
 
@@ -386,6 +387,7 @@ async def _serve(
         await daemon.stop()
         raise ConfigError([f"listen: cannot listen on {settings.listen}: {_reason(exc)}"]) from None
     daemon.start()
+    trimmer = asyncio.create_task(_trim_heap(daemon.store))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
     scheme = "https" if web_config is not None and web_config.tls_server_config else "http"
     base = f"{scheme}://{shown}:{bound}"
@@ -412,12 +414,39 @@ async def _serve(
         await stop.wait()
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+        trimmer.cancel()
         log.info("daemon.stopping")
         if beside is not None:
             beside.cancel()
         await daemon.stop()
         await runner.cleanup()
     return 0
+
+
+#: how often the heap trimmer looks at the snapshot, and the longest it waits for a
+#: quiet moment (no swap for one look) before it trims anyway
+_TRIM_LOOK_SECONDS = 5.0
+_TRIM_AT_LEAST_SECONDS = 60.0
+
+
+async def _trim_heap(store: SnapshotStore) -> None:
+    """Give freed memory back (:func:`monitor.heap.trim`) once the snapshot has
+    changed and then held still for a look (a cycle of collections ended), or after
+    a minute of changes without a pause; a daemon whose data does not change trims
+    nothing (idle costs one comparison every few seconds)."""
+    loop = asyncio.get_running_loop()
+    trimmed = seen = store.current
+    last = loop.time()
+    while True:
+        await asyncio.sleep(_TRIM_LOOK_SECONDS)
+        current = store.current
+        quiet = current is seen
+        seen = current
+        if current is trimmed:
+            continue
+        if quiet or loop.time() - last >= _TRIM_AT_LEAST_SECONDS:
+            await asyncio.to_thread(heap.trim)
+            trimmed, last = current, loop.time()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -711,6 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reader went away, 130 on Ctrl-C. A command's own status (report: 0/1/2)
     is returned only when it ran to the end and its output was written."""
     args = _parser().parse_args(argv)
+    heap.limit_arenas()  # before any thread: workers share one malloc arena
     # The daemon's own counters need no *_created series: they only add noise.
     disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
     try:

@@ -754,46 +754,49 @@ class AlertCollector(Collector):
         self._engine = engine
         self._dispatcher = dispatcher
         self._clock = clock
-        #: (what the per-asset families show, the families, rendered by format)
-        self._cache: tuple[tuple[object, ...], list[Metric], dict[Format, bytes]] | None = None
+        #: (what the per-asset families show, their text by format): the text only, not
+        #: the families (one Sample per asset and figure: at 10k assets with forecasts,
+        #: several MB of objects kept for nothing between scrapes)
+        self._cache: tuple[tuple[object, ...], dict[Format, bytes]] | None = None
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
         yield from self._state()
-        yield from self._per_asset()[0]
+        yield from self._families(self._store.current, self._clock())
 
     def render_exposition(self, fmt: Format = "text") -> bytes:
         """:meth:`collect` in ``fmt``; the per-asset families (thresholds and forecasts)
         rendered once per change of what they show (and format), not per scrape."""
-        families, rendered = self._per_asset()
-        if fmt not in rendered:
-            rendered[fmt] = _encode(families, fmt)
-        return _encode(list(self._state()), fmt) + rendered[fmt]
-
-    def _per_asset(self) -> tuple[list[Metric], dict[Format, bytes]]:
-        """The threshold and forecast families and their text, remade only when the
-        config, the forecasts or a usable family state is another object than last time
-        (all immutable: the same objects show the same series)."""
         snap = self._store.current
         now = self._clock()
-        key = (
+        key = self._shown(snap, now)
+        cached = self._cache
+        if (
+            cached is None
+            or len(cached[0]) != len(key)
+            or not all(x is y for x, y in zip(cached[0], key, strict=True))
+        ):
+            cached = (key, {})
+        rendered = cached[1]
+        if fmt not in rendered:
+            rendered[fmt] = _encode(self._families(snap, now), fmt)
+        self._cache = cached
+        return _encode(list(self._state()), fmt) + rendered[fmt]
+
+    def _shown(self, snap: Snapshot, now: datetime) -> tuple[object, ...]:
+        """What the threshold and forecast families show: the config, the forecasts and
+        the usable family states (all immutable: the same objects show the same series)."""
+        return (
             self._engine.config,
             self._engine.forecasts,
             *(snap.usable(a, f, now) for a in snap.accounts for f in FAMILIES),
         )
-        cached = self._cache
-        if (
-            cached is not None
-            and len(cached[0]) == len(key)
-            and all(x is y for x, y in zip(cached[0], key, strict=True))
-        ):
-            return cached[1], cached[2]
+
+    def _families(self, snap: Snapshot, now: datetime) -> list[Metric]:
         assets = snap.assets(now)
-        families = [*self._thresholds(snap.accounts, assets), *self._forecasts(assets)]
-        self._cache = (key, families, {})
-        return families, self._cache[2]
+        return [*self._thresholds(snap.accounts, assets), *self._forecasts(assets)]
 
     def _state(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily(

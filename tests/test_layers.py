@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "weekly",
             "history",
             "aio",
+            "heap",
             "shard",
             "console",
             "data",
