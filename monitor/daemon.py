@@ -272,14 +272,15 @@ class Daemon:
     async def _alerts(
         self, account: str, family: Family, result: FamilyResult, now: datetime
     ) -> None:
-        """Evaluate the account's rules after each of its collections: the rules in a
-        worker thread (the loop goes on serving scrapes), one evaluation of an account
+        """Evaluate the account's rules after each of its collections: the whole
+        evaluation (and recording the usage samples) in the engine's worker thread (the
+        loop goes on serving scrapes), one evaluation of an account
         at a time (an older one never lands after a newer one), on the latest snapshot.
         While one runs, the next collections of the account queue one evaluation between
         them: it reads the snapshot when its turn comes, with all their data in it."""
         try:
             if family == "services" and result.ok:
-                self.engine.record_usage(account, result.assets, now)
+                await self.engine.record_usage_off_loop(account, result.assets, now)
             if account in self._queued:
                 return  # the queued evaluation will see this collection's data
             lock = self._evaluating.setdefault(account, asyncio.Lock())
@@ -711,5 +712,7 @@ class Daemon:
                 log.warning("alert.dispatcher_stop_timeout")
         await asyncio.gather(*(c.aclose() for c in self.clients.values()))
         await asyncio.gather(*(c.aclose() for c in self.channels))
+        # an evaluation still running in the worker ends before the store closes
+        await asyncio.to_thread(self.engine.close)
         self.state.close()
         log.info("daemon.stopped", cancelled=len(running))

@@ -53,7 +53,8 @@ __all__ = [
 
 
 class StateStore(AlertRows, Outbox, UsageHistory):
-    """SQLite state; used from the event loop's thread only.
+    """SQLite state; shared by the event loop's thread and the alert engine's worker
+    (every operation holds the core's lock).
 
     It never takes the daemon down: if the state dir is unwritable the store is
     unavailable (every call raises :class:`StateUnavailableError`) and it tries

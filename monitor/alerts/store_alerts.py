@@ -77,14 +77,15 @@ class AlertRows(StoreCore):
             self._rows[alert.fingerprint] = row
 
     def forget_resolved(self, before: datetime) -> int:
-        with self.transaction() as db:
-            cur = db.execute(
-                "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < ?",
-                (to_timestamp(before),),
-            )
-        self._rows = {
-            fp: row
-            for fp, row in self._rows.items()
-            if row[0].status != "resolved" or row[4] is None or row[4] >= before
-        }
-        return cur.rowcount
+        with self._lock:
+            with self.transaction() as db:
+                cur = db.execute(
+                    "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < ?",
+                    (to_timestamp(before),),
+                )
+            self._rows = {
+                fp: row
+                for fp, row in self._rows.items()
+                if row[0].status != "resolved" or row[4] is None or row[4] >= before
+            }
+            return cur.rowcount
