@@ -20,6 +20,7 @@ import contextlib
 import random
 import sqlite3
 import ssl
+import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +75,11 @@ _RESTART_ONLY = (
 )
 #: a reload's errors shown (metrics page, API answer) at most
 _MAX_RELOAD_ERRORS = 50
+#: how long a thread holds the GIL while another waits for it (Python's default: 5 ms).
+#: The event loop releases it on every socket call; with the alert evaluation and the
+#: /metrics renders busy in their threads, each release cost the loop up to 5 ms to
+#: get it back (a convoy: seconds per collection cycle), which stalled scrapes
+_SWITCH_INTERVAL_SECONDS = 0.0005
 
 #: what a reload reads: the settings and the accounts of this replica
 Loader = Callable[[], tuple[Settings, list[Account]]]
@@ -645,6 +651,7 @@ class Daemon:
 
     def start(self) -> None:
         """Schedule every job (first runs now, spread over the jitter) and start."""
+        sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL_SECONDS))
         schedule = self.settings.schedule
         for account in self.accounts:
             self._schedule(account.name)
