@@ -44,7 +44,7 @@ from monitor.alerts.records import (
 )
 from monitor.alerts.routing import Locale, Tenancy, locale_for, takes
 from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_account
-from monitor.alerts.store import AlertRow, StateStore
+from monitor.alerts.store import AlertRow, StateStore, alert_to_json
 from monitor.catalogue import Language
 from monitor.domain import Asset
 from monitor.forecast import RECENT_SECONDS, Forecast, Runaway, assess
@@ -580,6 +580,8 @@ class AlertEngine:
                     notified_severity=alert.severity,
                 )
             for alert, row in quiet:
+                if row.resolved_at is None and alert_to_json(alert) == row.stored:
+                    continue  # its row would be written as it is: most rows, most cycles
                 self.store.upsert_alert(
                     db,
                     alert,

@@ -9,7 +9,7 @@ resolved ones. A mixin over :class:`~monitor.alerts.store_core.StoreCore`.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.alerts.records import Alert
@@ -27,6 +27,8 @@ class AlertRow:
     last_notified_at: datetime | None
     notified_severity: str | None
     resolved_at: datetime | None
+    #: the alert as stored (its JSON): an upsert that would write the same is skipped
+    stored: str = field(default="", compare=False, repr=False)
 
 
 class AlertRows(StoreCore):
@@ -55,6 +57,7 @@ class AlertRows(StoreCore):
                 last_notified_at=from_timestamp(r[3]),
                 notified_severity=r[4],
                 resolved_at=from_timestamp(r[5]),
+                stored=r[1],
             )
             for r in rows
         ]
