@@ -307,8 +307,8 @@ class Daemon:
     async def housekeeping(self) -> None:
         """Bound the state store: old usage history, finished notifications, resolved alerts.
 
-        A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
-        the SQLite connection belongs to the event loop's thread.
+        A coroutine on purpose: APScheduler would run a plain function in a thread pool
+        of its own; the store is used from the loop and the engine's worker only.
         """
         now = self.clock()
         alerts = self.engine.config
