@@ -1,12 +1,17 @@
 """The worst case: the real daemon scraped while it collects, next to a baseline daemon.
 
-    python3 dev.py bench load.py [--fleets 10x334,100x34,10x1667] [--interval 20]
-                                 [--latency 0.02] [--loop-cycles 3] [--rss-seconds 60]
-                                 [--base /tmp/perf-base]
+    python3 dev.py bench load.py [--fleets 10x334,100x34,10x1667,uneven,file:PATH]
+                                 [--interval 20] [--latency 0.02] [--loop-cycles 3]
+                                 [--rss-seconds 60] [--base /tmp/perf-base]
 
 Each fleet ``AxN`` is ``generate_fleet(A, N)`` (A accounts with N services, N
 voices and N images each: 10x334 and 100x34 are ~10k assets, 10x1667 ~50k) in
-a simulator process answering every call after ``--latency`` s. The daemon is
+a simulator process answering every call after ``--latency`` s. Two fleets are
+not ``generate_fleet``'s, served by ``ivh-monitor simulate --dataset``:
+``file:PATH`` is any dataset file (the simulator's format, docs/simulator.md;
+every account of it is monitored), and ``uneven`` is one written here, apart
+from ``generate_fleet``: one account of ~5k assets (many pages of every
+listing) beside 60 tiny ones of 0-40, all with long names. The daemon is
 ``python -m monitor run`` with every family every ``--interval`` s and no
 jitter (every job at once), alerts on with no channels, rate limit 50/s and
 8 calls at once per account. Once its second cycle has ended:
@@ -20,7 +25,14 @@ jitter (every job at once), alerts on with no channels, rate limit 50/s and
    after the other (``GET /metrics``, plain): p50, p99 and max, and the same
    for the scrapes that are the first after a collection ended (a
    ``collect.finished`` or ``collect.failed`` line in the daemon's log since the
-   scrape before).
+   scrape before). Meanwhile a second client asks ``/healthz`` every 10 ms: it
+   is answered on the event loop without any rendering, so its latency is how
+   long the loop was held (``loop held p99/max``). The daemon runs under
+   ``bench/_loopwatch.py``, which times every event-loop callback of that
+   phase in wall time and in the loop thread's CPU time (``thread_time``: not
+   inflated by a busy machine): the callbacks that used more than 20 ms of CPU
+   (``loop CPU > 20 ms``), the longest (``loop CPU max``), and the top ones by
+   name in the lines printed as it goes.
 
 The baseline is the same measurement of another source tree (``--base``, by
 default ``/tmp/perf-base``: ``git worktree add --detach /tmp/perf-base <commit>``),
@@ -32,15 +44,25 @@ directory only this tree is measured. The bounds are the issue's targets.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
 
 from _common import (
     ROOT,
@@ -56,8 +78,10 @@ from memory import _finished
 from scrape import fetch
 
 from monitor.domain import FAMILIES
+from monitor.simulator.loader import load_dataset
 
 _SCRAPE_EVERY = 15.0
+_WATCH = Path(__file__).resolve().parent / "_loopwatch.py"
 _COMMAND = (sys.executable, "-m", "monitor")
 
 
@@ -78,6 +102,11 @@ class Run:
     hwm: float
     cpu_per_request: float
     requests: int
+    held_p99: float
+    held_max: float
+    cpu_over_20: int
+    cpu_max: float
+    top: list[str]
 
     def cells(self) -> list[object]:
         return [
@@ -91,6 +120,10 @@ class Run:
             self.firsts,
             self.first_p50,
             self.first_max,
+            self.held_p99,
+            self.held_max,
+            self.cpu_over_20,
+            self.cpu_max,
             self.rss_steady,
             self.rss_peak,
             self.hwm,
@@ -110,6 +143,10 @@ HEADERS = [
     "first after collection",
     "first p50 ms",
     "first max ms",
+    "loop held p99 ms",
+    "loop held max ms",
+    "loop CPU > 20 ms",
+    "loop CPU max ms",
     "RSS steady MB",
     "RSS peak MB",
     "VmHWM MB",
@@ -168,9 +205,192 @@ class _LogTail:
         return self.ended
 
 
-def _daemon(tree: Path, sim: SimulatorProcess, tmp: Path, accounts: int, interval: float) -> Path:
+class _Sim(Protocol):
+    url: str
+
+    def request_counts(self) -> dict[str, dict[str, int]]: ...
+
+
+class _FileSimulator:
+    """``ivh-monitor simulate --dataset PATH`` (of this tree) on a free loopback port."""
+
+    def __init__(self, path: Path, *, latency: float) -> None:
+        self.path = path
+        self._latency = latency
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        #: (name, appkey, access_token) of every account in the file
+        self.accounts = [
+            (a.name, a.appkey, a.access_token)
+            for a in load_dataset(path, datetime.now(UTC)).accounts
+        ]
+
+    def __enter__(self) -> _FileSimulator:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self._proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+            [
+                *_COMMAND,
+                *("simulate", "--dataset", str(self.path), "--host", "127.0.0.1"),
+                *("--port", str(port), "--latency", str(self._latency)),
+            ],
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        if not wait_until(self._answers, 120, every=0.2):
+            self._proc.kill()
+            raise RuntimeError(f"simulator of {self.path} did not start")
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            self.request_counts()
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return True
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(10)
+
+    def request_counts(self) -> dict[str, dict[str, int]]:
+        url = self.url + "/_sim/requests?limit=0"
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - http://127.0.0.1
+            counts: dict[str, dict[str, int]] = json.loads(response.read())["counts"]
+        return counts
+
+
+#: the uneven fleet: one big account, many tiny ones, long names
+_BIG_ASSETS = 5000
+_TINY_ACCOUNTS = 60
+_HOURS = ("BroadcastHour", "InteractHour", "RealMan3DBroadcastHour", "TimbreHour")
+_COUNTS = ("BroadcastConcurrency", "InteractConcurrency")
+
+
+def _uneven_account(index: int, assets: int) -> dict[str, Any]:
+    """One account of the uneven fleet with about ``assets`` assets: services (hour
+    packages, concurrency), voices, and anchors with their images, in the vendor's shapes
+    (docs/ivh-api.md §4). Deterministic: figures follow the indexes."""
+    name = (
+        f"tenant-{index:03d}-"
+        + "regional-live-commerce-division-with-a-long-name"[: 20 + index % 30]
+    )
+    services, timbres, anchors, images = [], [], [], []
+    for i in range(assets // 3):
+        stype = (_HOURS + _COUNTS)[i % 6]
+        expire = f"+{24 + 7 * i + index}h" if i % 11 else f"-{1 + i % 5}d"
+        if stype in _HOURS:
+            bought = 3_600_000 * (10 + i % 90)
+            left = bought * ((i * 37) % 100) // 100
+            detail = {"OrderMilliseconds": bought, "RemainMilliseconds": left}
+            universal = "UniversalHourInfoDetail"
+        else:
+            detail, universal = {"Concurrency": 1 + i % 12}, "UniversalConcurrencyInfoDetail"
+        services.append(
+            {
+                "ServiceType": stype,
+                "ExpireDate": expire,
+                universal: detail,
+                f"{stype}InfoDetail": detail,
+            }
+        )
+    for i in range(assets // 3):
+        timbres.append(
+            {
+                "TimbreKey": f"{name}-voice-{i:05d}",
+                "TimbreName": f"voice {i}",
+                "TimbreDesc": "bench",
+                "TimbreGender": 1 + i % 2,
+                "ExpireDate": "" if i % 4 == 0 else f"+{2 + i % 300}d",
+                "AudioDuration": i * 1000,
+                "AudioNum": i % 50,
+                "PurchaseType": "Lease",
+                "TimbreType": "Boutique",
+                "SupportDriverTypes": ["Text"],
+                "SupportVirtualmanTypeCodes": ["real_man_2d"],
+                "EmotionalCategories": [],
+                "TimbreLanguages": ["zh-CN"],
+                "TimbreSample": f"https://cos.example/{i}.wav",
+            }
+        )
+    per_anchor = 5
+    image_count = assets - 2 * (assets // 3)
+    for a in range(0, image_count, per_anchor):
+        code = f"{name}-anchor-{a // per_anchor:04d}"
+        anchors.append(
+            {
+                "AnchorCode": code,
+                "AnchorName": f"anchor {a}",
+                "VirtualmanType": "2D",
+                "VirtualmanTypeCode": "real_man_2d",
+                "PurchaseType": "Custom",
+                "Tag": "Basic",
+                "Gender": 1,
+                "HeaderImage": f"https://cos.example/{code}.png",
+            }
+        )
+        for i in range(a, min(a + per_anchor, image_count)):
+            images.append(
+                {
+                    "VirtualmanKey": f"{index:08x}{i:024x}",
+                    "AnchorCode": code,
+                    "AnchorName": f"anchor {a}",
+                    "VirtualmanType": "2D",
+                    "VirtualmanTypeCode": "real_man_2d",
+                    "ClothesName": "shirt",
+                    "PoseName": "standing",
+                    "Resolution": "1080x1920",
+                    "BackgroundChangeable": True,
+                    "ExpireDate": f"+{1 + i % 500}d",
+                    "OriginZoom": "0.750",
+                    "PurchaseType": "Custom",
+                    "SupportDriverTypes": ["Text"],
+                    "SupportRenderTypes": ["cloud"],
+                    "SupportAnchorExtraParams": [],
+                    "VideoDuration": 60000,
+                    "VideoNum": i % 7,
+                }
+            )
+    return {
+        "name": name,
+        "appkey": f"ak-{name}",
+        "access_token": f"at-{name}-secret",
+        "services": services,
+        "timbres": timbres,
+        "anchors": anchors,
+        "images": images,
+    }
+
+
+def write_uneven(path: Path) -> Path:
+    """The uneven fleet as a dataset file (JSON)."""
+    accounts = [_uneven_account(0, _BIG_ASSETS)]
+    accounts += [_uneven_account(i, (i * 7) % 41) for i in range(1, _TINY_ACCOUNTS + 1)]
+    path.write_text(json.dumps({"accounts": accounts}))
+    return path
+
+
+def _account_config(sim: _Sim, accounts: int | list[tuple[str, str, str]]) -> dict[str, Any]:
+    if isinstance(accounts, int):
+        return fleet_config(accounts, sim.url)
+    return {
+        "accounts": [{"name": n, "appkey": k, "access_token": t} for n, k, t in accounts],
+        "base_url": sim.url,
+    }
+
+
+def _daemon(
+    sim: _Sim, tmp: Path, accounts: int | list[tuple[str, str, str]], interval: float
+) -> Path:
     config = {
-        **fleet_config(accounts, sim.url),
+        **_account_config(sim, accounts),
         "listen": "127.0.0.1:0",
         "state_dir": str(tmp),
         "client": {"rate_limit_per_second": 50, "max_concurrency": 8},
@@ -182,30 +402,49 @@ def _daemon(tree: Path, sim: SimulatorProcess, tmp: Path, accounts: int, interva
 
 
 def measure(
-    tree: Path, label: str, sim: SimulatorProcess, fleet: str, args: argparse.Namespace
+    tree: Path,
+    label: str,
+    sim: _Sim,
+    fleet: str,
+    args: argparse.Namespace,
+    *,
+    accounts: int | list[tuple[str, str, str]],
 ) -> Run:
-    accounts = int(fleet.split("x", maxsplit=1)[0])
     with tempfile.TemporaryDirectory(prefix="ivh-bench-load-") as name:
         tmp = Path(name)
-        config = _daemon(tree, sim, tmp, accounts, args.interval)
+        config = _daemon(sim, tmp, accounts, args.interval)
         log = tmp / "daemon.log"
+        watch = tmp / "loop.json"
         with log.open("w") as log_file:
             daemon = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-                [*_COMMAND, "--config", str(config), "--log-format", "json", "run"],
+                [
+                    *(sys.executable, str(_WATCH), str(watch)),
+                    *("--config", str(config), "--log-format", "json", "run"),
+                ],
                 cwd=tree,
                 env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
             )
             try:
-                return _observe(daemon.pid, log, label, fleet=fleet, accounts=accounts, args=args)
+                count = accounts if isinstance(accounts, int) else len(accounts)
+                return _observe(
+                    daemon.pid, log, label, fleet=fleet, accounts=count, args=args, watch=watch
+                )
             finally:
                 daemon.terminate()
                 daemon.wait(30)
 
 
 def _observe(
-    pid: int, log: Path, label: str, *, fleet: str, accounts: int, args: argparse.Namespace
+    pid: int,
+    log: Path,
+    label: str,
+    *,
+    fleet: str,
+    accounts: int,
+    args: argparse.Namespace,
+    watch: Path,
 ) -> Run:
     url = _listening_url(log, 120)
     if not wait_until(lambda: _ready(url), 900, every=0.2):
@@ -237,6 +476,11 @@ def _observe(
     seen = tail.ended
     samples: list[float] = []
     firsts: list[float] = []
+    held: list[float] = []
+    probing = threading.Event()
+    probe = threading.Thread(target=_probe, args=(url, probing, held), daemon=True)
+    probe.start()
+    os.kill(pid, signal.SIGUSR1)
     started = time.monotonic()
     while time.monotonic() - started < args.loop_cycles * args.interval:
         ended = tail.poll()
@@ -247,6 +491,12 @@ def _observe(
         if ended > seen:
             firsts.append(elapsed)
             seen = ended
+    probing.set()
+    os.kill(pid, signal.SIGUSR2)
+    if not wait_until(watch.exists, 30):
+        raise RuntimeError("the loop watch wrote no report")
+    loop = json.loads(watch.read_text())
+    probe.join(30)
     hwm = memory_kib(pid)["VmHWM"] / 1024
     return Run(
         fleet=fleet,
@@ -264,10 +514,27 @@ def _observe(
         hwm=hwm,
         cpu_per_request=cpu / requests * 1000 if requests else float("nan"),
         requests=requests,
+        held_p99=_percentile(held, 0.99) if held else float("nan"),
+        held_max=max(held) if held else float("nan"),
+        cpu_over_20=loop["cpu_over_ms"]["20"],
+        cpu_max=loop["top_cpu"][0]["cpu_ms"] if loop["top_cpu"] else 0.0,
+        top=[f"{t['cpu_ms']:.0f} ms {t['what']}" for t in loop["top_cpu"][:4]],
     )
 
 
-def _requests(sim: SimulatorProcess) -> int:
+def _probe(url: str, stop: threading.Event, held: list[float]) -> None:
+    """``/healthz`` every 10 ms until ``stop``: each answer's latency, in ms."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            fetch(url + "/healthz")
+        except (urllib.error.URLError, OSError):
+            continue
+        held.append((time.perf_counter() - t0) * 1000)
+        stop.wait(0.01)
+
+
+def _requests(sim: _Sim) -> int:
     return sum(sum(c.values()) for c in sim.request_counts().values())
 
 
@@ -291,26 +558,50 @@ def main(args: argparse.Namespace) -> list[Run]:
     )
     runs: list[Run] = []
     for i, fleet in enumerate(args.fleets.split(",")):
-        accounts, per = (int(x) for x in fleet.split("x"))
-        with SimulatorProcess(accounts, per, latency=args.latency) as sim:
+        with _simulator(fleet, args.latency) as (sim, accounts):
             args.sim = sim
             order = trees if i % 2 == 0 else list(reversed(trees))
             for tree, label in order:
-                run = measure(tree, label, sim, fleet, args)
+                run = measure(tree, label, sim, fleet, args, accounts=accounts)
                 runs.append(run)
                 out(
                     f"  {fleet} {label}: p50/p99/max {run.p50:.0f}/{run.p99:.0f}/{run.max:.0f} ms,"
+                    f" first max {run.first_max:.0f} ms,"
+                    f" loop held p99/max {run.held_p99:.0f}/{run.held_max:.0f} ms,"
                     f" RSS {run.rss_steady:.0f}/{run.rss_peak:.0f} MB,"
-                    f" {run.cpu_per_request:.2f} ms CPU/request"
+                    f" {run.cpu_per_request:.2f} ms CPU/request;"
+                    f" loop CPU > 20 ms: {run.cpu_over_20}, longest: {'; '.join(run.top)}"
                 )
     out()
     out(table(HEADERS, [r.cells() for r in runs]))
     return runs
 
 
+@contextlib.contextmanager
+def _simulator(
+    fleet: str, latency: float
+) -> Iterator[tuple[_Sim, int | list[tuple[str, str, str]]]]:
+    """The simulator of one ``--fleets`` entry, with the accounts the daemon monitors."""
+    if fleet == "uneven" or fleet.startswith("file:"):
+        with tempfile.TemporaryDirectory(prefix="ivh-bench-fleet-") as name:
+            path = (
+                write_uneven(Path(name) / "uneven.json") if fleet == "uneven" else Path(fleet[5:])
+            )
+            with _FileSimulator(path, latency=latency) as sim:
+                yield sim, sim.accounts
+        return
+    accounts, per = (int(x) for x in fleet.split("x"))
+    with SimulatorProcess(accounts, per, latency=latency) as generated:
+        yield generated, accounts
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--fleets", default="10x334,100x34,10x1667")
+    p.add_argument(
+        "--fleets",
+        default="10x334,100x34,10x1667",
+        help="AxN (generate_fleet), uneven, or file:PATH (a simulator dataset file)",
+    )
     p.add_argument("--interval", type=float, default=20.0, help="seconds between collections")
     p.add_argument("--latency", type=float, default=0.02, help="seconds per upstream call")
     p.add_argument("--loop-cycles", type=int, default=3, help="cycles of back-to-back scrapes")

@@ -20,6 +20,7 @@ import contextlib
 import random
 import sqlite3
 import ssl
+import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -74,6 +75,11 @@ _RESTART_ONLY = (
 )
 #: a reload's errors shown (metrics page, API answer) at most
 _MAX_RELOAD_ERRORS = 50
+#: how long a thread holds the GIL while another waits for it (Python's default: 5 ms).
+#: The event loop releases it on every socket call; with the alert evaluation and the
+#: /metrics renders busy in their threads, each release cost the loop up to 5 ms to
+#: get it back (a convoy: seconds per collection cycle), which stalled scrapes
+_SWITCH_INTERVAL_SECONDS = 0.0005
 
 #: what a reload reads: the settings and the accounts of this replica
 Loader = Callable[[], tuple[Settings, list[Account]]]
@@ -272,14 +278,15 @@ class Daemon:
     async def _alerts(
         self, account: str, family: Family, result: FamilyResult, now: datetime
     ) -> None:
-        """Evaluate the account's rules after each of its collections: the rules in a
-        worker thread (the loop goes on serving scrapes), one evaluation of an account
+        """Evaluate the account's rules after each of its collections: the whole
+        evaluation (and recording the usage samples) in the engine's worker thread (the
+        loop goes on serving scrapes), one evaluation of an account
         at a time (an older one never lands after a newer one), on the latest snapshot.
         While one runs, the next collections of the account queue one evaluation between
         them: it reads the snapshot when its turn comes, with all their data in it."""
         try:
             if family == "services" and result.ok:
-                self.engine.record_usage(account, result.assets, now)
+                await self.engine.record_usage_off_loop(account, result.assets, now)
             if account in self._queued:
                 return  # the queued evaluation will see this collection's data
             lock = self._evaluating.setdefault(account, asyncio.Lock())
@@ -300,8 +307,8 @@ class Daemon:
     async def housekeeping(self) -> None:
         """Bound the state store: old usage history, finished notifications, resolved alerts.
 
-        A coroutine on purpose: APScheduler runs plain functions in a thread pool, and
-        the SQLite connection belongs to the event loop's thread.
+        A coroutine on purpose: APScheduler would run a plain function in a thread pool
+        of its own; the store is used from the loop and the engine's worker only.
         """
         now = self.clock()
         alerts = self.engine.config
@@ -644,6 +651,7 @@ class Daemon:
 
     def start(self) -> None:
         """Schedule every job (first runs now, spread over the jitter) and start."""
+        sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL_SECONDS))
         schedule = self.settings.schedule
         for account in self.accounts:
             self._schedule(account.name)
@@ -711,5 +719,7 @@ class Daemon:
                 log.warning("alert.dispatcher_stop_timeout")
         await asyncio.gather(*(c.aclose() for c in self.clients.values()))
         await asyncio.gather(*(c.aclose() for c in self.channels))
+        # an evaluation still running in the worker ends before the store closes
+        await asyncio.to_thread(self.engine.close)
         self.state.close()
         log.info("daemon.stopped", cancelled=len(running))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,7 @@ from monitor.alerts.records import (
 )
 from monitor.alerts.routing import Locale, Tenancy, locale_for, takes
 from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_account
-from monitor.alerts.store import AlertRow, StateStore
+from monitor.alerts.store import AlertRow, StateStore, alert_to_json
 from monitor.catalogue import Language
 from monitor.domain import Asset
 from monitor.forecast import RECENT_SECONDS, Forecast, Runaway, assess
@@ -158,8 +159,11 @@ class AlertEngine:
         self.last_evaluation_error_at: datetime | None = None
         #: weekly profiles by (account, asset id): (fitted at, profile or None)
         self._profiles: dict[tuple[str, str], tuple[float, WeeklyProfile | None]] = {}
-        #: the thread :meth:`evaluate_off_loop` runs the rules in, made on first use
+        #: the thread :meth:`evaluate_off_loop` runs evaluations in, made on first use
         self._worker: ThreadPoolExecutor | None = None
+        #: held while ``firing`` and ``forecasts`` are merged and swapped (an evaluation
+        #: in the worker, a retirement on the loop)
+        self._swap = threading.Lock()
 
     def _load(self) -> None:
         """Firing alerts from the store (after a restart, or once it is available)."""
@@ -199,12 +203,13 @@ class AlertEngine:
         notifications = self._notifications(account, now, changes)
         with self.store.transaction() as db:
             self._write_resolved(db, changes.resolved, notifications, now)
-        self.firing = MappingProxyType(
-            {k: v for k, v in self.firing.items() if v.account != account}
-        )
-        self.forecasts = MappingProxyType(
-            {k: v for k, v in self.forecasts.items() if k[0] != account}
-        )
+        with self._swap:
+            self.firing = MappingProxyType(
+                {k: v for k, v in self.firing.items() if v.account != account}
+            )
+            self.forecasts = MappingProxyType(
+                {k: v for k, v in self.forecasts.items() if k[0] != account}
+            )
         self._am_last_push = {k: v for k, v in self._am_last_push.items() if k[1] != account}
         self._zones.pop(account, None)
         self.tenancy = {k: v for k, v in self.tenancy.items() if k != account}
@@ -252,6 +257,15 @@ class AlertEngine:
 
     # -- usage history and forecasts -----------------------------------------------
 
+    async def record_usage_off_loop(
+        self, account: str, assets: Sequence[Asset], at: datetime
+    ) -> None:
+        """:meth:`record_usage` in the evaluations' worker thread: in order with them, so
+        the evaluation after a collection reads its samples."""
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool(), self.record_usage, account, assets, at
+        )
+
     def record_usage(self, account: str, assets: Sequence[Asset], at: datetime) -> None:
         samples = [
             (a.id, a.remaining_seconds)
@@ -298,9 +312,10 @@ class AlertEngine:
                     out[asset.id] = fc
             except Exception as exc:  # noqa: BLE001 - one asset must not stop the others
                 failures.append(RuleFailure("forecast", account, asset.kind, asset.id, exc))
-        merged = {k: v for k, v in self.forecasts.items() if k[0] != account}
-        merged.update({(account, k): v for k, v in out.items()})
-        self.forecasts = MappingProxyType(merged)
+        with self._swap:
+            merged = {k: v for k, v in self.forecasts.items() if k[0] != account}
+            merged.update({(account, k): v for k, v in out.items()})
+            self.forecasts = MappingProxyType(merged)
         return out, failures
 
     def refit(self) -> None:
@@ -359,27 +374,45 @@ class AlertEngine:
         and the next evaluation simply tries again. Anything else that escapes the
         per-rule guards is counted (``evaluation``) and passed on for the caller to log.
         """
+        result = self._evaluate(snapshot, account, now)
+        self._enqueued(result)
+        return result
+
+    async def evaluate_off_loop(
+        self, snapshot: Snapshot, account: str, now: datetime
+    ) -> CycleResult:
+        """:meth:`evaluate` run whole in a worker thread of its own (not the loop's default
+        pool, where the renders of /metrics wait for a thread): the forecasts and their
+        history, the rules, the store's reads and the transaction, so the loop serves
+        scrapes meanwhile. Only waking the dispatcher is left to the loop. The caller runs
+        one evaluation of an account at a time."""
+        result = await asyncio.get_running_loop().run_in_executor(
+            self._pool(), self._evaluate, snapshot, account, now
+        )
+        self._enqueued(result)
+        return result
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="alert-rules")
+        return self._worker
+
+    def close(self) -> None:
+        """Wait for the evaluation in the worker (if any) and end the worker thread."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+
+    def _evaluate(self, snapshot: Snapshot, account: str, now: datetime) -> CycleResult:
         with self._counted(now):
             forecasts, failed = self._prepare(snapshot, account, now)
             evaluation = self._rules(snapshot, account, now, forecasts)
             return self._finish(evaluation, failed, now)
 
-    async def evaluate_off_loop(
-        self, snapshot: Snapshot, account: str, now: datetime
-    ) -> CycleResult:
-        """:meth:`evaluate` with the rules (pure: the snapshot, the config, the
-        forecasts) run in a worker thread of their own (not the loop's default pool, where
-        the renders of /metrics wait for a thread), so the loop serves scrapes meanwhile; the
-        store is read and written on the loop's thread as before. The caller runs one
-        evaluation of an account at a time."""
-        with self._counted(now):
-            forecasts, failed = self._prepare(snapshot, account, now)
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(1, thread_name_prefix="alert-rules")
-            evaluation = await asyncio.get_running_loop().run_in_executor(
-                self._worker, self._rules, snapshot, account, now, forecasts
-            )
-            return self._finish(evaluation, failed, now)
+    def _enqueued(self, result: CycleResult) -> None:
+        """Wake the dispatcher for what an evaluation put in the outbox (on the loop)."""
+        if result.notifications and self._on_enqueue is not None:
+            self._on_enqueue()
 
     @contextlib.contextmanager
     def _counted(self, now: datetime) -> Iterator[None]:
@@ -547,6 +580,8 @@ class AlertEngine:
                     notified_severity=alert.severity,
                 )
             for alert, row in quiet:
+                if row.resolved_at is None and alert_to_json(alert) == row.stored:
+                    continue  # its row would be written as it is: most rows, most cycles
                 self.store.upsert_alert(
                     db,
                     alert,
@@ -556,19 +591,18 @@ class AlertEngine:
                 )
             self._write_resolved(db, resolved, notifications, now)
 
-        firing = {k: v for k, v in self.firing.items() if v.account != ev.account}
-        firing.update({a.fingerprint: a for a in (*fired, *escalated, *repeated)})
-        firing.update({a.fingerprint: a for a, _ in quiet})
-        firing.update({a.fingerprint: a for a in changes.frozen})
-        self.firing = MappingProxyType(firing)
+        with self._swap:
+            firing = {k: v for k, v in self.firing.items() if v.account != ev.account}
+            firing.update({a.fingerprint: a for a in (*fired, *escalated, *repeated)})
+            firing.update({a.fingerprint: a for a, _ in quiet})
+            firing.update({a.fingerprint: a for a in changes.frozen})
+            self.firing = MappingProxyType(firing)
         for alert in fired:
             log.info("alert.firing", **_log_fields(alert))
         for alert in escalated:
             log.info("alert.escalated", **_log_fields(alert))
         for alert in resolved:
             log.info("alert.resolved", reason=alert.resolve_reason, **_log_fields(alert))
-        if notifications and self._on_enqueue is not None:
-            self._on_enqueue()
         return CycleResult(
             tuple(fired),
             tuple(escalated),

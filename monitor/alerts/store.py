@@ -36,7 +36,7 @@ alert is announced again (:mod:`monitor.alerts.store_core` tells how).
 from __future__ import annotations
 
 from monitor.alerts.store_alerts import AlertRow, AlertRows
-from monitor.alerts.store_codec import notification_from_json, notification_to_json
+from monitor.alerts.store_codec import alert_to_json, notification_from_json, notification_to_json
 from monitor.alerts.store_core import Loss, StateUnavailableError
 from monitor.alerts.store_outbox import Outbox, OutboxEntry
 from monitor.alerts.store_usage import UsageHistory
@@ -47,13 +47,15 @@ __all__ = [
     "OutboxEntry",
     "StateStore",
     "StateUnavailableError",
+    "alert_to_json",
     "notification_from_json",
     "notification_to_json",
 ]
 
 
 class StateStore(AlertRows, Outbox, UsageHistory):
-    """SQLite state; used from the event loop's thread only.
+    """SQLite state; shared by the event loop's thread and the alert engine's worker
+    (every operation holds the core's lock).
 
     It never takes the daemon down: if the state dir is unwritable the store is
     unavailable (every call raises :class:`StateUnavailableError`) and it tries

@@ -9,7 +9,7 @@ resolved ones. A mixin over :class:`~monitor.alerts.store_core.StoreCore`.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.alerts.records import Alert
@@ -27,6 +27,8 @@ class AlertRow:
     last_notified_at: datetime | None
     notified_severity: str | None
     resolved_at: datetime | None
+    #: the alert as stored (its JSON): an upsert that would write the same is skipped
+    stored: str = field(default="", compare=False, repr=False)
 
 
 class AlertRows(StoreCore):
@@ -55,6 +57,7 @@ class AlertRows(StoreCore):
                 last_notified_at=from_timestamp(r[3]),
                 notified_severity=r[4],
                 resolved_at=from_timestamp(r[5]),
+                stored=r[1],
             )
             for r in rows
         ]
@@ -77,14 +80,15 @@ class AlertRows(StoreCore):
             self._rows[alert.fingerprint] = row
 
     def forget_resolved(self, before: datetime) -> int:
-        with self.transaction() as db:
-            cur = db.execute(
-                "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < ?",
-                (to_timestamp(before),),
-            )
-        self._rows = {
-            fp: row
-            for fp, row in self._rows.items()
-            if row[0].status != "resolved" or row[4] is None or row[4] >= before
-        }
-        return cur.rowcount
+        with self._lock:
+            with self.transaction() as db:
+                cur = db.execute(
+                    "DELETE FROM alerts WHERE status = 'resolved' AND resolved_at < ?",
+                    (to_timestamp(before),),
+                )
+            self._rows = {
+                fp: row
+                for fp, row in self._rows.items()
+                if row[0].status != "resolved" or row[4] is None or row[4] >= before
+            }
+            return cur.rowcount

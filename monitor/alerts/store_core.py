@@ -40,6 +40,7 @@ import contextlib
 import errno
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -143,7 +144,9 @@ class Loss:
 
 
 class StoreCore:
-    """The one SQLite connection, used from the event loop's thread only.
+    """The one SQLite connection, shared by the event loop's thread and the alert
+    engine's worker thread: every operation (a read, a whole transaction, opening,
+    closing, recreating a lost file) holds one lock, so they never interleave.
 
     It never takes the daemon down: if the state dir is unwritable the store is
     unavailable (every call raises :class:`StateUnavailableError`) and it tries
@@ -191,11 +194,14 @@ class StoreCore:
         self._pending_seen = 0
         #: a transaction failed as the store was full; cleared once it has room again
         self._full = False
+        #: held by every operation: the connection is used from more than one thread
+        self._lock = threading.RLock()
 
     def open(self) -> None:
         """Open now (raises ``StateUnavailableError`` with the reason)."""
-        self._next_open = 0.0
-        self._conn()
+        with self._lock:
+            self._next_open = 0.0
+            self._conn()
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is not None:
@@ -214,7 +220,8 @@ class StoreCore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self._recreating:
                 self._replace_lost()
-            db = sqlite3.connect(str(self.path), isolation_level=None)
+            # shared by threads under self._lock
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode survives a process crash (kill -9); only power
@@ -419,40 +426,43 @@ class StoreCore:
         return disk.f_bavail * disk.f_frsize + free * page >= need
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-        # SQLite removes -wal and -shm with the last connection; the database stays
-        self._files = {k: v for k, v in self._files.items() if k == ""}
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            # SQLite removes -wal and -shm with the last connection; the database stays
+            self._files = {k: v for k, v in self._files.items() if k == ""}
 
     def _read(self, query: str, args: Iterable[Any] = ()) -> list[Any]:
-        db = self._conn()
-        try:
-            rows = db.execute(query, tuple(args)).fetchall()
-        except sqlite3.Error as exc:
-            self._failed(str(exc), exc)
-            raise
-        return rows
+        with self._lock:
+            db = self._conn()
+            try:
+                rows = db.execute(query, tuple(args)).fetchall()
+            except sqlite3.Error as exc:
+                self._failed(str(exc), exc)
+                raise
+            return rows
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._conn()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            self._failed(str(exc), exc)
-            raise
-        self._staged = {}
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
                 self._failed(str(exc), exc)
-            raise
-        finally:
-            staged, self._staged = self._staged or {}, None
-        self._rows.update(staged)
-        self._ok(db)
+                raise
+            self._staged = {}
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    self._failed(str(exc), exc)
+                raise
+            finally:
+                staged, self._staged = self._staged or {}, None
+            self._rows.update(staged)
+            self._ok(db)
