@@ -149,8 +149,12 @@ def _config(draw: st.DrawFn) -> AlertsConfig:
     days = st.floats(min_value=0, max_value=3650)
     warning = draw(days)
     ratio = st.floats(min_value=0, max_value=1)
+    # critical <= warning, also where x * (w / 3650) rounds one ulp above w
     rules = {
-        "expiring": {"warning_days": warning, "critical_days": draw(days) * (warning / 3650)},
+        "expiring": {
+            "warning_days": warning,
+            "critical_days": min(warning, draw(days) * (warning / 3650)),
+        },
         "expired": {"forget_after_days": draw(days)},
         "hours_low": {
             "warning_ratio": draw(ratio),
