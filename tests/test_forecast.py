@@ -500,3 +500,24 @@ def test_a_shrinking_package_gets_a_falling_trend() -> None:
     weekly_change = profile.trend * 7 * _DAY / profile.level
     assert -0.14 < weekly_change < -0.05
 
+
+def test_a_night_session_like_those_of_past_weekend_nights_is_not_a_runaway() -> None:
+    """Saturday nights often have a stream from 03:00 to 05:00; this Sunday has one
+    too. Past Sundays were idle then, but the weekend's nights were not: the past days
+    of the same kind say it is usual. The same stream on a package whose nights are
+    always idle is a runaway (test_a_stream_left_running_overnight_is_a_runaway)."""
+
+    def nights(local: datetime) -> float:
+        h = local.hour + local.minute / 60
+        night = local.weekday() == 5 and 3 <= h < 5  # Saturdays
+        today = local.timestamp() >= NOW.timestamp() - 3600
+        return evening(local) + (1.0 if night or today else 0.0)
+
+    history = trace(nights, days=28, remaining=3e5)
+    fc = assess(history, remaining=3e5, now=NOW, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.current_rate is not None
+    assert math.isclose(fc.current_rate, 1.0, rel_tol=0.02)
+    assert fc.burn_ratio is not None
+    assert fc.burn_ratio >= 3  # the same hours of past weeks were idle ...
+    assert not fc.runaway  # ... but not the nights of the past weekend days
