@@ -256,6 +256,52 @@ def _runaway_check(
     return usual, current, runaway
 
 
+#: a runaway burns more than this many times what the same time of day (within
+#: :data:`_ENVELOPE_SLACK`) burnt on the third busiest of the past days of its kind
+#: (weekdays, or weekend days): a package that often has a session or two at
+#: night, or a peak that runs high now and then, is doing what it does
+_ENVELOPE_MARGIN = 1.25
+_ENVELOPE_SLACK = 1800.0
+_ENVELOPE_STEP = 900.0
+_ENVELOPE_RANK = 3
+_ENVELOPE_DAYS = 28
+
+
+def _envelope(samples: list[tuple[float, float]], now: float, w: float, zone: tzinfo) -> float:
+    """The third highest, over the past days of the same kind as today (Monday to Friday,
+    or the weekend, in ``zone``), of the day's highest burn over ``w`` seconds ending
+    within :data:`_ENVELOPE_SLACK` of this time of day. Days with a past runaway are
+    one or two of them, so they do not make it the usual."""
+    if not samples:
+        return 0.0
+    weekend = _weekend(now, zone)
+    highs: list[float] = []
+    steps = int(2 * _ENVELOPE_SLACK / _ENVELOPE_STEP)
+    for back in range(1, _ENVELOPE_DAYS + 1):
+        day = now - back * _DAY
+        if day - _ENVELOPE_SLACK < samples[0][0]:
+            break
+        if _weekend(day, zone) != weekend:
+            continue
+        high = 0.0
+        for i in range(steps + 1):
+            end = day - _ENVELOPE_SLACK + i * _ENVELOPE_STEP
+            used, cover = _observed(samples, end - w, end)
+            if cover >= 0.75 * w:
+                high = max(high, used / cover)
+        highs.append(high)
+    if len(highs) < _ENVELOPE_RANK:
+        return 0.0
+    return sorted(highs)[-_ENVELOPE_RANK]
+
+
+def _weekend(t: float, zone: tzinfo) -> bool:
+    try:
+        return datetime.fromtimestamp(t, zone).weekday() >= 5
+    except (OverflowError, OSError, ValueError):
+        return False
+
+
 def _weekly_usual(
     profile: WeeklyProfile, samples: list[tuple[float, float]], now: float, w: float
 ) -> float:
@@ -406,6 +452,10 @@ def _weekly(  # noqa: PLR0917 - private, called once with everything assess has
         usual, current, flagged = _runaway_check(
             clean, nowt, check, _weekly_usual(profile, clean, nowt, check.sustained_seconds)
         )
+        if flagged and current is not None:
+            # only now, as it reads the past days: the usual path stays cheap
+            high = _envelope(clean, nowt, check.sustained_seconds, profile.zone)
+            flagged = current > _ENVELOPE_MARGIN * high
         if flagged and current:
             runaway_at = _at(now, nowt + remaining / current)
     end = _chart_end(nowt, depletion, expires_at, chart_seconds)

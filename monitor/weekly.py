@@ -16,9 +16,9 @@ seconds)`` samples:
   a refill) or a gap longer than :data:`MAX_GAP_SECONDS` (the daemon was down)
   leaves those hours unobserved; so does a span whose burn would exceed
   :data:`MAX_RATE` (a clock that jumped, a figure that is no reading).
-- Days (24-hour blocks back from ``now``) give the level and, when it is
-  significant, the trend (weighted least squares, recent days weighing more);
-  their scatter around the model gives the uncertainty band.
+- Whole weeks back from ``now`` give the level and, when the weeks agree on it,
+  the trend (see :func:`_weeks_level`); the scatter of days (24-hour blocks back
+  from ``now``) around the model gives the uncertainty band.
 
 Everything here is total: no history, however odd, makes it raise, overflow or
 return NaN. Loops are bounded by the history window and by the walk's limits.
@@ -71,10 +71,10 @@ _MIN_COVER = 0.5 * _HOUR
 _MIN_DAY_COVER = 0.5 * _DAY
 #: recent days weigh more: a day this old weighs half as much as today
 _HALF_LIFE = 10 * _DAY
-#: a trend this many standard deviations (Mann-Kendall) from none keeps half its slope
+#: a trend this many standard errors from none keeps half its slope
 _TREND_T = 2.0
-#: ... and only over at least this many observed days
-_TREND_MIN_DAYS = 10
+#: a week earlier than the last joins its level while within this many standard errors
+_POOL_Z = 2.0
 #: the trend is walked forward at most this far (then the level stays), and the
 #: level never more than doubles or falls below a quarter of today's
 _TREND_HORIZON = 4 * _WEEK
@@ -279,42 +279,73 @@ def _bin(samples: Sequence[tuple[float, float]], start: float, end: float) -> _B
     return bins
 
 
-def _theil_sen(points: Sequence[tuple[float, float, float]]) -> float:
-    """The trend of ``(x, y, w)``: the weighted median of the slopes between pairs of
-    points (Theil-Sen; a pair weighs the product of its points' weights), pulled towards
-    0 by how far the points' rising or falling could be chance. With ``z`` the
-    Mann-Kendall statistic, ``z² / (z² + T²)`` of it is kept (``T`` =
-    :data:`_TREND_T`: half at two standard deviations, nearly all at six). A day off or
-    a burst moves neither the median of the slopes nor the ranks much."""
-    n = len(points)
-    if n < 3:
-        return 0.0
-    slopes: list[tuple[float, float]] = []
-    s = 0
-    for i in range(n):
-        xi, yi, wi = points[i]
-        for j in range(i + 1, n):
-            xj, yj, wj = points[j]
-            dx = xj - xi
-            if dx == 0:
+_Week = tuple[float, float, float, int, float]  # x, level, expected, days, sum of squares
+
+
+def _noise(week: _Week) -> float:
+    """The standard error of a week's level, from the scatter of its days' levels."""
+    _, level, expected, n, sq = week
+    var = max(sq / expected - level * level, 0.0)
+    return math.sqrt(var / (n - 1)) if n > 1 else level
+
+
+def _weeks_level(days: dict[int, list[float]]) -> tuple[float | None, float]:
+    """Level at ``now`` and trend per second from whole weeks back from ``now``.
+
+    Each week's level is its usage over what the shape expects of it: a whole week
+    holds every hour of the week once, so the rhythm cancels out. The trend is kept
+    only when the weeks agree on it: the median slope between pairs of weeks
+    (Theil-Sen) and the slope between the last two weeks must point the same way;
+    the smaller of the two is taken, then shrunk by how far the last two weeks'
+    difference could be noise. A holiday week is one low point, which neither the
+    median nor the last pair follows; a step (usage doubling and staying) leaves
+    at most the smaller slope. The level is the last week's, carried half a week
+    along the trend; without a trend it pools the weeks before it that do not
+    differ from it by more than their noise, so a steady package gets a steadier
+    level than one week gives, and a package that stepped up only the weeks since."""
+    weeks: list[_Week] = []
+    for b in range(int(MAX_HISTORY_SECONDS // _WEEK)):
+        used = expected = sq = 0.0
+        n = 0
+        for j in range(7 * b, 7 * b + 7):
+            d = days.get(j)
+            if d is None or d[2] < _MIN_DAY_COVER or not d[1] > 0:
                 continue
-            dy = yj - yi
-            sign = (dx > 0) - (dx < 0)
-            s += sign * ((dy > 0) - (dy < 0))
-            slopes.append((dy / dx, wi * wj))
-    var = n * (n - 1) * (2 * n + 5) / 18
-    if not slopes:
-        return 0.0
-    z2 = s * s / var
-    keep = z2 / (z2 + _TREND_T * _TREND_T)
-    slopes.sort()
-    half = sum(w for _, w in slopes) / 2
-    acc = 0.0
-    for slope, w in slopes:
-        acc += w
-        if acc >= half:
-            return keep * slope if math.isfinite(slope) else 0.0
-    return 0.0
+            used += d[0]
+            expected += d[1]
+            sq += d[0] * d[0] / d[1]
+            n += 1
+        if n >= 4 and expected > 0:
+            weeks.append((-(b + 0.5) * _WEEK, used / expected, expected, n, sq))
+    if not weeks or weeks[0][0] != -0.5 * _WEEK:
+        return None, 0.0
+    x0, l0, e0 = weeks[0][:3]
+
+    slope = 0.0
+    if len(weeks) >= 3:
+        pairs = sorted(
+            (wj[1] - wi[1]) / (wj[0] - wi[0]) for i, wi in enumerate(weeks) for wj in weeks[i + 1 :]
+        )
+        half = len(pairs) // 2
+        ts = pairs[half] if len(pairs) % 2 else (pairs[half - 1] + pairs[half]) / 2
+        last = (l0 - weeks[1][1]) / (x0 - weeks[1][0])
+        if ts * last > 0:
+            slope = math.copysign(min(abs(ts), abs(last)), ts)
+            # kept as far as the last two weeks differ beyond their noise: half at
+            # two standard errors (:data:`_TREND_T`), nearly all at six
+            se = math.hypot(_noise(weeks[0]), _noise(weeks[1]))
+            z2 = ((l0 - weeks[1][1]) / se) ** 2 if se > 0 else math.inf
+            slope *= 1.0 if math.isinf(z2) else z2 / (z2 + _TREND_T * _TREND_T)
+    if slope:
+        return l0 - slope * x0, slope
+    used, expected = l0 * e0, e0
+    s0 = _noise(weeks[0])
+    for w in weeks[1:]:
+        if abs(w[1] - l0) > _POOL_Z * math.hypot(s0, _noise(w)):
+            break
+        used += w[1] * w[2]
+        expected += w[2]
+    return used / expected, 0.0
 
 
 def fit_weekly(
@@ -467,10 +498,9 @@ def _level(
         return max(level, 0.0), 0.0, None
     sw = sum(w for _, _, w in points)
     mean = sum(y * w for _, y, w in points) / sw
-    b = _theil_sen(points) if len(points) >= _TREND_MIN_DAYS else 0.0
-    # the level: the weighted mean of the days about the trend (a mean, not a median:
-    # a day off is part of what the package burns in a week)
-    a = sum(w * (y - b * x) for x, y, w in points) / sw if b else mean
+    a, b = _weeks_level(days)
+    if a is None:  # no whole recent week to tell: the mean of the days, no trend
+        a, b = mean, 0.0
     if not a > 0:
         return max(mean, 0.0), 0.0, None
     spread = None

@@ -451,3 +451,73 @@ def test_a_show_running_late_as_in_a_past_week_is_not_a_runaway() -> None:
     assert fc.current_rate is not None
     assert fc.current_rate > 1.0
     assert not fc.runaway
+
+
+def test_usage_that_doubles_and_stays_is_a_new_level_not_a_trend() -> None:
+    """A campaign doubles the evenings twelve days back, and they stay doubled: the
+    forecast burns at the new level (within a tenth), and carries hardly any growth
+    forward (the Theil-Sen trend on days read 14 % a week into it)."""
+    since = NOW.timestamp() - 12 * _DAY
+
+    def doubled(local: datetime) -> float:
+        return evening(local) * (2.0 if local.timestamp() >= since else 1.0)
+
+    profile = fit_weekly(trace(doubled, days=28, remaining=3e5), now=NOW.timestamp(), zone=SHANGHAI)
+    assert profile is not None
+    new_mean = 2 * (1.5 * 3.5 * 5 + 3.0 * 6 * 2) / 168  # seconds per second
+    assert abs(profile.week_rate(NOW.timestamp()) / new_mean - 1) < 0.1
+    assert abs(profile.trend) * 7 * _DAY < 0.05 * profile.level
+
+
+def test_a_holiday_week_in_history_does_not_lower_the_forecast() -> None:
+    """A week of no use two to three weeks back: the run-dry time moves by less than a
+    tenth, and no recovery from it is read as growth."""
+    remaining = 1.5 * 3.5 * 3600 * 6
+    off = (NOW.timestamp() - 21 * _DAY, NOW.timestamp() - 14 * _DAY)
+
+    def holiday(local: datetime) -> float:
+        return 0.0 if off[0] <= local.timestamp() < off[1] else evening(local)
+
+    usual = _dry_in(trace(evening, days=28, remaining=remaining), remaining)
+    history = trace(holiday, days=28, remaining=remaining)
+    assert abs(_dry_in(history, remaining) - usual) < 0.1 * usual
+    profile = fit_weekly(history, now=NOW.timestamp(), zone=SHANGHAI)
+    assert profile is not None
+    assert abs(profile.trend) * 7 * _DAY < 0.02 * profile.level
+
+
+def test_a_shrinking_package_gets_a_falling_trend() -> None:
+    """Evenings shrinking 10 % a week: the trend is found and points down."""
+    start = NOW.timestamp() - 28 * _DAY
+
+    def shrinking(local: datetime) -> float:
+        return evening(local) * math.pow(0.9, (local.timestamp() - start) / (7 * _DAY))
+
+    profile = fit_weekly(
+        trace(shrinking, days=28, remaining=3e5), now=NOW.timestamp(), zone=SHANGHAI
+    )
+    assert profile is not None
+    weekly_change = profile.trend * 7 * _DAY / profile.level
+    assert -0.14 < weekly_change < -0.05
+
+
+def test_a_night_session_like_those_of_past_weekend_nights_is_not_a_runaway() -> None:
+    """Saturday nights often have a stream from 03:00 to 05:00; this Sunday has one
+    too. Past Sundays were idle then, but the weekend's nights were not: the past days
+    of the same kind say it is usual. The same stream on a package whose nights are
+    always idle is a runaway (test_a_stream_left_running_overnight_is_a_runaway)."""
+
+    def nights(local: datetime) -> float:
+        h = local.hour + local.minute / 60
+        night = local.weekday() == 5 and 3 <= h < 5  # Saturdays
+        today = local.timestamp() >= NOW.timestamp() - 3600
+        return evening(local) + (1.0 if night or today else 0.0)
+
+    history = trace(nights, days=28, remaining=3e5)
+    fc = assess(history, remaining=3e5, now=NOW, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.current_rate is not None
+    assert math.isclose(fc.current_rate, 1.0, rel_tol=0.02)
+    assert fc.burn_ratio is not None
+    assert fc.burn_ratio >= 3  # the same hours of past weeks were idle ...
+    assert not fc.runaway  # ... but not the nights of the past weekend days
