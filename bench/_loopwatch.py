@@ -8,19 +8,25 @@ callback) is timed in wall time and in the loop thread's own CPU time
 machine, so it names the sections that hold the loop by themselves). SIGUSR1 starts a
 window (clears the figures), SIGUSR2 ends it and writes REPORT.json: how many callbacks
 ran, how many held the loop longer than 20 and 100 ms (wall, and CPU), and the longest
-ones by CPU with what they were. The source tree under test is whatever ``monitor`` the
+ones by CPU with what they were and how much of each was garbage collection; and the
+garbage collections of the window: count and longest pause by generation, each full
+collection (pause, objects left and freed, the thread that ran it) and the objects
+tracked at the end by type. The source tree under test is whatever ``monitor`` the
 path finds (the daemon's own ``PYTHONPATH``), so this works for any tree.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import json
 import runpy
 import signal
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -31,6 +37,7 @@ _TOP = 12
 class _Watch:
     def __init__(self, report: Path) -> None:
         self.report = report
+        self.loop_thread = threading.get_ident()  # the event loop runs in the main thread
         self.clear()
 
     def clear(self) -> None:
@@ -38,9 +45,40 @@ class _Watch:
         self.wall_over = {20: 0, 100: 0}
         self.cpu_over = {20: 0, 100: 0}
         self.wall_max = 0.0
-        self.top: list[tuple[float, float, str]] = []  # (cpu ms, wall ms, what): a min-heap
+        # (cpu ms, wall ms, garbage collection ms, what): a min-heap
+        self.top: list[tuple[float, float, float, str]] = []
+        #: garbage collections in the window: count and longest pause (ms) by generation
+        self.gc_count = {0: 0, 1: 0, 2: 0}
+        self.gc_max = {0: 0.0, 1: 0.0, 2: 0.0}
+        self.gc_total = 0.0
+        self.gc_full: list[dict[str, Any]] = []
+        self.gc_in_callback = 0.0  # ms of collection inside the running callback
+        self._gc_started = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        pause = (time.perf_counter() - self._gc_started) * 1000
+        generation = int(info.get("generation", 0))
+        self.gc_count[generation] = self.gc_count.get(generation, 0) + 1
+        self.gc_max[generation] = max(self.gc_max.get(generation, 0.0), pause)
+        self.gc_total += pause
+        if generation == 2 and len(self.gc_full) < _TOP:
+            # what the full collection walked, about: the survivors, and who ran it
+            self.gc_full.append(
+                {
+                    "ms": pause,
+                    "after": len(gc.get_objects()),
+                    "collected": info.get("collected", 0),
+                    "thread": threading.current_thread().name,
+                }
+            )
+        if threading.get_ident() == self.loop_thread:
+            self.gc_in_callback += pause
 
     def add(self, handle: asyncio.Handle, wall: float, cpu: float) -> None:
+        collected, self.gc_in_callback = self.gc_in_callback, 0.0
         self.count += 1
         self.wall_max = max(self.wall_max, wall)
         for bound in self.wall_over:
@@ -49,13 +87,14 @@ class _Watch:
             if cpu > bound:
                 self.cpu_over[bound] += 1
         if len(self.top) < _TOP or cpu > self.top[0][0]:
-            item = (cpu, wall, _what(handle))
+            item = (cpu, wall, collected, _what(handle))
             if len(self.top) < _TOP:
                 heapq.heappush(self.top, item)
             else:
                 heapq.heapreplace(self.top, item)
 
     def write(self, *_: Any) -> None:
+        tracked = Counter(type(o).__qualname__ for o in gc.get_objects())
         self.report.write_text(
             json.dumps(
                 {
@@ -64,9 +103,19 @@ class _Watch:
                     "cpu_over_ms": self.cpu_over,
                     "wall_max_ms": self.wall_max,
                     "top_cpu": [
-                        {"cpu_ms": c, "wall_ms": w, "what": what}
-                        for c, w, what in sorted(self.top, reverse=True)
+                        {"cpu_ms": c, "wall_ms": w, "gc_ms": g, "what": what}
+                        for c, w, g, what in sorted(self.top, reverse=True)
                     ],
+                    "gc": {
+                        "count": self.gc_count,
+                        "max_ms": self.gc_max,
+                        "total_ms": self.gc_total,
+                        # what a full collection walks: the objects the collector tracks
+                        "tracked": sum(tracked.values()),
+                        "tracked_by_type": dict(tracked.most_common(15)),
+                        "frozen": gc.get_freeze_count(),
+                        "full": self.gc_full,
+                    },
                 }
             )
         )
@@ -96,6 +145,7 @@ def main() -> None:
             watch.add(self, (time.perf_counter() - w0) * 1000, (time.thread_time() - c0) * 1000)
 
     asyncio.Handle._run = timed  # type: ignore[method-assign]
+    gc.callbacks.append(watch.on_gc)
     signal.signal(signal.SIGUSR1, lambda *_: watch.clear())
     signal.signal(signal.SIGUSR2, watch.write)
     sys.argv = ["monitor", *sys.argv[2:]]

@@ -107,6 +107,8 @@ class Run:
     cpu_over_20: int
     cpu_max: float
     top: list[str]
+    #: garbage collections of the loop phase: "gen2 N (max M ms)" and so on
+    gc: str = ""
 
     def cells(self) -> list[object]:
         return [
@@ -518,8 +520,34 @@ def _observe(
         held_max=max(held) if held else float("nan"),
         cpu_over_20=loop["cpu_over_ms"]["20"],
         cpu_max=loop["top_cpu"][0]["cpu_ms"] if loop["top_cpu"] else 0.0,
-        top=[f"{t['cpu_ms']:.0f} ms {t['what']}" for t in loop["top_cpu"][:4]],
+        top=[f"{t['cpu_ms']:.0f} ms{_gc_part(t)} {t['what']}" for t in loop["top_cpu"][:4]],
+        gc=_gc_line(loop.get("gc")),
     )
+
+
+def _gc_part(top: dict[str, Any]) -> str:
+    """`` (gc N ms)`` when garbage collection took part of a callback (older trees' watch
+    reports have no figure)."""
+    collected = top.get("gc_ms") or 0.0
+    return f" (gc {collected:.0f} ms)" if collected >= 1 else ""
+
+
+def _gc_line(gc: dict[str, Any] | None) -> str:
+    if not gc:
+        return ""
+    line = ", ".join(
+        f"gen{g} {gc['count'][g]} (max {gc['max_ms'][g]:.0f} ms)" for g in ("0", "1", "2")
+    )
+    if "tracked" in gc:
+        line += f"; {gc['tracked']:,} objects tracked, {gc['frozen']:,} frozen"
+        line += " (" + ", ".join(f"{k} {v:,}" for k, v in list(gc["tracked_by_type"].items())[:8])
+        line += ")"
+    if gc.get("full"):
+        line += "; full collections: " + ", ".join(
+            f"{f['ms']:.0f} ms in {f['thread']} ({f['after']:,} left, {f['collected']:,} freed)"
+            for f in gc["full"]
+        )
+    return line
 
 
 def _probe(url: str, stop: threading.Event, held: list[float]) -> None:
@@ -570,7 +598,8 @@ def main(args: argparse.Namespace) -> list[Run]:
                     f" loop held p99/max {run.held_p99:.0f}/{run.held_max:.0f} ms,"
                     f" RSS {run.rss_steady:.0f}/{run.rss_peak:.0f} MB,"
                     f" {run.cpu_per_request:.2f} ms CPU/request;"
-                    f" loop CPU > 20 ms: {run.cpu_over_20}, longest: {'; '.join(run.top)}"
+                    f" loop CPU > 20 ms: {run.cpu_over_20}, longest: {'; '.join(run.top)};"
+                    f" garbage collections: {run.gc}"
                 )
     out()
     out(table(HEADERS, [r.cells() for r in runs]))

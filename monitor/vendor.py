@@ -371,9 +371,10 @@ def parse_records(
     good: list[M] = []
     problems: list[RecordProblem] = []
     for i, item in enumerate(items):
-        key = _record_key(item) if isinstance(item, dict) else None
         try:
             good.append(model.model_validate(item))
         except ValidationError as exc:
+            # the key only for a problem report: looked up for the rare bad record alone
+            key = _record_key(item) if isinstance(item, dict) else None
             problems.append(RecordProblem(offset + i, key, _summarise(exc)))
     return good, problems
