@@ -118,18 +118,18 @@ def _build(  # noqa: PLR0917 - a trace reads best as its ingredients in order
     for d in range(-1, days + 1):
         day = (local0 + timedelta(days=d)).replace(hour=0)
         for stream in day_streams(day, rng):
-            ta, tb = _place(used, t0, zone, day, stream, 1.0)
+            ta, tb = _place(used, t0, zone, day, stream, weight=1.0)
             if len(stream) > 3:
                 extras.append((ta, tb))
         for r in range(draws):
             other = random.Random(f"{name}/{t0}/{d}/{r}")
             for stream in day_streams(day, other):
-                _place(expected, t0, zone, day, stream, 1.0 / draws)
+                _place(expected, t0, zone, day, stream, weight=1.0 / draws)
     return Trace(name, zone, t0, used, extras=extras, expected=expected if draws else None)
 
 
 def _place(
-    used: list[float], t0: float, zone: tzinfo, day: datetime, stream: Stream, weight: float
+    used: list[float], t0: float, zone: tzinfo, day: datetime, stream: Stream, *, weight: float
 ) -> tuple[float, float]:
     """Adds one stream of ``day`` to ``used`` (× ``weight``); its (start, end) unix times."""
     a, b, k = stream[:3]

@@ -521,3 +521,26 @@ def test_a_night_session_like_those_of_past_weekend_nights_is_not_a_runaway() ->
     assert fc.burn_ratio is not None
     assert fc.burn_ratio >= 3  # the same hours of past weeks were idle ...
     assert not fc.runaway  # ... but not the nights of the past weekend days
+
+
+def test_a_session_like_those_at_random_quiet_hours_is_not_a_runaway() -> None:
+    """A small account has a single stream of an hour at a different quiet time every
+    few days (never at this hour). Now it has one more: what it often does at its quiet
+    hours, not a runaway. The same stream on a package whose quiet hours are always
+    idle is one (test_a_stream_left_running_overnight_is_a_runaway)."""
+    start = NOW.timestamp() - 3600
+    sessions = [
+        (NOW.timestamp() - d * _DAY - (d % 5 + 1) * 3 * 3600, 3600) for d in range(1, 28, 3)
+    ]
+
+    def sporadic(local: datetime) -> float:
+        t = local.timestamp()
+        odd = any(a <= t < a + n for a, n in sessions)
+        return evening(local) + (1.0 if odd or t >= start else 0.0)
+
+    history = trace(sporadic, days=28, remaining=3e5)
+    fc = assess(history, remaining=3e5, now=NOW, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.burn_ratio is not None
+    assert fc.burn_ratio >= 3  # far above the usual for these hours ...
+    assert not fc.runaway  # ... but what it does at quiet hours on many days
