@@ -544,3 +544,26 @@ def test_a_session_like_those_at_random_quiet_hours_is_not_a_runaway() -> None:
     assert fc.burn_ratio is not None
     assert fc.burn_ratio >= 3  # far above the usual for these hours ...
     assert not fc.runaway  # ... but what it does at quiet hours on many days
+
+
+def test_a_rhythm_that_did_not_predict_the_last_week_leans_to_the_flat_rate() -> None:
+    """Three weeks of evening streams, then a week of the same burn in the mornings:
+    the shape of the earlier weeks predicted the last week worse than a flat rate, so
+    the profile is flat (the line's answer), not a blend of two rhythms."""
+    moved = NOW.timestamp() - 7 * _DAY
+
+    def shifted(local: datetime) -> float:
+        h = local.hour + local.minute / 60
+        if local.timestamp() >= moved:
+            return 1.5 if 7 <= h < 11 else 0.0
+        return 1.5 if 19 <= h < 23 else 0.0
+
+    history = trace(shifted, days=28, remaining=3e5)
+    profile = fit_weekly(history, now=NOW.timestamp(), zone=SHANGHAI)
+    assert profile is not None
+    assert max(profile.shape) - min(profile.shape) < 0.01
+    fc = assess(history, remaining=3e5, now=NOW, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.model == "weekly"
+    # 04:30 on Sunday in Shanghai, idle in both rhythms: the expected burn is the mean
+    assert math.isclose(fc.rate, fc.mean_rate, rel_tol=0.02)
