@@ -34,8 +34,9 @@ each lasting a log-normal time), so that nothing is tuned to the first one:
 - ``runaway-session``: the bimodal trace with a batch stuck at three times the
   day's peak, at any time of day.
 
-These traces know their expected usage, so the table also gives the *oracle's*
-ratio: the error of a forecast that knew it, over the line's. It is the best a
+Every trace knows its expected usage (for the first model's, the mean of more days
+drawn from the same generator), so the table also gives the *oracle's* ratio: the
+error of a forecast that knew it, over the line's. It is the best a
 forecast can do there: where it is above ½, chance alone keeps the target out of
 reach.
 
