@@ -34,8 +34,9 @@ each lasting a log-normal time), so that nothing is tuned to the first one:
 - ``runaway-session``: the bimodal trace with a batch stuck at three times the
   day's peak, at any time of day.
 
-These traces know their expected usage, so the table also gives the *oracle's*
-ratio: the error of a forecast that knew it, over the line's. It is the best a
+Every trace knows its expected usage (for the first model's, the mean of more days
+drawn from the same generator), so the table also gives the *oracle's* ratio: the
+error of a forecast that knew it, over the line's. It is the best a
 forecast can do there: where it is above ½, chance alone keeps the target out of
 reach.
 
@@ -69,6 +70,8 @@ _HOUR = 3600.0
 _DAY = 86400.0
 _HISTORY_DAYS = 28
 _MISS_HOURS = 30 * 24.0  # the error counted when a forecast says "never"
+#: days drawn per day of a stream trace for its expected usage (the oracle)
+_ORACLE_DRAWS = 32
 
 
 @dataclass
@@ -95,32 +98,53 @@ Streams = Callable[[datetime, random.Random], list[Stream]]
 
 
 def _build(  # noqa: PLR0917 - a trace reads best as its ingredients in order
-    name: str, zone: tzinfo, days: int, rng: random.Random, day_streams: Streams, start: datetime
+    name: str,
+    zone: tzinfo,
+    days: int,
+    rng: random.Random,
+    day_streams: Streams,
+    start: datetime,
+    draws: int = _ORACLE_DRAWS,
 ) -> Trace:
-    """Usage from streams: each day's ``(start hour, end hour, concurrent streams)``."""
+    """Usage from streams: each day's ``(start hour, end hour, concurrent streams)``.
+
+    The expected usage (the oracle's) is the mean of ``draws`` more days drawn from
+    the same generator, with generators of their own (the trace itself is unchanged)."""
     t0 = start.timestamp()
     n = int(days * _DAY / _STEP)
     used = [0.0] * n
+    expected = [0.0] * n
     local0 = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     extras = []
     for d in range(-1, days + 1):
         day = (local0 + timedelta(days=d)).replace(hour=0)
         for stream in day_streams(day, rng):
-            a, b, k = stream[:3]
-            s = day.replace(tzinfo=None)
-            # wall-clock hours in the zone (DST included)
-            sa = datetime.fromisoformat(s.isoformat()).replace(tzinfo=zone) + timedelta(hours=a)
-            sb = datetime.fromisoformat(s.isoformat()).replace(tzinfo=zone) + timedelta(hours=b)
-            ta, tb = sa.timestamp(), sb.timestamp()
+            ta, tb = _place(used, t0, zone, day, stream, weight=1.0)
             if len(stream) > 3:
                 extras.append((ta, tb))
-            i = max(int((ta - t0) // _STEP), 0)
-            while i < n and t0 + i * _STEP < tb:
-                lo, hi = max(ta, t0 + i * _STEP), min(tb, t0 + (i + 1) * _STEP)
-                if hi > lo:
-                    used[i] += k * (hi - lo)
-                i += 1
-    return Trace(name, zone, t0, used, extras=extras)
+        for r in range(draws):
+            other = random.Random(f"{name}/{t0}/{d}/{r}")
+            for stream in day_streams(day, other):
+                _place(expected, t0, zone, day, stream, weight=1.0 / draws)
+    return Trace(name, zone, t0, used, extras=extras, expected=expected if draws else None)
+
+
+def _place(
+    used: list[float], t0: float, zone: tzinfo, day: datetime, stream: Stream, *, weight: float
+) -> tuple[float, float]:
+    """Adds one stream of ``day`` to ``used`` (× ``weight``); its (start, end) unix times."""
+    a, b, k = stream[:3]
+    s = datetime.fromisoformat(day.replace(tzinfo=None).isoformat()).replace(tzinfo=zone)
+    # wall-clock hours in the zone (DST included)
+    ta, tb = (s + timedelta(hours=a)).timestamp(), (s + timedelta(hours=b)).timestamp()
+    n = len(used)
+    i = max(int((ta - t0) // _STEP), 0)
+    while i < n and t0 + i * _STEP < tb:
+        lo, hi = max(ta, t0 + i * _STEP), min(tb, t0 + (i + 1) * _STEP)
+        if hi > lo:
+            used[i] += weight * k * (hi - lo)
+        i += 1
+    return ta, tb
 
 
 def _evening(scale: float = 1.0, noisy: bool = False) -> Streams:
@@ -358,7 +382,7 @@ def _runaway_traces(seed: int) -> list[tuple[Trace, float]]:
     zone = ZoneInfo("Asia/Shanghai")
     found = []
     for variant in ("overnight", "daytime", "peak"):
-        tr = _build(f"runaway-{variant}", zone, days, rng, _evening(), start)
+        tr = _build(f"runaway-{variant}", zone, days, rng, _evening(), start, 0)
         day = datetime.fromtimestamp(tr.t(len(tr.used) - 1), zone).replace(
             hour=0, minute=0, second=0, microsecond=0
         ) - timedelta(days=rng.randint(1, 5))

@@ -295,6 +295,69 @@ def _envelope(samples: list[tuple[float, float]], now: float, w: float, zone: tz
     return sorted(highs)[-_ENVELOPE_RANK]
 
 
+#: a burn that the package reached at its quiet hours on at least this many of the
+#: past :data:`_ENVELOPE_DAYS` days is what it does, not a runaway
+_QUIET_DAYS = 3
+_QUIET_STEP = 900.0
+
+
+def _quiet_days(  # noqa: PLR0917 - private, called once
+    profile: WeeklyProfile,
+    samples: list[tuple[float, float]],
+    now: float,
+    w: float,
+    level: float,
+    quiet: float,
+) -> int:
+    """On how many of the past days (24-hour blocks back from ``now``) the package burnt
+    at least ``level`` over ``w`` seconds where the profile's rate, an hour either way,
+    is at most ``quiet``: a small account's sessions at random hours. Counting stops at
+    :data:`_QUIET_DAYS`."""
+    if not samples:
+        return 0
+    start = max(now - _ENVELOPE_DAYS * _DAY, samples[0][0])
+    end = now - w
+    if not end > start:
+        return 0
+    step = _QUIET_STEP
+    n = int((end - start) // step) + 1
+    used = [0.0] * n
+    cover = [0.0] * n
+    for t0, t1, rate in observed_usage(samples, start, end):
+        t = t0
+        while t < t1:  # bounded: one bin a turn, a span is at most six hours
+            i = min(int((t - start) // step), n - 1)
+            stop = min(start + (i + 1) * step, t1)
+            if not stop > t:
+                break
+            used[i] += rate * (stop - t)
+            cover[i] += stop - t
+            t = stop
+    span = max(round(w / step), 1)
+    slack = round(_TIMING_SLACK / step)
+    # the profile's expected burn from ``start - slack`` to each bin edge, in one walk
+    edges = [start + (j - slack) * step for j in range(n + span + 2 * slack + 1)]
+    expected = profile.cumulative(edges[0], edges)
+    limit = quiet * span * step
+    days: set[int] = set()
+    u, c = sum(used[:span]), sum(cover[:span])
+    for i in range(n - span + 1):
+        if i:
+            u += used[i + span - 1] - used[i - 1]
+            c += cover[i + span - 1] - cover[i - 1]
+        day = int((now - start - i * step) // _DAY)
+        if day in days or c < 0.75 * span * step or u < level * c:
+            continue
+        if all(
+            expected[i + s + span] - expected[i + s] <= limit
+            for s in range(0, 2 * slack + 1, slack)
+        ):
+            days.add(day)
+            if len(days) >= _QUIET_DAYS:
+                break
+    return len(days)
+
+
 def _weekend(t: float, zone: tzinfo) -> bool:
     try:
         return datetime.fromtimestamp(t, zone).weekday() >= 5
@@ -456,6 +519,13 @@ def _weekly(  # noqa: PLR0917 - private, called once with everything assess has
             # only now, as it reads the past days: the usual path stays cheap
             high = _envelope(clean, nowt, check.sustained_seconds, profile.zone)
             flagged = current > _ENVELOPE_MARGIN * high
+        if flagged and current is not None:
+            # a burn this package often reaches at its quiet hours is one of its
+            # sessions (a small account's few, at random times), not a runaway
+            quiet = current / check.factor
+            level = current / _ENVELOPE_MARGIN
+            seen = _quiet_days(profile, clean, nowt, check.sustained_seconds, level, quiet)
+            flagged = seen < _QUIET_DAYS
         if flagged and current:
             runaway_at = _at(now, nowt + remaining / current)
     end = _chart_end(nowt, depletion, expires_at, chart_seconds)

@@ -401,8 +401,39 @@ def fit_weekly(
         # again against the level and trend, so a growing package's early weeks
         # do not flatten its shape
         shape = _shape(slots, how, bins, weight, lambda k: _level_of(level, trend, k, now))
+        keep = _backtest(slots, how, bins, weight, lambda k: _level_of(level, trend, k, now), now)
+        shape = [1.0 + keep * (x - 1.0) for x in shape]
         level, trend, spread = _level(slots, how, bins, shape, now)
     return WeeklyProfile(zone, now, level, trend, tuple(shape), spread, days_seen)
+
+
+def _backtest(  # noqa: PLR0917 - private, called once with what fit_weekly has
+    slots: Sequence[int],
+    how: dict[int, int],
+    bins: _Bins,
+    w_of: Callable[[int], float],
+    l_of: Callable[[int], float],
+    now: float,
+) -> float:
+    """How much of the shape to keep (0 = flat, 1 = all of it), from a backtest: the
+    shape fitted without the last week, against that week's hours. It is the least
+    squares weight of the shape's departures from the week's mean rate: a rhythm that
+    predicted the last week keeps its shape (1), one that did no better than the flat
+    rate leans to it (a package without a real rhythm gets the line's answer)."""
+    cut = math.floor((now - _WEEK) / _HOUR)
+    past = [k for k in slots if k < cut]
+    last = [k for k in slots if k >= cut]
+    if len(past) < 24 * 7 or not last:
+        return 1.0
+    shape = _shape(past, how, bins, w_of, l_of)
+    rates = [bins.used[k] / bins.cover[k] for k in last]
+    mean = sum(rates) / len(rates)
+    num = den = 0.0
+    for k, y in zip(last, rates, strict=True):
+        d = mean * (shape[how[k]] - 1.0)
+        num += (y - mean) * d
+        den += d * d
+    return min(max(num / den, 0.0), 1.0) if den > 0 else 1.0
 
 
 def _level_of(level: float, trend: float, k: int, now: float) -> float:

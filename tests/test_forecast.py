@@ -521,3 +521,49 @@ def test_a_night_session_like_those_of_past_weekend_nights_is_not_a_runaway() ->
     assert fc.burn_ratio is not None
     assert fc.burn_ratio >= 3  # the same hours of past weeks were idle ...
     assert not fc.runaway  # ... but not the nights of the past weekend days
+
+
+def test_a_session_like_those_at_random_quiet_hours_is_not_a_runaway() -> None:
+    """A small account has a single stream of an hour at a different quiet time every
+    few days (never at this hour). Now it has one more: what it often does at its quiet
+    hours, not a runaway. The same stream on a package whose quiet hours are always
+    idle is one (test_a_stream_left_running_overnight_is_a_runaway)."""
+    start = NOW.timestamp() - 3600
+    sessions = [
+        (NOW.timestamp() - d * _DAY - (d % 5 + 1) * 3 * 3600, 3600) for d in range(1, 28, 3)
+    ]
+
+    def sporadic(local: datetime) -> float:
+        t = local.timestamp()
+        odd = any(a <= t < a + n for a, n in sessions)
+        return evening(local) + (1.0 if odd or t >= start else 0.0)
+
+    history = trace(sporadic, days=28, remaining=3e5)
+    fc = assess(history, remaining=3e5, now=NOW, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.burn_ratio is not None
+    assert fc.burn_ratio >= 3  # far above the usual for these hours ...
+    assert not fc.runaway  # ... but what it does at quiet hours on many days
+
+
+def test_a_rhythm_that_did_not_predict_the_last_week_leans_to_the_flat_rate() -> None:
+    """Three weeks of evening streams, then a week of the same burn in the mornings:
+    the shape of the earlier weeks predicted the last week worse than a flat rate, so
+    the profile is flat (the line's answer), not a blend of two rhythms."""
+    moved = NOW.timestamp() - 7 * _DAY
+
+    def shifted(local: datetime) -> float:
+        h = local.hour + local.minute / 60
+        if local.timestamp() >= moved:
+            return 1.5 if 7 <= h < 11 else 0.0
+        return 1.5 if 19 <= h < 23 else 0.0
+
+    history = trace(shifted, days=28, remaining=3e5)
+    profile = fit_weekly(history, now=NOW.timestamp(), zone=SHANGHAI)
+    assert profile is not None
+    assert max(profile.shape) - min(profile.shape) < 0.01
+    fc = assess(history, remaining=3e5, now=NOW, expires_at=None, zone=SHANGHAI)
+    assert fc is not None
+    assert fc.model == "weekly"
+    # 04:30 on Sunday in Shanghai, idle in both rhythms: the expected burn is the mean
+    assert math.isclose(fc.rate, fc.mean_rate, rel_tol=0.02)
