@@ -394,3 +394,47 @@ def test_alert_families_rendered_once_read_the_same_as_freshly_rendered(
         assert b'asset="vip-1"' not in kept.render_exposition()
     finally:
         state.close()
+
+
+def test_a_collection_that_found_the_same_shows_the_same_and_any_change_shows() -> None:
+    """A family re-collected with what it had (new objects, equal contents) keeps its
+    rendered lines; a change in one asset's figure, or in a 3D image's actions, shows at
+    the next scrape, in both formats."""
+    from monitor.exposition import ExpositionRegistry
+
+    store = SnapshotStore(["a"], INTERVALS, 3600)  # type: ignore[arg-type]
+    clock = Clock(T0)
+    registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=clock))
+    image = Asset(account="a", kind="image", id="img-1", type="3d", name="studio", expires_at=None)
+
+    def scrape() -> str:
+        text = registry.render_text().decode()
+        assert _parsed(text) == _parsed(generate_latest(registry).decode())
+        return text
+
+    def collect(remaining: float, actions: int) -> None:
+        store.apply(FamilyResult("a", "services", assets=(_hours("p1", remaining, T0),)), T0)
+        store.apply(FamilyResult("a", "images", assets=(image,)), T0)
+        store.apply(FamilyResult("a", "actions", actions={"img-1": actions}), T0)
+
+    collect(3600.0, 3)
+    first = scrape()
+    collect(3600.0, 3)
+    assert scrape() == first
+    collect(7200.0, 3)
+    scrape()
+    assert _value(registry, "ivh_service_remaining_seconds", asset="p1") == 7200.0
+    assert 'ivh_service_remaining_seconds{account="a",asset="p1"' in _value_line(
+        registry.render_text().decode(), "ivh_service_remaining_seconds"
+    )
+    assert "7200.0" in _value_line(registry.render_text().decode(), "ivh_service_remaining_seconds")
+    collect(7200.0, 4)
+    changed = scrape()
+    assert 'ivh_image_actions{account="a",asset="img-1"} 4.0' in changed
+    om = b"".join(registry.render_parts("openmetrics")).decode()
+    collect(7200.0, 5)
+    assert om != b"".join(registry.render_parts("openmetrics")).decode()
+
+
+def _value_line(text: str, name: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(name + "{"))
