@@ -438,3 +438,58 @@ def test_a_collection_that_found_the_same_shows_the_same_and_any_change_shows() 
 
 def _value_line(text: str, name: str) -> str:
     return next(line for line in text.splitlines() if line.startswith(name + "{"))
+
+
+async def test_gzipped_scrapes_of_the_same_and_of_a_changed_snapshot_inflate_to_its_text() -> None:
+    """A gzip body is made of pieces kept while its parts stay the same: scraped again
+    unchanged, then after a change, it inflates (any gzip reader: Python's ``gzip``
+    here, httpx too) to exactly what the registry renders at that moment."""
+    import gzip
+
+    from monitor.exposition import ExpositionRegistry
+    from monitor.server import create_app, start_server
+
+    store = SnapshotStore(["a", "b"], INTERVALS, 3600)  # type: ignore[arg-type]
+    registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=Clock(T0)))
+    app = create_app(registry, store, alive=lambda: True)
+    runner, port = await start_server(app, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def apply(account: str, remaining: float) -> None:
+        assets = tuple(_hours(f"{account}{i:04d}", remaining + i, T0) for i in range(500))
+        store.apply(FamilyResult(account, "services", assets=assets), T0)
+
+    bodies: list[tuple[bytes, bytes]] = []
+    try:
+        async with httpx.AsyncClient() as http:
+
+            async def scrape() -> None:
+                got = await http.get(url, headers={"Accept-Encoding": "gzip"})
+                assert got.headers["content-encoding"] == "gzip"
+                bodies.append((gzip.decompress(await _raw(http, url)), registry.render_text()))
+
+            apply("a", 1.0)
+            apply("b", 5.0)
+            await scrape()
+            await scrape()
+            apply("a", 2.0)  # a's lines change, b's pieces are kept
+            await scrape()
+            apply("b", 5.0)  # re-collected unchanged
+            await scrape()
+    finally:
+        await runner.cleanup()
+    for inflated, expected in bodies:
+        assert inflated == expected
+    assert bodies[2][1] != bodies[1][1]
+    line = next(
+        x
+        for x in bodies[2][0].decode().splitlines()
+        if x.startswith("ivh_service_remaining_seconds{") and 'asset="a0499"' in x
+    )
+    assert line.endswith(" 501.0")
+
+
+async def _raw(http: httpx.AsyncClient, url: str) -> bytes:
+    """The body as sent (not inflated by httpx)."""
+    async with http.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        return b"".join([chunk async for chunk in response.aiter_raw()])
