@@ -54,7 +54,7 @@ def _fmt_time(value: Any, zone: tzinfo) -> str:
     return str(value)
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=8192)
 def _fmt_moment(value: datetime, zone: tzinfo) -> str:
     """A moment in ``zone`` (the same few dates, every evaluation: formatted once).
     Equal datetimes are the same instant, which ``astimezone`` shows alike."""
@@ -90,7 +90,7 @@ class _Builder:
 #: filled texts by (the compiled text's id, the values of its fields); the compiled
 #: texts are the catalogue's, alive as long as the process
 _FILLED: dict[tuple[int, tuple[str, ...]], Parts] = {}
-_FILLED_MAX = 50_000
+_FILLED_MAX = 20_000
 #: the field names of each compiled text, by its id
 _NAMES: dict[int, tuple[str, ...]] = {}
 
