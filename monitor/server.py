@@ -91,7 +91,7 @@ def _metrics_handler(
         headers = {"Content-Type": content_type}
         size = sum(len(p) for p in parts)
         if "gzip" in request.headers.get("Accept-Encoding", "") and size > _GZIP_MIN_BYTES:
-            # a tenth of the size: compressed whole, off the loop, sent in one piece
+            # a tenth of the size: compressed off the loop (unchanged parts once), sent whole
             headers["Content-Encoding"] = "gzip"
             return web.Response(body=await asyncio.to_thread(gzip, parts), headers=headers)
         if size < _STREAM_MIN_BYTES or request.method == "HEAD":  # HEAD: headers only

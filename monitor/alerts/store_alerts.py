@@ -93,7 +93,7 @@ class AlertRows(StoreCore):
         text = alert_to_json(alert) if stored is None else stored
         db.execute(UPSERT, row_params(*row, stored=text))
         # read back as written: an alert's JSON decodes to an equal alert (the codec's
-        # round trip, tests/alerts/test_store.py), so the next read need not decode it
+        # round trip, tests/alerts/test_lifecycle.py), so the next read need not decode it
         self._decoded[alert.fingerprint] = (text, alert)
         if self._staged is not None:
             self._staged[alert.fingerprint] = row
