@@ -626,30 +626,48 @@ def main() -> int:  # noqa: PLR0915 - one run, one table: read top to bottom
             rows,
         )
     )
-    caught = total = 0
+    caught = total = caught_running = 0
     late: list[str] = []
+    delays: list[float] = []
     for seed in range(args.seeds):
         for tr, at in _runaway_traces(seed):
-            i_now = int((at - tr.start) // _STEP)
-            samples = _history(tr, i_now, 1e7)
-            fc = assess(
-                samples,
-                remaining=1e7,
-                now=datetime.fromtimestamp(tr.t(i_now), UTC),
-                expires_at=None,
-                zone=tr.zone,
-            )
+            a, b = tr.runaway or (at, at)
             total += 1
-            if fc is not None and fc.runaway:
-                caught += 1
-            else:
-                ratio = fc.burn_ratio if fc else None
-                late.append(f"{tr.name} seed {seed} (ratio {ratio})")
+            # asked every 15 min while it runs, from the first check (45 min in) on
+            check, first = at, True
+            while check < b:
+                i_now = int((check - tr.start) // _STEP)
+                samples = _history(tr, i_now, 1e7)
+                fc = assess(
+                    samples,
+                    remaining=1e7,
+                    now=datetime.fromtimestamp(tr.t(i_now), UTC),
+                    expires_at=None,
+                    zone=tr.zone,
+                )
+                if fc is not None and fc.runaway:
+                    caught += first
+                    caught_running += 1
+                    delays.append((check - a) / 60)
+                    break
+                if first:
+                    ratio = fc.burn_ratio if fc else None
+                    late.append(f"{tr.name} seed {seed} (ratio {ratio} 45 min in)")
+                first = False
+                check += 15 * 60
     out()
     out(f"runaway traces caught 45 min after the start: {caught}/{total}")
+    out(
+        f"runaway traces caught while they run (checked every 15 min): {caught_running}/{total};"
+        f" minutes from the start to the flag: median {statistics.median(delays or [0]):.0f},"
+        f" max {max(delays or [0]):.0f}"
+    )
     for miss in late:
-        out(f"  missed: {miss}")
-    verdicts.append(("runaway caught on every runaway trace", f"{caught}/{total}", caught == total))
+        out(f"  not at 45 min: {miss}")
+    verdicts.append(
+        ("runaway caught while it runs", f"{caught_running}/{total}", caught_running == total)
+    )
+    verdicts.append(("runaway caught 45 min in", f"{caught}/{total}", caught == total))
     out()
     out(
         table(

@@ -64,6 +64,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import daemon_floor
 from _common import (
     ROOT,
     SimulatorProcess,
@@ -585,6 +586,7 @@ def main(args: argparse.Namespace) -> list[Run]:
         f" {args.rss_seconds:g} s, then in a loop for {args.loop_cycles} cycles"
     )
     runs: list[Run] = []
+    floors: list[daemon_floor.Floor] = []
     for i, fleet in enumerate(args.fleets.split(",")):
         with _simulator(fleet, args.latency) as (sim, accounts):
             args.sim = sim
@@ -601,8 +603,13 @@ def main(args: argparse.Namespace) -> list[Run]:
                     f" loop CPU > 20 ms: {run.cpu_over_20}, longest: {'; '.join(run.top)};"
                     f" garbage collections: {run.gc}"
                 )
+            if isinstance(accounts, int):  # the floor of the CPU per request (daemon_floor.py)
+                floors.append(daemon_floor.measure(sim, fleet, accounts))
     out()
     out(table(HEADERS, [r.cells() for r in runs]))
+    if floors:
+        out()
+        out(table(daemon_floor.HEADERS, [f.cells() for f in floors]))
     return runs
 
 

@@ -429,6 +429,27 @@ def _render(
     )
 
 
+#: one (account, family) of the asset families: its state, the actions state (images),
+#: its sample lines by family name, by format
+_Chunk = tuple[FamilyState, FamilyState | None, dict[Format, dict[str, bytes]]]
+
+
+def _shown_equal(cached: _Chunk, state: FamilyState, actions: FamilyState | None) -> bool:
+    """Whether a family's new state shows what the cached one showed: the same assets,
+    anchors and 3D actions (what :meth:`AssetCollector._asset_families` reads of them)."""
+    old, old_actions = cached[0], cached[1]
+    return (
+        old.assets == state.assets
+        and old.anchors == state.anchors
+        and _actions(old_actions) == _actions(actions)
+    )
+
+
+def _actions(state: FamilyState | None) -> Mapping[str, object]:
+    """The 3D actions a state attaches to images (none: empty, as family_assets has it)."""
+    return {} if state is None or not state.actions else state.actions
+
+
 class AssetCollector(Collector):
     """Yields the asset, service, usage and collection-health metrics."""
 
@@ -446,9 +467,7 @@ class AssetCollector(Collector):
         self._relative = expose_relative_metrics
         self._account_labels = {k: dict(v) for k, v in (account_labels or {}).items()}
         #: (account, family) -> (its state, the actions state, rendered by format)
-        self._chunks: dict[
-            tuple[str, str], tuple[object, object, dict[Format, dict[str, bytes]]]
-        ] = {}
+        self._chunks: dict[tuple[str, str], _Chunk] = {}
         self._header_cache: dict[Format, dict[str, bytes]] = {}
         #: the health and account families by format: (the states shown, rendered)
         self._health_cache: dict[Format, tuple[tuple[FamilyState, ...], bytes]] = {}
@@ -483,14 +502,15 @@ class AssetCollector(Collector):
         whatever follows, by :class:`ExpositionRegistry`).
 
         The per-asset families of each (account, family) are rendered once per
-        collection of that family (and format) and cached; a scrape assembles the
+        collection of that family (and format) that changed what it shows (its
+        assets, anchors, 3D actions) and cached; a scrape assembles the
         cached lines and renders only what changes with the clock (health, relative
         expiry).
         """
         snap = self._store.current
         now = self._clock()
         chunks: list[dict[str, bytes]] = []
-        live: dict[tuple[str, str], tuple[object, object, dict[Format, dict[str, bytes]]]] = {}
+        live: dict[tuple[str, str], _Chunk] = {}
         for account in snap.accounts:
             for family in ("services", "timbres", "images"):
                 state = snap.usable(account, family, now)
@@ -500,7 +520,10 @@ class AssetCollector(Collector):
                 key = (account, family)
                 cached = self._chunks.get(key)
                 if cached is None or cached[0] is not state or cached[1] is not actions:
-                    cached = (state, actions, {})
+                    # a new collection; what it found is most often what the one before
+                    # found: then its lines are the same, kept, not rendered again
+                    same = cached is not None and _shown_equal(cached, state, actions)
+                    cached = (state, actions, cached[2] if same and cached is not None else {})
                 if fmt not in cached[2]:
                     assets = snap.family_assets(account, family, now)
                     anchors = state.anchors if family == "images" else ()

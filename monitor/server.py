@@ -6,9 +6,9 @@ With a ``status`` source, ``/`` is the status page and ``/api/assets``,
 A scrape renders the current snapshot (off the event loop, so a big one never
 stalls collection) and never calls the gateway: in OpenMetrics 1.0.0 when the
 scraper's ``Accept`` asks for it, else in the text format 0.0.4. A big plain body is
-streamed in the pieces it is made of, and a gzip one is compressed from them,
-so a scrape of a big fleet never holds a second copy of it (~5 MB at 10k
-assets).
+streamed in the pieces it is made of, and a gzip one is compressed from them
+(each piece once while it stays the same: :class:`_Gzipper`), so a scrape of a
+big fleet never holds a second plain copy of it (~5 MB at 10k assets).
 
 What guards the endpoints against the network (connection bound, header
 deadline, refusals counted and logged once a minute) is
@@ -71,6 +71,8 @@ def _metrics_handler(
     """``/metrics``: OpenMetrics when the scraper asks for it, else the text format
     0.0.4; gzipped when asked and worth it, streamed in parts when large."""
 
+    gzip = _Gzipper()
+
     async def metrics(request: web.Request) -> web.StreamResponse:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         openmetrics = content_type.startswith("application/openmetrics-text")
@@ -89,9 +91,9 @@ def _metrics_handler(
         headers = {"Content-Type": content_type}
         size = sum(len(p) for p in parts)
         if "gzip" in request.headers.get("Accept-Encoding", "") and size > _GZIP_MIN_BYTES:
-            # a tenth of the size: compressed whole, off the loop, sent in one piece
+            # a tenth of the size: compressed off the loop (unchanged parts once), sent whole
             headers["Content-Encoding"] = "gzip"
-            return web.Response(body=await asyncio.to_thread(_gzip, parts), headers=headers)
+            return web.Response(body=await asyncio.to_thread(gzip, parts), headers=headers)
         if size < _STREAM_MIN_BYTES or request.method == "HEAD":  # HEAD: headers only
             return web.Response(body=b"".join(parts), headers=headers)
         response = web.StreamResponse(headers=headers)
@@ -184,11 +186,49 @@ def create_app(
     return app
 
 
-def _gzip(parts: list[bytes]) -> bytes:
-    packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # wbits 31: gzip framing
-    packed = [packer.compress(part) for part in parts]
-    packed.append(packer.flush())
-    return b"".join(packed)
+#: a gzip member's header: no name, no mtime, deflate, unknown OS (RFC 1952)
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+#: an empty final deflate block (fixed Huffman codes, BFINAL set): ends the stream
+_DEFLATE_END = b"\x03\x00"
+
+
+class _Gzipper:
+    """Gzips a body from its parts, each part deflated once while it stays in the
+    bodies scraped (the renders hand back the same bytes objects while nothing changed).
+
+    Each part is a deflate stream of its own ended with a full flush (byte-aligned,
+    no reference to what came before), so the pieces of the same parts in any order
+    and company make one valid deflate stream; ended with an empty final block and
+    framed as one gzip member (RFC 1951/1952): any gzip reader inflates it. Parts are
+    kept only while the last body had them, so this holds at most one body's pieces.
+    """
+
+    def __init__(self, level: int = 6) -> None:
+        self._level = level
+        #: by id of the part: (the part, kept alive so the id stays its, its deflate)
+        self._packed: dict[int, tuple[bytes, bytes]] = {}
+
+    def __call__(self, parts: list[bytes]) -> bytes:
+        known = self._packed
+        packed: dict[int, tuple[bytes, bytes]] = {}
+        out = [_GZIP_HEADER]
+        crc, size = 0, 0
+        for part in parts:
+            if not part:
+                continue
+            hit = known.get(id(part))
+            if hit is None or hit[0] is not part:
+                packer = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+                hit = (part, packer.compress(part) + packer.flush(zlib.Z_FULL_FLUSH))
+            packed[id(part)] = hit
+            out.append(hit[1])
+            crc = zlib.crc32(part, crc)
+            size += len(part)
+        out.append(_DEFLATE_END)
+        out.append((crc & 0xFFFFFFFF).to_bytes(4, "little"))
+        out.append((size & 0xFFFFFFFF).to_bytes(4, "little"))
+        self._packed = packed  # a racing scrape's pieces are lost, not wrong
+        return b"".join(out)
 
 
 class Serving:

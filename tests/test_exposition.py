@@ -394,3 +394,102 @@ def test_alert_families_rendered_once_read_the_same_as_freshly_rendered(
         assert b'asset="vip-1"' not in kept.render_exposition()
     finally:
         state.close()
+
+
+def test_a_collection_that_found_the_same_shows_the_same_and_any_change_shows() -> None:
+    """A family re-collected with what it had (new objects, equal contents) keeps its
+    rendered lines; a change in one asset's figure, or in a 3D image's actions, shows at
+    the next scrape, in both formats."""
+    from monitor.exposition import ExpositionRegistry
+
+    store = SnapshotStore(["a"], INTERVALS, 3600)  # type: ignore[arg-type]
+    clock = Clock(T0)
+    registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=clock))
+    image = Asset(account="a", kind="image", id="img-1", type="3d", name="studio", expires_at=None)
+
+    def scrape() -> str:
+        text = registry.render_text().decode()
+        assert _parsed(text) == _parsed(generate_latest(registry).decode())
+        return text
+
+    def collect(remaining: float, actions: int) -> None:
+        store.apply(FamilyResult("a", "services", assets=(_hours("p1", remaining, T0),)), T0)
+        store.apply(FamilyResult("a", "images", assets=(image,)), T0)
+        store.apply(FamilyResult("a", "actions", actions={"img-1": actions}), T0)
+
+    collect(3600.0, 3)
+    first = scrape()
+    collect(3600.0, 3)
+    assert scrape() == first
+    collect(7200.0, 3)
+    scrape()
+    assert _value(registry, "ivh_service_remaining_seconds", asset="p1") == 7200.0
+    assert 'ivh_service_remaining_seconds{account="a",asset="p1"' in _value_line(
+        registry.render_text().decode(), "ivh_service_remaining_seconds"
+    )
+    assert "7200.0" in _value_line(registry.render_text().decode(), "ivh_service_remaining_seconds")
+    collect(7200.0, 4)
+    changed = scrape()
+    assert 'ivh_image_actions{account="a",asset="img-1"} 4.0' in changed
+    om = b"".join(registry.render_parts("openmetrics")).decode()
+    collect(7200.0, 5)
+    assert om != b"".join(registry.render_parts("openmetrics")).decode()
+
+
+def _value_line(text: str, name: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(name + "{"))
+
+
+async def test_gzipped_scrapes_of_the_same_and_of_a_changed_snapshot_inflate_to_its_text() -> None:
+    """A gzip body is made of pieces kept while its parts stay the same: scraped again
+    unchanged, then after a change, it inflates (any gzip reader: Python's ``gzip``
+    here, httpx too) to exactly what the registry renders at that moment."""
+    import gzip
+
+    from monitor.exposition import ExpositionRegistry
+    from monitor.server import create_app, start_server
+
+    store = SnapshotStore(["a", "b"], INTERVALS, 3600)  # type: ignore[arg-type]
+    registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=Clock(T0)))
+    app = create_app(registry, store, alive=lambda: True)
+    runner, port = await start_server(app, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def apply(account: str, remaining: float) -> None:
+        assets = tuple(_hours(f"{account}{i:04d}", remaining + i, T0) for i in range(500))
+        store.apply(FamilyResult(account, "services", assets=assets), T0)
+
+    bodies: list[tuple[bytes, bytes]] = []
+    try:
+        async with httpx.AsyncClient() as http:
+
+            async def scrape() -> None:
+                got = await http.get(url, headers={"Accept-Encoding": "gzip"})
+                assert got.headers["content-encoding"] == "gzip"
+                bodies.append((gzip.decompress(await _raw(http, url)), registry.render_text()))
+
+            apply("a", 1.0)
+            apply("b", 5.0)
+            await scrape()
+            await scrape()
+            apply("a", 2.0)  # a's lines change, b's pieces are kept
+            await scrape()
+            apply("b", 5.0)  # re-collected unchanged
+            await scrape()
+    finally:
+        await runner.cleanup()
+    for inflated, expected in bodies:
+        assert inflated == expected
+    assert bodies[2][1] != bodies[1][1]
+    line = next(
+        x
+        for x in bodies[2][0].decode().splitlines()
+        if x.startswith("ivh_service_remaining_seconds{") and 'asset="a0499"' in x
+    )
+    assert line.endswith(" 501.0")
+
+
+async def _raw(http: httpx.AsyncClient, url: str) -> bytes:
+    """The body as sent (not inflated by httpx)."""
+    async with http.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        return b"".join([chunk async for chunk in response.aiter_raw()])

@@ -580,14 +580,16 @@ class AlertEngine:
                     notified_severity=alert.severity,
                 )
             for alert, row in quiet:
-                if row.resolved_at is None and alert_to_json(alert) == row.stored:
-                    continue  # its row would be written as it is: most rows, most cycles
+                stored = alert_to_json(alert)
+                if row.resolved_at is None and stored == row.stored:
+                    continue  # its row would be written as it is
                 self.store.upsert_alert(
                     db,
                     alert,
                     started_at=row.started_at,
                     last_notified_at=row.last_notified_at,
                     notified_severity=row.notified_severity,
+                    stored=stored,
                 )
             self._write_resolved(db, resolved, notifications, now)
 

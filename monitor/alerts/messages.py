@@ -12,6 +12,7 @@ including an operator's ``alerts.templates`` text, as written.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
@@ -49,8 +50,15 @@ def _kind_name(language: Language, kind: str) -> str:
 
 def _fmt_time(value: Any, zone: tzinfo) -> str:
     if isinstance(value, datetime):
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        return _fmt_moment(value, zone)
     return str(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _fmt_moment(value: datetime, zone: tzinfo) -> str:
+    """A moment in ``zone`` (the same few dates, every evaluation: formatted once).
+    Equal datetimes are the same instant, which ``astimezone`` shows alike."""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _hours(seconds: float | None) -> str:
@@ -79,8 +87,36 @@ class _Builder:
         return tuple(self.pieces)
 
 
+#: filled texts by (the compiled text's id, the values of its fields); the compiled
+#: texts are the catalogue's, alive as long as the process
+_FILLED: dict[tuple[int, tuple[str, ...]], Parts] = {}
+_FILLED_MAX = 20_000
+#: the field names of each compiled text, by its id
+_NAMES: dict[int, tuple[str, ...]] = {}
+
+
 def _fill(compiled: tuple[Piece, ...], fields: Mapping[str, str]) -> Parts:
-    """A catalogue text with its placeholders filled from ``fields``, as :data:`Parts`."""
+    """A catalogue text with its placeholders filled from ``fields``, as :data:`Parts`:
+    the same text and values as an evaluation before give the pieces it made."""
+    names = _NAMES.get(id(compiled))
+    if names is None:
+        names = _NAMES[id(compiled)] = tuple(p.name for p in compiled if isinstance(p, Field))
+        _CATALOGUE_TEXTS.append(compiled)  # its id stays its own
+    key = (id(compiled), tuple([fields[n] for n in names]))
+    done = _FILLED.get(key)
+    if done is None:
+        if len(_FILLED) >= _FILLED_MAX:
+            _FILLED.clear()
+        done = _FILLED[key] = _filled(compiled, fields)
+    return done
+
+
+#: every compiled text seen by :func:`_fill`, kept alive so that no other object takes
+#: its id (they are the catalogue's anyway)
+_CATALOGUE_TEXTS: list[tuple[Piece, ...]] = []
+
+
+def _filled(compiled: tuple[Piece, ...], fields: Mapping[str, str]) -> Parts:
     out = _Builder()
     for piece in compiled:
         if isinstance(piece, Field):

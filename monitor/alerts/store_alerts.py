@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from monitor.alerts.records import Alert
-from monitor.alerts.store_codec import alert_from_json, from_timestamp, to_timestamp
+from monitor.alerts.store_codec import (
+    alert_from_json,
+    alert_to_json,
+    from_timestamp,
+    to_timestamp,
+)
 from monitor.alerts.store_core import UPSERT, Row, StoreCore, row_params
 
 __all__ = ["AlertRow", "AlertRows"]
@@ -52,7 +57,7 @@ class AlertRows(StoreCore):
         return [
             AlertRow(
                 fingerprint=r[0],
-                alert=alert_from_json(r[1]),
+                alert=self._alert(r[0], r[1]),
                 started_at=from_timestamp(r[2]) or datetime.fromtimestamp(0, UTC),
                 last_notified_at=from_timestamp(r[3]),
                 notified_severity=r[4],
@@ -61,6 +66,16 @@ class AlertRows(StoreCore):
             )
             for r in rows
         ]
+
+    def _alert(self, fingerprint: str, stored: str) -> Alert:
+        """The alert of a row's JSON: decoded once per text (most rows are read again
+        unchanged, or as this process wrote them)."""
+        known = self._decoded.get(fingerprint)
+        if known is not None and known[0] == stored:
+            return known[1]
+        alert = alert_from_json(stored)
+        self._decoded[fingerprint] = (stored, alert)
+        return alert
 
     def upsert_alert(
         self,
@@ -71,9 +86,15 @@ class AlertRows(StoreCore):
         last_notified_at: datetime | None,
         notified_severity: str | None,
         resolved_at: datetime | None = None,
+        stored: str | None = None,
     ) -> None:
+        """``stored``: ``alert_to_json(alert)`` when the caller has encoded it already."""
         row: Row = (alert, started_at, last_notified_at, notified_severity, resolved_at)
-        db.execute(UPSERT, row_params(*row))
+        text = alert_to_json(alert) if stored is None else stored
+        db.execute(UPSERT, row_params(*row, stored=text))
+        # read back as written: an alert's JSON decodes to an equal alert (the codec's
+        # round trip, tests/alerts/test_lifecycle.py), so the next read need not decode it
+        self._decoded[alert.fingerprint] = (text, alert)
         if self._staged is not None:
             self._staged[alert.fingerprint] = row
         else:
@@ -91,4 +112,5 @@ class AlertRows(StoreCore):
                 for fp, row in self._rows.items()
                 if row[0].status != "resolved" or row[4] is None or row[4] >= before
             }
+            self._decoded = {fp: d for fp, d in self._decoded.items() if fp in self._rows}
             return cur.rowcount

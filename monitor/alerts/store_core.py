@@ -99,7 +99,10 @@ def row_params(
     last_notified_at: datetime | None,
     notified_severity: str | None,
     resolved_at: datetime | None,
+    *,
+    stored: str | None = None,
 ) -> tuple[Any, ...]:
+    """``stored``: the alert's JSON when the caller has it already (encoded once)."""
     return (
         alert.fingerprint,
         alert.rule,
@@ -112,7 +115,7 @@ def row_params(
         to_timestamp(last_notified_at),
         notified_severity,
         to_timestamp(resolved_at),
-        alert_to_json(alert),
+        alert_to_json(alert) if stored is None else stored,
     )
 
 
@@ -187,6 +190,9 @@ class StoreCore:
         self._rows: dict[str, Row] = {}
         #: rows written by the open transaction, mirrored once it commits
         self._staged: dict[str, Row] | None = None
+        #: by fingerprint: an alert's stored JSON and the alert read from (or written
+        #: as) it, so a row read again unchanged is not decoded again
+        self._decoded: dict[str, tuple[str, Alert]] = {}
         #: a lost file being recreated: the salvaged copy (if any) and what was pending
         self._salvage: Path | None = None
         self._salvaged = False

@@ -259,3 +259,27 @@ async def test_expiry_unknown_fires_in_both_languages_and_resolves_once_dated(
             assert ("expiry known again" if language == "en" else "到期时间已可知") in summary
         finally:
             w.state.close()
+
+
+async def test_alerts_read_back_in_this_process_are_the_ones_a_restart_reads(
+    world: World,
+) -> None:
+    """The store hands back an alert it wrote (or read) unchanged without decoding it
+    again: what it returns must be what a freshly opened store decodes from the file,
+    firing and resolved, through quiet cycles that rewrite the changing values."""
+    w = world
+    low = service("BroadcastHour-a", remaining_h=30, ordered_h=1000)
+    await w.cycle(low, voice("v", expires_in_days=3), voice("w", expires_in_days=9))
+    for _ in range(3):
+        w.clock.advance(minutes=7)
+        await w.cycle(low, voice("v", expires_in_days=3), voice("w", expires_in_days=9))
+    w.clock.advance(minutes=7)
+    await w.cycle(replace(low, remaining_seconds=900 * 3600), voice("w", expires_in_days=9))
+    here = {r.fingerprint: r.alert for r in w.state.alerts()}
+    assert {a.status for a in here.values()} == {"firing", "resolved"}
+    assert dict(w.engine.firing) == {fp: a for fp, a in here.items() if a.status == "firing"}
+    fresh = StateStore(w.path / "state.sqlite3")
+    try:
+        assert {r.fingerprint: r.alert for r in fresh.alerts()} == here
+    finally:
+        fresh.close()

@@ -506,3 +506,25 @@ async def test_annotations_without_pieces_are_escaped_whole() -> None:
     await channel.aclose()
     content = seen[0]["markdown"]["content"]
     assert "［click］(http://evil.example/) ＃ h ＜at id=all＞＜/at＞" in content
+
+
+def test_texts_filled_again_show_each_alerts_own_values() -> None:
+    """A text is filled once per set of values it shows: the same values again give the
+    same pieces, any value that shows differently gives its own."""
+    from datetime import UTC, datetime
+
+    def summary(name: str, days: float, language: Language = "en") -> str:
+        facts = {"account": "acme", "name": name, "kind": "timbre", "days_left": days}
+        facts["expires_at"] = datetime(2026, 12, 9, 1, 30, tzinfo=UTC)
+        return joined(render_parts("expiring", language, facts, SHANGHAI)["summary"])
+
+    first = summary("alpha", 2.0)
+    assert "alpha" in first
+    assert "2.0" in first
+    assert summary("alpha", 2.04) == first  # shown as 2.0 too
+    assert "2.1" in summary("alpha", 2.06)
+    beta = summary("beta", 2.0)
+    assert "beta" in beta
+    assert "alpha" not in beta
+    assert summary("alpha", 2.0) == first
+    assert summary("alpha", 2.0, "zh") != first
