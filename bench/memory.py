@@ -17,7 +17,9 @@ sampling RSS every 0.5 s: **steady** is the median of the samples, **peak**
 their maximum (and ``VmHWM``, the high-water mark since start). Then it times
 ``/metrics`` (plain and gzip) and ``/`` twenty times each, waits for the end of
 the next cycle and leaves the daemon idle for ``--idle`` seconds, measuring the
-CPU it used meanwhile.
+CPU it used meanwhile (from 7 s after the cycle's end: the cycle's last alert
+evaluations and the heap's settle and trim at the first quiet look are the
+cycle's work, done once per cycle).
 
 The **floor** of a fleet ``AxN`` is the same daemon, same config, over ``Ax0``
 (the accounts with no assets): the interpreter, the imports, the threads, the
@@ -70,6 +72,10 @@ HEADERS = [
 
 #: Prometheus' default scrape interval
 _SCRAPE_EVERY = 15.0
+
+
+#: from the end of a cycle to the idle window: its last evaluations, the heap trim
+_AFTER_CYCLE_SECONDS = 7.0
 
 
 def _timed(url: str, *, gzip_ok: bool = False, repeat: int = 20) -> tuple[float, float, int]:
@@ -136,7 +142,9 @@ def _observe(
     done = _finished(log)
     if not wait_until(lambda: _finished(log) >= (done // jobs + 1) * jobs, 600, every=0.2):
         raise RuntimeError("the next cycle never ended")
-    time.sleep(0.5)
+    # the last evaluations, then the heap's settle and trim at the first quiet look
+    # (monitor.cli._trim_heap, 5 s): once per cycle, not idle work
+    time.sleep(_AFTER_CYCLE_SECONDS)
     cpu0 = cpu_seconds(pid)
     time.sleep(args.idle)
     idle_cpu = (cpu_seconds(pid) - cpu0) / args.idle * 1000
