@@ -535,27 +535,12 @@ class IVHClient:
                         for c in v.split(",")
                     ]
                 )
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    size = self._take(
-                        chunks, size, inflater.feed(chunk, _MAX_BODY_BYTES - size), endpoint
-                    )
-                self._take(chunks, size, inflater.flush(), endpoint)
+                raw = await self._inflate_bounded(
+                    response.content.iter_chunked(_CHUNK), inflater, endpoint
+                )
                 status = response.status
                 reason = response.reason or httpx.codes.get_reason_phrase(status)
-                return _Answer(status, reason, response.headers.get, b"".join(chunks))
-
-    def _take(self, chunks: list[bytes], size: int, chunk: bytes, endpoint: str) -> int:
-        size += len(chunk)
-        if size > _MAX_BODY_BYTES:
-            raise ParseError(
-                f"response larger than {_MAX_BODY_BYTES // (1024 * 1024)} MiB; refused",
-                account=self.account.name,
-                endpoint=endpoint,
-            )
-        chunks.append(chunk)
-        return size
+                return _Answer(status, reason, response.headers.get, raw)
 
     async def _read_bounded(self, response: httpx.Response, endpoint: str) -> bytes:
         """The decoded body, refused as soon as it would pass ``_MAX_BODY_BYTES``.
@@ -569,6 +554,13 @@ class IVHClient:
         else:
             raws = response.aiter_raw()
             inflater = _Inflater(response.headers.get_list("content-encoding", split_commas=True))
+        return await self._inflate_bounded(raws, inflater, endpoint)
+
+    async def _inflate_bounded(
+        self, raws: AsyncIterator[bytes], inflater: _Inflater, endpoint: str
+    ) -> bytes:
+        """The body of ``raws`` decoded by ``inflater``, refused as soon as it would
+        pass ``_MAX_BODY_BYTES`` (both routes of an exchange read through this)."""
         chunks: list[bytes] = []
         size = 0
 
