@@ -9,77 +9,18 @@ forecast, no runaway), then at five times it (the runaway metric, the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest_asyncio
 
-from monitor.daemon import Daemon
-from monitor.demo import demo_settings, seed_history
-from monitor.domain import Asset
-from monitor.simulator import Dataset, default_dataset, run_simulator
-from tests.alerting import Clock
-from tests.processes import serving
-
-ACCOUNT = "horizon-sg"
-TYPE = "HalfRealistic3DBroadcastHour"
-USUAL = 0.5  # seconds per second: half a stream, on average, at this hour
-
-
-@dataclass
-class Burning:
-    daemon: Daemon
-    dataset: Dataset
-    clock: Clock
-    url: str
-
-    def asset(self) -> Asset:
-        return next(a for a in self.daemon.store.current.assets(self.clock()) if a.type == TYPE)
-
-    async def burn(self, rate: float, minutes: int) -> None:
-        """``rate`` seconds per second for ``minutes``, a collection every five minutes."""
-        for _ in range(minutes // 5):
-            left = self.asset().remaining_seconds or 0.0
-            self.dataset.account(ACCOUNT).set_service_figures(
-                TYPE, RemainMilliseconds=round((left - rate * 300) * 1000)
-            )
-            self.clock.advance(seconds=300)
-            await self.daemon.run_family(ACCOUNT, "services")
-
-    def metrics(self) -> str:
-        return self.daemon.registry.render_text().decode()
+from tests.burning import TYPE, USUAL, Burning, burning_daemon
 
 
 @pytest_asyncio.fixture
 async def burning(tmp_path: Path) -> AsyncIterator[Burning]:
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    async with run_simulator(default_dataset(clock())) as sim:
-        settings, accounts = demo_settings(
-            sim.url,
-            state_dir=str(tmp_path),
-            alerts={"rules": {"runaway_burn": {"sustained_minutes": 30}}},
-        )
-        daemon = Daemon(settings, [a for a in accounts if a.name == ACCOUNT], clock=clock)
-        try:
-            await daemon.run_family(ACCOUNT, "services")
-            asset = next(a for a in daemon.store.current.assets(clock()) if a.type == TYPE)
-            first = daemon.state.usage(ACCOUNT, clock() - timedelta(hours=1))[asset.id][0]
-            seed_history(
-                daemon.state,
-                ACCOUNT,
-                asset.id,
-                first,
-                ordered=asset.ordered_seconds or 0.0,
-                zone=accounts[0].zone,
-                usual=USUAL,
-            )
-            daemon.engine.refit()
-            async with serving(daemon) as url:
-                yield Burning(daemon, sim.dataset, clock, url)
-        finally:
-            await daemon.stop()
+    async with burning_daemon(tmp_path) as b:
+        yield b
 
 
 def _line(metrics: str, name: str) -> str:
@@ -134,35 +75,17 @@ async def test_a_runaway_burn_alerts_with_the_usual_and_current_rate(burning: Bu
 
 async def test_the_runaway_threshold_is_per_asset(tmp_path: Path) -> None:
     """An override raising the factor for this package: the same burn is no runaway."""
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    async with run_simulator(default_dataset(clock())) as sim:
-        settings, accounts = demo_settings(
-            sim.url,
-            state_dir=str(tmp_path),
-            alerts={
-                "overrides": [
-                    {
-                        "match": {"service_type": TYPE},
-                        "rule": "runaway_burn",
-                        "factor": 20,
-                        "sustained_minutes": 30,
-                    }
-                ]
-            },
-        )
-        daemon = Daemon(settings, [a for a in accounts if a.name == ACCOUNT], clock=clock)
-        try:
-            await daemon.run_family(ACCOUNT, "services")
-            asset = next(a for a in daemon.store.current.assets(clock()) if a.type == TYPE)
-            first = daemon.state.usage(ACCOUNT, clock() - timedelta(hours=1))[asset.id][0]
-            seed_history(
-                daemon.state, ACCOUNT, asset.id, first, ordered=asset.ordered_seconds or 0.0,
-                zone=accounts[0].zone, usual=USUAL,
-            )  # fmt: skip
-            daemon.engine.refit()
-            b = Burning(daemon, sim.dataset, clock, "")
-            await b.burn(5 * USUAL, 45)
-            assert _line(b.metrics(), "ivh_service_runaway").endswith(" 0.0")
-            assert not [a for a in daemon.engine.firing.values() if a.rule == "runaway_burn"]
-        finally:
-            await daemon.stop()
+    alerts = {
+        "overrides": [
+            {
+                "match": {"service_type": TYPE},
+                "rule": "runaway_burn",
+                "factor": 20,
+                "sustained_minutes": 30,
+            }
+        ]
+    }
+    async with burning_daemon(tmp_path, alerts) as b:
+        await b.burn(5 * USUAL, 45)
+        assert _line(b.metrics(), "ivh_service_runaway").endswith(" 0.0")
+        assert not [a for a in b.daemon.engine.firing.values() if a.rule == "runaway_burn"]

@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 
 from monitor.daemon import Daemon
-from monitor.demo import DEMO_TENANT, demo_settings, seed_history
+from monitor.demo import DEMO_TENANT, demo_settings
 from monitor.domain import FAMILIES, Asset
 from monitor.forecast import Forecast
 from monitor.simulator import default_dataset, run_simulator
@@ -30,7 +30,7 @@ from monitor.status import fmt
 from monitor.status.page import ViewQuery, render_page
 from monitor.status.tenants import group_totals
 from monitor.status.view import ChannelItem, ReloadHealth, forecast_advice
-from tests.alerting import Clock
+from tests.burning import ACCOUNT, USUAL, burning_daemon
 from tests.processes import serving
 from tests.status.test_page import NOW, SHANGHAI, asset, data, parse
 
@@ -207,48 +207,14 @@ async def test_voices_show_their_avatar_types(served: tuple[str, Daemon]) -> Non
 
 # -- a real forecast: weeks of history, then a runaway --------------------------------------
 
-RUNAWAY_ACCOUNT = "horizon-sg"
-RUNAWAY_TYPE = "HalfRealistic3DBroadcastHour"
-USUAL = 0.5
-
 
 async def test_a_runaway_burn_shows_its_model_band_badge_and_advice(tmp_path: Path) -> None:
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    async with run_simulator(default_dataset(clock())) as sim:
-        settings, accounts = demo_settings(
-            sim.url,
-            state_dir=str(tmp_path),
-            alerts={"rules": {"runaway_burn": {"sustained_minutes": 30}}},
-        )
-        daemon = Daemon(settings, [a for a in accounts if a.name == RUNAWAY_ACCOUNT], clock=clock)
-        try:
-            await daemon.run_family(RUNAWAY_ACCOUNT, "services")
-
-            def package() -> Asset:
-                return next(
-                    a for a in daemon.store.current.assets(clock()) if a.type == RUNAWAY_TYPE
-                )
-
-            first = daemon.state.usage(RUNAWAY_ACCOUNT, clock() - timedelta(hours=1))[package().id]
-            seed_history(
-                daemon.state, RUNAWAY_ACCOUNT, package().id, first[0],
-                ordered=package().ordered_seconds or 0.0, zone=accounts[0].zone, usual=USUAL,
-            )  # fmt: skip
-            daemon.engine.refit()
-            for rate, minutes in ((USUAL, 20), (5 * USUAL, 45)):
-                for _ in range(minutes // 5):
-                    left = package().remaining_seconds or 0.0
-                    sim.dataset.account(RUNAWAY_ACCOUNT).set_service_figures(
-                        RUNAWAY_TYPE, RemainMilliseconds=round((left - rate * 300) * 1000)
-                    )
-                    clock.advance(seconds=300)
-                    await daemon.run_family(RUNAWAY_ACCOUNT, "services")
-            async with serving(daemon) as url:
-                page = await _get(f"{url}/", account=RUNAWAY_ACCOUNT)
-            fc = daemon.engine.forecasts[(RUNAWAY_ACCOUNT, package().id)]
-            ident = package().id
-        finally:
-            await daemon.stop()
+    async with burning_daemon(tmp_path) as b:
+        await b.burn(USUAL, 20)
+        await b.burn(5 * USUAL, 45)
+        page = await _get(f"{b.url}/", account=ACCOUNT)
+        fc = b.daemon.engine.forecasts[(ACCOUNT, b.asset().id)]
+        ident = b.asset().id
     assert fc.runaway
     assert fc.model == "weekly"
     chart = next(
