@@ -75,7 +75,7 @@ from _common import (
     table,
     wait_until,
 )
-from memory import _finished
+from memory import _finished, scraped_rss
 from scrape import fetch
 
 from monitor.domain import FAMILIES
@@ -461,15 +461,7 @@ def _observe(
     # 1. scraped every 15 s: RSS, and the daemon's CPU per upstream request
     counts0 = _requests(args.sim)
     cpu0 = cpu_seconds(pid)
-    rss: list[float] = []
-    started = time.monotonic()
-    next_scrape = started
-    while time.monotonic() - started < args.rss_seconds:
-        if time.monotonic() >= next_scrape:
-            fetch(url + "/metrics")
-            next_scrape += _SCRAPE_EVERY
-        rss.append(memory_kib(pid)["VmRSS"] / 1024)
-        time.sleep(0.5)
+    rss = scraped_rss(url, pid, args.rss_seconds)
     cpu = cpu_seconds(pid) - cpu0
     requests = _requests(args.sim) - counts0
 

@@ -78,6 +78,20 @@ _SCRAPE_EVERY = 15.0
 _AFTER_CYCLE_SECONDS = 7.0
 
 
+def scraped_rss(url: str, pid: int, seconds: float) -> list[float]:
+    """RSS (MB) of ``pid`` every 0.5 s for ``seconds``, ``/metrics`` scraped every 15 s."""
+    rss: list[float] = []
+    started = time.monotonic()
+    next_scrape = started
+    while time.monotonic() - started < seconds:
+        if time.monotonic() >= next_scrape:
+            fetch(url + "/metrics")
+            next_scrape += _SCRAPE_EVERY
+        rss.append(memory_kib(pid)["VmRSS"] / 1024)
+        time.sleep(0.5)
+    return rss
+
+
 def _timed(url: str, *, gzip_ok: bool = False, repeat: int = 20) -> tuple[float, float, int]:
     fetch(url, gzip_ok=gzip_ok)
     samples: list[float] = []
@@ -125,15 +139,7 @@ def _observe(
     metrics = fetch(url + "/metrics").decode()
     assets = sum(1 for line in metrics.splitlines() if line.startswith("ivh_asset_info{"))
     # scraped every 15 s while it collects: steady and peak RSS
-    rss: list[float] = []
-    started = time.monotonic()
-    next_scrape = started
-    while time.monotonic() - started < args.rss_seconds:
-        if time.monotonic() >= next_scrape:
-            fetch(url + "/metrics")
-            next_scrape += _SCRAPE_EVERY
-        rss.append(memory_kib(pid)["VmRSS"] / 1024)
-        time.sleep(0.5)
+    rss = scraped_rss(url, pid, args.rss_seconds)
     p50, p95, size = _timed(url + "/metrics")
     zp50, _, zsize = _timed(url + "/metrics", gzip_ok=True)
     sp50, _, ssize = _timed(url + "/")
