@@ -8,6 +8,7 @@ resolved ones. A mixin over :class:`~monitor.alerts.store_core.StoreCore`.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,12 @@ class AlertRow:
     resolved_at: datetime | None
     #: the alert as stored (its JSON): an upsert that would write the same is skipped
     stored: str = field(default="", compare=False, repr=False)
+
+
+def _digest(stored: str) -> bytes:
+    """What :attr:`StoreCore._decoded` keeps of a row's JSON: 16 bytes, not the text
+    (about 2.7 kB an alert, twice over once SQLite has asked for its UTF-8)."""
+    return hashlib.blake2b(stored.encode(), digest_size=16).digest()
 
 
 class AlertRows(StoreCore):
@@ -70,11 +77,12 @@ class AlertRows(StoreCore):
     def _alert(self, fingerprint: str, stored: str) -> Alert:
         """The alert of a row's JSON: decoded once per text (most rows are read again
         unchanged, or as this process wrote them)."""
+        digest = _digest(stored)
         known = self._decoded.get(fingerprint)
-        if known is not None and known[0] == stored:
+        if known is not None and known[0] == digest:
             return known[1]
         alert = alert_from_json(stored)
-        self._decoded[fingerprint] = (stored, alert)
+        self._decoded[fingerprint] = (digest, alert)
         return alert
 
     def upsert_alert(
@@ -94,7 +102,7 @@ class AlertRows(StoreCore):
         db.execute(UPSERT, row_params(*row, stored=text))
         # read back as written: an alert's JSON decodes to an equal alert (the codec's
         # round trip, tests/alerts/test_lifecycle.py), so the next read need not decode it
-        self._decoded[alert.fingerprint] = (text, alert)
+        self._decoded[alert.fingerprint] = (_digest(text), alert)
         if self._staged is not None:
             self._staged[alert.fingerprint] = row
         else:

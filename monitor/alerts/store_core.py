@@ -190,9 +190,9 @@ class StoreCore:
         self._rows: dict[str, Row] = {}
         #: rows written by the open transaction, mirrored once it commits
         self._staged: dict[str, Row] | None = None
-        #: by fingerprint: an alert's stored JSON and the alert read from (or written
-        #: as) it, so a row read again unchanged is not decoded again
-        self._decoded: dict[str, tuple[str, Alert]] = {}
+        #: by fingerprint: a digest of an alert's stored JSON and the alert read from
+        #: (or written as) it, so a row read again unchanged is not decoded again
+        self._decoded: dict[str, tuple[bytes, Alert]] = {}
         #: a lost file being recreated: the salvaged copy (if any) and what was pending
         self._salvage: Path | None = None
         self._salvaged = False
