@@ -20,7 +20,6 @@ import contextlib
 import gc
 import random
 import sqlite3
-import ssl
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -45,7 +44,7 @@ from monitor.alerts.engine import AlertEngine
 from monitor.alerts.matching import fits
 from monitor.alerts.routing import Tenancy, routes_account
 from monitor.alerts.store import StateStore
-from monitor.client import IVHClient
+from monitor.client import IVHClient, default_tls_context
 from monitor.config import Account, Settings
 from monitor.derive import is_3d
 from monitor.domain import FAMILIES, Asset, Family, FamilyResult
@@ -202,7 +201,7 @@ class Daemon:
         self._reload_at.set(self.reload_status.success_at.timestamp())
         # one TLS context and one bound on requests in flight across every account's
         # client, as shared_clients makes them, kept for the clients a reload adds
-        self._ssl = ssl.create_default_context()
+        self._ssl = default_tls_context()
         self._in_flight = asyncio.Semaphore(settings.client.max_in_flight_total)
         self.clients = {a.name: self._client(a) for a in self.accounts}
         # A state dir that cannot be written disables alerting, not the daemon:
