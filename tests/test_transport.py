@@ -20,7 +20,7 @@ import trustme
 from aiohttp import web
 from pydantic import SecretStr
 
-from monitor.client import IVHClient
+from monitor.client import IVHClient, shared_clients
 from monitor.config import Account, ClientConfig
 from monitor.errors import DeadlineError, ParseError, TransportError
 
@@ -218,3 +218,40 @@ async def test_the_request_on_the_wire_is_the_one_httpx_builds() -> None:
     assert target.startswith("/gateway/")
     assert "appkey=ak%2Ft1%2B&" in target
     assert headers == expected[2]
+
+
+async def test_the_accounts_shared_context_verifies_against_the_system_cas() -> None:
+    """``shared_clients`` (as the daemon builds its clients) shares aiohttp's default
+    verified context: a peer whose CA is not among the system's is refused, by every
+    account's client; trusting that CA in a context given to a client lets it through."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+
+    async def ok(_: web.BaseRequest) -> web.Response:
+        return web.Response(body=_OK)
+
+    async with _peer(ok, tls=server) as (url, seen):
+        accounts = [
+            Account(
+                name=f"t{i}",
+                appkey=f"ak-{i}",
+                access_token=SecretStr("at"),
+                base_url=url,
+                zone=ZoneInfo("Asia/Shanghai"),
+                labels={},
+            )
+            for i in range(2)
+        ]
+        clients = shared_clients(accounts, ClientConfig.model_validate({"retries": 0}))
+        try:
+            for client in clients.values():
+                with pytest.raises(TransportError):
+                    await client.timbres()
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients.values()))
+        trusting = ssl.create_default_context()
+        ca.configure_trust(trusting)
+        async with _client(url, ssl_context=trusting) as client:
+            assert (await client.timbres()).records == []
+    assert len(seen) == 1

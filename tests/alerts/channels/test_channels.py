@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import re
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import httpx
 import pytest
+import trustme
 from aiohttp import web
 from pydantic import SecretStr, ValidationError
 from structlog.testing import capture_logs
@@ -999,3 +1001,37 @@ def test_webhook_config_secret_is_secretstr() -> None:
     cfg = WebhookChannelConfig(name="w", url=SecretStr("https://h/"), secret=SecretStr(WH_SECRET))
     assert "**********" in repr(cfg)
     assert_no_secrets(repr(cfg))
+
+
+async def test_every_channel_verifies_tls_against_the_bundle_it_shares() -> None:
+    """The channels share one TLS context (certifi's bundle, built once): each still
+    refuses a receiver whose certificate no CA of that bundle signed."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    seen: list[bytes] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(await request.read())
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server)
+        await site.start()
+        port = runner.addresses[0][1]
+        channels = [
+            channel(type="webhook", name=f"hook-{i}", url=f"https://127.0.0.1:{port}/x")
+            for i in range(2)
+        ]
+        for ch in channels:
+            report = await ch.send(notification())
+            await ch.aclose()
+            assert report.outcome == "retry"
+            assert "CERTIFICATE_VERIFY_FAILED" in report.result.detail
+    finally:
+        await runner.cleanup()
+    assert seen == []
