@@ -15,11 +15,14 @@ so an asset that vanished upstream vanishes here, and a scrape never waits on
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+import structlog
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -54,8 +57,11 @@ __all__ = [
     "ExpositionRegistry",
     "FiringAlert",
     "NotificationQueue",
+    "Prerenderer",
     "StoreHealth",
 ]
+
+log = structlog.get_logger("monitor.exposition")
 
 _FAMILY_OF_KIND = {"service": "services", "timbre": "timbres", "image": "images"}
 
@@ -471,6 +477,13 @@ class AssetCollector(Collector):
         self._header_cache: dict[Format, dict[str, bytes]] = {}
         #: the health and account families by format: (the states shown, rendered)
         self._health_cache: dict[Format, tuple[tuple[FamilyState, ...], bytes]] = {}
+        #: one render at a time (a scrape's or a landing family's): it guards the caches
+        self._lock = threading.Lock()
+        #: the last completed render by format: (the per-asset parts, health and
+        #: accounts); what a scrape serves while another render is in progress
+        self._last: dict[Format, tuple[list[bytes], bytes]] = {}
+        #: the formats scrapes asked for: rendered again when a family lands
+        self._formats: set[Format] = set()
         self._cached = {
             kind: (
                 f" Cached; refreshed every {_every(schedule.interval(family))} by the {family} job."
@@ -503,10 +516,42 @@ class AssetCollector(Collector):
 
         The per-asset families of each (account, family) are rendered once per
         collection of that family (and format) that changed what it shows (its
-        assets, anchors, 3D actions) and cached; a scrape assembles the
-        cached lines and renders only what changes with the clock (health, relative
-        expiry).
+        assets, anchors, 3D actions) and cached, most often when the family lands
+        (:meth:`prerender`); a scrape assembles the cached lines and renders only
+        what changes with the clock (relative expiry). A scrape never waits for a
+        render in progress: it serves the last completed one (at most one landing
+        family old) unless there is none yet.
         """
+        self._formats.add(fmt)
+        if self._lock.acquire(blocking=False):
+            try:
+                body = self._assemble(fmt)
+            finally:
+                self._lock.release()
+        else:
+            last = self._last.get(fmt)
+            if last is None:  # nothing rendered in this format yet: wait for it
+                with self._lock:
+                    body = self._assemble(fmt)
+            else:
+                body = last
+        parts = list(body[0])
+        if self._relative:  # moves with the clock: rendered every scrape
+            snap, now = self._store.current, self._clock()
+            parts.append(_encode([self._expires_in(snap.assets(now), now)], fmt))
+        parts.append(body[1])
+        return parts
+
+    def prerender(self) -> None:
+        """Render what changed of the current snapshot in every format scraped so far
+        (off the loop, when a family has landed), so the next scrape only assembles."""
+        for fmt in tuple(self._formats):
+            with self._lock:
+                self._assemble(fmt)
+
+    def _assemble(self, fmt: Format) -> tuple[list[bytes], bytes]:
+        """The current snapshot's per-asset parts and health in ``fmt``, rendering what
+        the caches lack; kept as the last completed render. Under ``_lock``."""
         snap = self._store.current
         now = self._clock()
         chunks: list[dict[str, bytes]] = []
@@ -535,10 +580,9 @@ class AssetCollector(Collector):
         for name, header in self._headers(fmt).items():
             parts.append(header)
             parts.extend(chunk[name] for chunk in chunks if name in chunk)
-        if self._relative:  # moves with the clock: rendered every scrape
-            parts.append(_encode([self._expires_in(snap.assets(now), now)], fmt))
-        parts.append(self._health_text(snap, fmt))
-        return parts
+        body = (parts, self._health_text(snap, fmt))
+        self._last[fmt] = body
+        return body
 
     def _health_text(self, snap: Snapshot, fmt: Format) -> bytes:
         """The health and account families: they show the family states alone, so they
@@ -781,6 +825,10 @@ class AlertCollector(Collector):
         #: the families (one Sample per asset and figure: at 10k assets with forecasts,
         #: several MB of objects kept for nothing between scrapes)
         self._cache: tuple[tuple[object, ...], dict[Format, bytes]] | None = None
+        #: one render of the per-asset families at a time (a scrape's or a prerender's)
+        self._lock = threading.Lock()
+        #: the formats scrapes asked for: rendered again by :meth:`prerender`
+        self._formats: set[Format] = set()
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -791,7 +839,32 @@ class AlertCollector(Collector):
 
     def render_exposition(self, fmt: Format = "text") -> bytes:
         """:meth:`collect` in ``fmt``; the per-asset families (thresholds and forecasts)
-        rendered once per change of what they show (and format), not per scrape."""
+        rendered once per change of what they show (and format), not per scrape, most
+        often by :meth:`prerender`. While another render of them is in progress, a
+        scrape serves the last completed one rather than wait."""
+        self._formats.add(fmt)
+        cached = self._cache
+        if self._lock.acquire(blocking=False):
+            try:
+                rendered = self._rendered(fmt)
+            finally:
+                self._lock.release()
+        elif cached is not None and fmt in cached[1]:
+            rendered = cached[1][fmt]
+        else:  # nothing rendered in this format yet: wait for it
+            with self._lock:
+                rendered = self._rendered(fmt)
+        return _encode(list(self._state()), fmt) + rendered
+
+    def prerender(self) -> None:
+        """Render the per-asset families again where what they show changed, in every
+        format scraped so far (off the loop, after a family landed)."""
+        for fmt in tuple(self._formats):
+            with self._lock:
+                self._rendered(fmt)
+
+    def _rendered(self, fmt: Format) -> bytes:
+        """The per-asset families of the current snapshot in ``fmt``. Under ``_lock``."""
         snap = self._store.current
         now = self._clock()
         key = self._shown(snap, now)
@@ -806,7 +879,7 @@ class AlertCollector(Collector):
         if fmt not in rendered:
             rendered[fmt] = _encode(self._families(snap, now), fmt)
         self._cache = cached
-        return _encode(list(self._state()), fmt) + rendered[fmt]
+        return rendered[fmt]
 
     def _shown(self, snap: Snapshot, now: datetime) -> tuple[object, ...]:
         """What the threshold and forecast families show: the config, the forecasts and
@@ -979,3 +1052,81 @@ class ExpositionRegistry(CollectorRegistry):
         if fmt == "openmetrics":
             parts.append(_EOF)
         return parts
+
+    def prerender(self) -> None:
+        """Render what a change of the snapshot changed of the cached parts (the asset
+        collector's, and every collector with a ``prerender`` of its own), in the
+        formats scraped so far; what is rendered per scrape stays so."""
+        with self._lock:
+            collectors = list(self._collector_to_names)
+        self._assets.prerender()
+        for c in collectors:
+            if (prerender := getattr(c, "prerender", None)) is not None:
+                prerender()
+
+
+class Prerenderer:
+    """One thread that runs ``render`` after changes (:meth:`changed`), one run for any
+    number of changes that came while it was busy.
+
+    :meth:`changed` returns a future done once a run that began after the call has
+    ended (never with an error: a failing run is logged as
+    ``exposition.prerender_failed``, and the scrape renders for itself).
+    """
+
+    def __init__(self, render: Callable[[], None]) -> None:
+        self._render = render
+        self._wake = threading.Condition()
+        self._asked = 0  # changes announced
+        self._waiting: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def changed(self) -> concurrent.futures.Future[None]:
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._wake:
+            if self._closed:
+                done.set_result(None)
+                return done
+            self._asked += 1
+            self._waiting.append((self._asked, done))
+            if self._thread is None:
+                # a daemon thread as a safety net only: close() ends it
+                self._thread = threading.Thread(target=self._run, name="ivh-prerender", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return done
+
+    def close(self) -> None:
+        """End the thread after the run in progress (from any thread but its own)."""
+        with self._wake:
+            self._closed = True
+            thread = self._thread
+            self._wake.notify()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        done = 0
+        while True:
+            with self._wake:
+                while self._asked == done and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    waiting, self._waiting = self._waiting, []
+                    break
+                target = self._asked
+            try:
+                self._render()
+            except Exception:
+                log.exception("exposition.prerender_failed")
+            done = target
+            with self._wake:
+                ready = [f for asked, f in self._waiting if asked <= done]
+                self._waiting = [(a, f) for a, f in self._waiting if a > done]
+            for future in ready:
+                if future.set_running_or_notify_cancel():  # its waiter may have gone
+                    future.set_result(None)
+        for _, future in waiting:
+            if future.set_running_or_notify_cancel():
+                future.set_result(None)

@@ -17,6 +17,7 @@ import pytest_asyncio
 from monitor.daemon import Daemon
 from monitor.demo import demo_settings
 from monitor.domain import FAMILIES
+from monitor.exposition import AlertCollector, AssetCollector, Format
 from monitor.server import create_app, start_server
 from monitor.simulator import RunningSimulator
 
@@ -131,3 +132,56 @@ async def test_a_taken_port_is_reported_and_leaves_no_thread(collected: Daemon) 
     finally:
         await serving.cleanup()
     assert _server_threads() == []
+
+
+def _assets(body: bytes, account: str, kind: str) -> list[bytes]:
+    """The ``ivh_asset_info`` lines of one account's assets of one kind."""
+    start = b'ivh_asset_info{account="' + account.encode() + b'"'
+    return [
+        line
+        for line in body.splitlines()
+        if line.startswith(start) and b'kind="' + kind.encode() + b'"' in line
+    ]
+
+
+def _scrape(base: str, fmt: str) -> bytes:
+    accept = "application/openmetrics-text; version=1.0.0" if fmt == "openmetrics" else ""
+    with httpx.Client(timeout=30) as http:
+        response = http.get(f"{base}/metrics", headers={"Accept": accept})
+    assert response.status_code == 200
+    return response.content
+
+
+async def test_a_scrape_after_a_family_lands_serves_a_fresh_render_of_the_snapshot(
+    collected: Daemon, demo_sim: RunningSimulator
+) -> None:
+    """What a family's landing rendered (off the loop) is what a fresh render of the
+    same snapshot says, byte for byte, in both formats; assets gone upstream are gone."""
+    daemon = collected
+    app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
+    serving, port = await start_server(app, "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{port}"
+    formats: tuple[Format, ...] = ("text", "openmetrics")
+    try:
+        before = {fmt: await asyncio.to_thread(_scrape, base, fmt) for fmt in formats}
+        assert all(_assets(body, "xinghe-live", "timbre") for body in before.values())
+        demo_sim.dataset.account("xinghe-live").replace("timbres", [])
+        await daemon.run_family("xinghe-live", "timbres")
+        await daemon.run_family("xinghe-live", "services")
+        for fmt in formats:
+            served = await asyncio.to_thread(_scrape, base, fmt)
+            fresh = AssetCollector(
+                daemon.store,
+                daemon.settings.schedule,
+                clock=daemon.clock,
+                account_labels={a.name: a.labels for a in daemon.accounts},
+            )
+            assert served.startswith(b"".join(fresh.render_parts(fmt))), fmt
+            alerts = AlertCollector(
+                daemon.store, daemon.engine, daemon.dispatcher, clock=daemon.clock
+            )
+            assert alerts.render_exposition(fmt) in served, fmt
+            assert _assets(served, "xinghe-live", "timbre") == [], fmt
+            assert _assets(served, "xinghe-live", "service"), fmt
+    finally:
+        await serving.cleanup()
