@@ -295,8 +295,6 @@ class Daemon:
                 self._event(account).set()
             await self._alerts(account, family, result, now)
             await rendered
-            # the forecasts and thresholds it evaluated show in /metrics too
-            await asyncio.wrap_future(self._prerender.changed())
         finally:
             if task is not None:
                 self._running.pop(task, None)

@@ -543,17 +543,32 @@ class AssetCollector(Collector):
         return parts
 
     def prerender(self) -> None:
-        """Render what changed of the current snapshot in every format scraped so far
-        (off the loop, when a family has landed), so the next scrape only assembles."""
+        """Render the per-asset lines of the families that changed in the current
+        snapshot, in every format scraped so far (off the loop, when a family has
+        landed), so the next scrape only assembles them. The health families, which
+        show every family's state at once, are left to the scrape (rendered there
+        only when a state changed): rendered at each landing, they would be rendered
+        hundreds of times a cycle at 100 accounts for a few scrapes."""
         for fmt in tuple(self._formats):
             with self._lock:
-                self._assemble(fmt)
+                self._chunks_of(self._store.current, self._clock(), fmt)
 
     def _assemble(self, fmt: Format) -> tuple[list[bytes], bytes]:
         """The current snapshot's per-asset parts and health in ``fmt``, rendering what
         the caches lack; kept as the last completed render. Under ``_lock``."""
         snap = self._store.current
-        now = self._clock()
+        chunks = self._chunks_of(snap, self._clock(), fmt)
+        parts: list[bytes] = []
+        for name, header in self._headers(fmt).items():
+            parts.append(header)
+            parts.extend(chunk[name] for chunk in chunks if name in chunk)
+        body = (parts, self._health_text(snap, fmt))
+        self._last[fmt] = body
+        return body
+
+    def _chunks_of(self, snap: Snapshot, now: datetime, fmt: Format) -> list[dict[str, bytes]]:
+        """The per-asset sample lines of each usable (account, family) in ``fmt``,
+        rendering the ones the cache lacks. Under ``_lock``."""
         chunks: list[dict[str, bytes]] = []
         live: dict[tuple[str, str], _Chunk] = {}
         for account in snap.accounts:
@@ -576,13 +591,7 @@ class AssetCollector(Collector):
                 live[key] = cached
                 chunks.append(cached[2][fmt])
         self._chunks = live
-        parts: list[bytes] = []
-        for name, header in self._headers(fmt).items():
-            parts.append(header)
-            parts.extend(chunk[name] for chunk in chunks if name in chunk)
-        body = (parts, self._health_text(snap, fmt))
-        self._last[fmt] = body
-        return body
+        return chunks
 
     def _health_text(self, snap: Snapshot, fmt: Format) -> bytes:
         """The health and account families: they show the family states alone, so they
@@ -825,10 +834,8 @@ class AlertCollector(Collector):
         #: the families (one Sample per asset and figure: at 10k assets with forecasts,
         #: several MB of objects kept for nothing between scrapes)
         self._cache: tuple[tuple[object, ...], dict[Format, bytes]] | None = None
-        #: one render of the per-asset families at a time (a scrape's or a prerender's)
+        #: one render of the per-asset families at a time (concurrent scrapes')
         self._lock = threading.Lock()
-        #: the formats scrapes asked for: rendered again by :meth:`prerender`
-        self._formats: set[Format] = set()
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -839,10 +846,9 @@ class AlertCollector(Collector):
 
     def render_exposition(self, fmt: Format = "text") -> bytes:
         """:meth:`collect` in ``fmt``; the per-asset families (thresholds and forecasts)
-        rendered once per change of what they show (and format), not per scrape, most
-        often by :meth:`prerender`. While another render of them is in progress, a
-        scrape serves the last completed one rather than wait."""
-        self._formats.add(fmt)
+        rendered once per change of what they show (and format), not per scrape. While
+        another scrape's render of them is in progress, a scrape serves the last
+        completed one rather than wait."""
         cached = self._cache
         if self._lock.acquire(blocking=False):
             try:
@@ -855,13 +861,6 @@ class AlertCollector(Collector):
             with self._lock:
                 rendered = self._rendered(fmt)
         return _encode(list(self._state()), fmt) + rendered
-
-    def prerender(self) -> None:
-        """Render the per-asset families again where what they show changed, in every
-        format scraped so far (off the loop, after a family landed)."""
-        for fmt in tuple(self._formats):
-            with self._lock:
-                self._rendered(fmt)
 
     def _rendered(self, fmt: Format) -> bytes:
         """The per-asset families of the current snapshot in ``fmt``. Under ``_lock``."""
@@ -1054,15 +1053,9 @@ class ExpositionRegistry(CollectorRegistry):
         return parts
 
     def prerender(self) -> None:
-        """Render what a change of the snapshot changed of the cached parts (the asset
-        collector's, and every collector with a ``prerender`` of its own), in the
-        formats scraped so far; what is rendered per scrape stays so."""
-        with self._lock:
-            collectors = list(self._collector_to_names)
+        """Render the per-asset lines a landing family changed (the asset collector's
+        :meth:`AssetCollector.prerender`), in the formats scraped so far."""
         self._assets.prerender()
-        for c in collectors:
-            if (prerender := getattr(c, "prerender", None)) is not None:
-                prerender()
 
 
 class Prerenderer:

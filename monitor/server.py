@@ -30,7 +30,7 @@ import html
 import ssl
 import threading
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Final
 
 from aiohttp import web
@@ -53,6 +53,10 @@ __all__ = ["MAIN_LOOP", "Serving", "create_app", "start_server"]
 
 _GZIP_MIN_BYTES = 1024
 _STREAM_MIN_BYTES = 256 * 1024  # below this, one plain response is simpler and as cheap
+#: a streamed body is written in pieces of about this size: the parts are thousands
+#: (a family's lines of one account), and a write each is a send each, and each send
+#: gives up the GIL, to get it back only when the collecting thread lets go of it
+_WRITE_BATCH_BYTES = 256 * 1024
 #: the daemon reads no request body: anything announcing more is refused (413)
 MAX_BODY_BYTES = 64 * 1024
 #: bounds on a request head (a line and a header: aiohttp's default; headers: fewer
@@ -148,12 +152,27 @@ def _metrics_handler(
         response = web.StreamResponse(headers=headers)
         response.content_length = size
         await response.prepare(request)
-        for part in parts:
-            await response.write(part)
+        for batch in _batches(parts, _WRITE_BATCH_BYTES):
+            await response.write(batch)
         await response.write_eof()
         return response
 
     return metrics
+
+
+def _batches(parts: list[bytes], size: int) -> Iterator[bytes]:
+    """The parts joined into pieces of at least ``size`` bytes (but the last): one
+    piece at a time is copied, never the body."""
+    batch: list[bytes] = []
+    held = 0
+    for part in parts:
+        batch.append(part)
+        held += len(part)
+        if held >= size:
+            yield b"".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def create_app(
