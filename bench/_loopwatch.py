@@ -2,7 +2,8 @@
 
     _loopwatch.py REPORT.json ARGS...
 
-Each callback the loop runs (``asyncio.Handle._run``: a task's step, a timer, an I/O
+Each callback the collecting loop runs (the main thread's; the HTTP server's own loop
+is not timed) (``asyncio.Handle._run``: a task's step, a timer, an I/O
 callback) is timed in wall time and in the loop thread's own CPU time
 (``time.thread_time``: not the time spent waiting for the GIL or for a CPU on a busy
 machine, so it names the sections that hold the loop by themselves). SIGUSR1 starts a
@@ -138,6 +139,9 @@ def main() -> None:
     original = asyncio.Handle._run
 
     def timed(self: asyncio.Handle) -> None:
+        if threading.get_ident() != watch.loop_thread:  # another loop (the HTTP server's)
+            original(self)
+            return
         w0, c0 = time.perf_counter(), time.thread_time()
         try:
             original(self)

@@ -26,8 +26,10 @@ jitter (every job at once), alerts on with no channels, rate limit 50/s and
    for the scrapes that are the first after a collection ended (a
    ``collect.finished`` or ``collect.failed`` line in the daemon's log since the
    scrape before). Meanwhile a second client asks ``/healthz`` every 10 ms: it
-   is answered on the event loop without any rendering, so its latency is how
-   long the loop was held (``loop held p99/max``). The daemon runs under
+   is answered without any rendering on the loop that serves HTTP (the
+   collecting loop in trees before the server had a thread of its own, the
+   server's since), so its latency is how long that loop was held (``loop held
+   p99/max``). The daemon runs under
    ``bench/_loopwatch.py``, which times every event-loop callback of that
    phase in wall time and in the loop thread's CPU time (``thread_time``: not
    inflated by a busy machine): the callbacks that used more than 20 ms of CPU

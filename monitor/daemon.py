@@ -50,7 +50,13 @@ from monitor.derive import is_3d
 from monitor.domain import FAMILIES, Asset, Family, FamilyResult
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.errors import ConfigError, UpstreamError
-from monitor.exposition import AlertCollector, AssetCollector, DaemonMetrics, ExpositionRegistry
+from monitor.exposition import (
+    AlertCollector,
+    AssetCollector,
+    DaemonMetrics,
+    ExpositionRegistry,
+    Prerenderer,
+)
 from monitor.fetch import collect_family
 from monitor.snapshot import FamilyState, SnapshotStore
 
@@ -239,6 +245,9 @@ class Daemon:
         self.registry.register(
             AlertCollector(self.store, self.engine, self.dispatcher, clock=clock)
         )
+        #: renders what a landing family changed of /metrics, off the loop, so a
+        #: scrape assembles cached lines and never waits for a render in progress
+        self._prerender = Prerenderer(self.registry.prerender)
         self._dispatch_task: asyncio.Task[None] | None = None
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._running: dict[asyncio.Task[object], str] = {}
@@ -274,6 +283,7 @@ class Daemon:
                 # removed by a reload while it ran: its result has nowhere to go
                 return FamilyState(account, family, self.settings.schedule.interval(family))
             state = self.store.apply(result, now)
+            rendered = asyncio.wrap_future(self._prerender.changed())
             skew = self.clients[account].clock_skew_seconds
             if skew is not None:
                 self.metrics.clock_skew.labels(account).set(skew)
@@ -283,6 +293,7 @@ class Daemon:
             if family == "images":
                 self._event(account).set()
             await self._alerts(account, family, result, now)
+            await rendered
         finally:
             if task is not None:
                 self._running.pop(task, None)
@@ -746,5 +757,6 @@ class Daemon:
         await asyncio.gather(*(c.aclose() for c in self.channels))
         # an evaluation still running in the worker ends before the store closes
         await asyncio.to_thread(self.engine.close)
+        await asyncio.to_thread(self._prerender.close)
         self.state.close()
         log.info("daemon.stopped", cancelled=len(running))

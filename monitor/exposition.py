@@ -15,11 +15,15 @@ so an asset that vanished upstream vanishes here, and a scrape never waits on
 
 from __future__ import annotations
 
+import concurrent.futures
+import itertools
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+import structlog
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -54,8 +58,11 @@ __all__ = [
     "ExpositionRegistry",
     "FiringAlert",
     "NotificationQueue",
+    "Prerenderer",
     "StoreHealth",
 ]
+
+log = structlog.get_logger("monitor.exposition")
 
 _FAMILY_OF_KIND = {"service": "services", "timbre": "timbres", "image": "images"}
 
@@ -471,6 +478,19 @@ class AssetCollector(Collector):
         self._header_cache: dict[Format, dict[str, bytes]] = {}
         #: the health and account families by format: (the states shown, rendered)
         self._health_cache: dict[Format, tuple[tuple[FamilyState, ...], bytes]] = {}
+        #: the state families' sample lines of each account, by format (and their
+        #: headers): an account's are rendered again when one of its states changed
+        self._health_chunks: dict[
+            str, tuple[tuple[FamilyState, ...], dict[Format, dict[str, bytes]]]
+        ] = {}
+        self._health_headers: dict[Format, dict[str, bytes]] = {}
+        #: one render at a time (a scrape's or a landing family's): it guards the caches
+        self._lock = threading.Lock()
+        #: the last completed render by format: (the per-asset parts, health and
+        #: accounts); what a scrape serves while another render is in progress
+        self._last: dict[Format, tuple[list[bytes], bytes]] = {}
+        #: the formats scrapes asked for: rendered again when a family lands
+        self._formats: set[Format] = set()
         self._cached = {
             kind: (
                 f" Cached; refreshed every {_every(schedule.interval(family))} by the {family} job."
@@ -503,12 +523,59 @@ class AssetCollector(Collector):
 
         The per-asset families of each (account, family) are rendered once per
         collection of that family (and format) that changed what it shows (its
-        assets, anchors, 3D actions) and cached; a scrape assembles the
-        cached lines and renders only what changes with the clock (health, relative
-        expiry).
+        assets, anchors, 3D actions) and cached, most often when the family lands
+        (:meth:`prerender`); a scrape assembles the cached lines and renders only
+        what changes with the clock (relative expiry). A scrape never waits for a
+        render in progress: it serves the last completed one (at most one landing
+        family old) unless there is none yet.
         """
+        self._formats.add(fmt)
+        if self._lock.acquire(blocking=False):
+            try:
+                body = self._assemble(fmt)
+            finally:
+                self._lock.release()
+        else:
+            last = self._last.get(fmt)
+            if last is None:  # nothing rendered in this format yet: wait for it
+                with self._lock:
+                    body = self._assemble(fmt)
+            else:
+                body = last
+        parts = list(body[0])
+        if self._relative:  # moves with the clock: rendered every scrape
+            snap, now = self._store.current, self._clock()
+            parts.append(_encode([self._expires_in(snap.assets(now), now)], fmt))
+        parts.append(body[1])
+        return parts
+
+    def prerender(self) -> None:
+        """Render the per-asset lines of the families that changed in the current
+        snapshot, in every format scraped so far (off the loop, when a family has
+        landed), so the next scrape only assembles them. The health families, which
+        show every family's state at once, are left to the scrape (rendered there
+        only when a state changed): rendered at each landing, they would be rendered
+        hundreds of times a cycle at 100 accounts for a few scrapes."""
+        for fmt in tuple(self._formats):
+            with self._lock:
+                self._chunks_of(self._store.current, self._clock(), fmt)
+
+    def _assemble(self, fmt: Format) -> tuple[list[bytes], bytes]:
+        """The current snapshot's per-asset parts and health in ``fmt``, rendering what
+        the caches lack; kept as the last completed render. Under ``_lock``."""
         snap = self._store.current
-        now = self._clock()
+        chunks = self._chunks_of(snap, self._clock(), fmt)
+        parts: list[bytes] = []
+        for name, header in self._headers(fmt).items():
+            parts.append(header)
+            parts.extend(chunk[name] for chunk in chunks if name in chunk)
+        body = (parts, self._health_text(snap, fmt))
+        self._last[fmt] = body
+        return body
+
+    def _chunks_of(self, snap: Snapshot, now: datetime, fmt: Format) -> list[dict[str, bytes]]:
+        """The per-asset sample lines of each usable (account, family) in ``fmt``,
+        rendering the ones the cache lacks. Under ``_lock``."""
         chunks: list[dict[str, bytes]] = []
         live: dict[tuple[str, str], _Chunk] = {}
         for account in snap.accounts:
@@ -531,14 +598,7 @@ class AssetCollector(Collector):
                 live[key] = cached
                 chunks.append(cached[2][fmt])
         self._chunks = live
-        parts: list[bytes] = []
-        for name, header in self._headers(fmt).items():
-            parts.append(header)
-            parts.extend(chunk[name] for chunk in chunks if name in chunk)
-        if self._relative:  # moves with the clock: rendered every scrape
-            parts.append(_encode([self._expires_in(snap.assets(now), now)], fmt))
-        parts.append(self._health_text(snap, fmt))
-        return parts
+        return chunks
 
     def _health_text(self, snap: Snapshot, fmt: Format) -> bytes:
         """The health and account families: they show the family states alone, so they
@@ -552,7 +612,32 @@ class AssetCollector(Collector):
             and all(x is y for x, y in zip(cached[0], states, strict=True))
         ):
             return cached[1]
-        text = _encode([*self._health(snap), *self._accounts(snap.accounts)], fmt)
+        # by account: a landing family re-renders its account's lines only (at 100
+        # accounts, 400 states: most of a scrape's CPU while a cycle lands)
+        chunks: list[dict[str, bytes]] = []
+        live: dict[str, tuple[tuple[FamilyState, ...], dict[Format, dict[str, bytes]]]] = {}
+        for account, run in itertools.groupby(states, key=lambda state: state.account):
+            mine = tuple(run)
+            hit = self._health_chunks.get(account)
+            if (
+                hit is None
+                or len(hit[0]) != len(mine)
+                or not all(x is y for x, y in zip(hit[0], mine, strict=True))
+            ):
+                hit = (mine, {})
+            if fmt not in hit[1]:
+                hit[1][fmt] = _render(list(self._state_families(mine)), fmt)[1]
+            live[account] = hit
+            chunks.append(hit[1][fmt])
+        self._health_chunks = live
+        if fmt not in self._health_headers:
+            self._health_headers[fmt] = _render(list(self._state_families(())), fmt)[0]
+        pieces: list[bytes] = []
+        for name, header in self._health_headers[fmt].items():
+            pieces.append(header)
+            pieces.extend(chunk[name] for chunk in chunks if name in chunk)
+        pieces.append(_encode([self._enabled(snap), *self._accounts(snap.accounts)], fmt))
+        text = b"".join(pieces)
         self._health_cache[fmt] = (states, text)
         return text
 
@@ -613,12 +698,20 @@ class AssetCollector(Collector):
         return [info, expiry, unknown, *figured, start, avatar_types, anchor_info, anchor_images]
 
     def _health(self, snap: Snapshot) -> Iterator[Metric]:
-        families = [(spec.family(), shown, value) for spec, shown, value in _HEALTH_METRICS]
-        anomalies = _RECORD_ANOMALIES.family()
+        yield from self._state_families(snap.states())
+        yield self._enabled(snap)
+
+    def _enabled(self, snap: Snapshot) -> Metric:
         enabled = _COLLECTOR_ENABLED.family()
         for name in FAMILIES:
             enabled.add_metric([name], 0.0 if name in snap.disabled else 1.0)
-        for state in snap.states():
+        return enabled
+
+    def _state_families(self, states: Iterable[FamilyState]) -> Iterator[Metric]:
+        """The families that show each family state, in exposition order."""
+        families = [(spec.family(), shown, value) for spec, shown, value in _HEALTH_METRICS]
+        anomalies = _RECORD_ANOMALIES.family()
+        for state in states:
             key = [state.account, state.family]
             for family, shown, value in families:
                 if state.attempted if shown == "attempt" else state.last_success is not None:
@@ -627,7 +720,7 @@ class AssetCollector(Collector):
                 for reason in ANOMALY_REASONS[state.family]:
                     anomalies.add_metric([*key, reason], float(state.anomalies.get(reason, 0)))
         yield from (family for family, _, _ in families)
-        yield from (anomalies, enabled)
+        yield anomalies
 
     def _accounts(self, accounts: tuple[str, ...]) -> Iterator[Metric]:
         keys = sorted({k for labels in self._account_labels.values() for k in labels})
@@ -781,6 +874,8 @@ class AlertCollector(Collector):
         #: the families (one Sample per asset and figure: at 10k assets with forecasts,
         #: several MB of objects kept for nothing between scrapes)
         self._cache: tuple[tuple[object, ...], dict[Format, bytes]] | None = None
+        #: one render of the per-asset families at a time (concurrent scrapes')
+        self._lock = threading.Lock()
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -791,7 +886,24 @@ class AlertCollector(Collector):
 
     def render_exposition(self, fmt: Format = "text") -> bytes:
         """:meth:`collect` in ``fmt``; the per-asset families (thresholds and forecasts)
-        rendered once per change of what they show (and format), not per scrape."""
+        rendered once per change of what they show (and format), not per scrape. While
+        another scrape's render of them is in progress, a scrape serves the last
+        completed one rather than wait."""
+        cached = self._cache
+        if self._lock.acquire(blocking=False):
+            try:
+                rendered = self._rendered(fmt)
+            finally:
+                self._lock.release()
+        elif cached is not None and fmt in cached[1]:
+            rendered = cached[1][fmt]
+        else:  # nothing rendered in this format yet: wait for it
+            with self._lock:
+                rendered = self._rendered(fmt)
+        return _encode(list(self._state()), fmt) + rendered
+
+    def _rendered(self, fmt: Format) -> bytes:
+        """The per-asset families of the current snapshot in ``fmt``. Under ``_lock``."""
         snap = self._store.current
         now = self._clock()
         key = self._shown(snap, now)
@@ -806,7 +918,7 @@ class AlertCollector(Collector):
         if fmt not in rendered:
             rendered[fmt] = _encode(self._families(snap, now), fmt)
         self._cache = cached
-        return _encode(list(self._state()), fmt) + rendered[fmt]
+        return rendered[fmt]
 
     def _shown(self, snap: Snapshot, now: datetime) -> tuple[object, ...]:
         """What the threshold and forecast families show: the config, the forecasts and
@@ -979,3 +1091,75 @@ class ExpositionRegistry(CollectorRegistry):
         if fmt == "openmetrics":
             parts.append(_EOF)
         return parts
+
+    def prerender(self) -> None:
+        """Render the per-asset lines a landing family changed (the asset collector's
+        :meth:`AssetCollector.prerender`), in the formats scraped so far."""
+        self._assets.prerender()
+
+
+class Prerenderer:
+    """One thread that runs ``render`` after changes (:meth:`changed`), one run for any
+    number of changes that came while it was busy.
+
+    :meth:`changed` returns a future done once a run that began after the call has
+    ended (never with an error: a failing run is logged as
+    ``exposition.prerender_failed``, and the scrape renders for itself).
+    """
+
+    def __init__(self, render: Callable[[], None]) -> None:
+        self._render = render
+        self._wake = threading.Condition()
+        self._asked = 0  # changes announced
+        self._waiting: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def changed(self) -> concurrent.futures.Future[None]:
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._wake:
+            if self._closed:
+                done.set_result(None)
+                return done
+            self._asked += 1
+            self._waiting.append((self._asked, done))
+            if self._thread is None:
+                # a daemon thread as a safety net only: close() ends it
+                self._thread = threading.Thread(target=self._run, name="ivh-prerender", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return done
+
+    def close(self) -> None:
+        """End the thread after the run in progress (from any thread but its own)."""
+        with self._wake:
+            self._closed = True
+            thread = self._thread
+            self._wake.notify()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        done = 0
+        while True:
+            with self._wake:
+                while self._asked == done and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    waiting, self._waiting = self._waiting, []
+                    break
+                target = self._asked
+            try:
+                self._render()
+            except Exception:
+                log.exception("exposition.prerender_failed")
+            done = target
+            with self._wake:
+                ready = [f for asked, f in self._waiting if asked <= done]
+                self._waiting = [(a, f) for a, f in self._waiting if a > done]
+            for future in ready:
+                if future.set_running_or_notify_cancel():  # its waiter may have gone
+                    future.set_result(None)
+        for _, future in waiting:
+            if future.set_running_or_notify_cancel():
+                future.set_result(None)

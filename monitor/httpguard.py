@@ -121,7 +121,8 @@ class _Window:
 class Refusals:
     """Counts refusals and failed logins; logs each kind at most once a window.
 
-    Called on the event loop's thread only.
+    Called on the HTTP server's thread only (its loop: :func:`monitor.server.start_server`);
+    the status page reads the counts.
     """
 
     def __init__(

@@ -10,6 +10,12 @@ streamed in the pieces it is made of, and a gzip one is compressed from them
 (each piece once while it stays the same: :class:`_Gzipper`), so a scrape of a
 big fleet never holds a second plain copy of it (~5 MB at 10k assets).
 
+The app is served from a thread of its own, with its own event loop
+(:func:`start_server`): a scrape, ``/healthz`` and ``/readyz`` never wait for a
+turn of the collecting loop, however many jobs it runs. Every other route (the
+status page and its API read the state store, which is that loop's; a reload) is
+handed to the collecting loop with a deadline.
+
 What guards the endpoints against the network (connection bound, header
 deadline, refusals counted and logged once a minute) is
 :mod:`monitor.httpguard`'s; basic auth is :mod:`monitor.auth`'s.
@@ -18,10 +24,14 @@ deadline, refusals counted and logged once a minute) is
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import html
 import ssl
+import threading
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -39,10 +49,14 @@ from monitor.snapshot import SnapshotStore
 from monitor.status import StatusSource, add_routes
 from monitor.text import printable
 
-__all__ = ["Serving", "create_app", "start_server"]
+__all__ = ["MAIN_LOOP", "Serving", "create_app", "start_server"]
 
 _GZIP_MIN_BYTES = 1024
 _STREAM_MIN_BYTES = 256 * 1024  # below this, one plain response is simpler and as cheap
+#: a streamed body is written in pieces of about this size: the parts are thousands
+#: (a family's lines of one account), and a write each is a send each, and each send
+#: gives up the GIL, to get it back only when the collecting thread lets go of it
+_WRITE_BATCH_BYTES = 256 * 1024
 #: the daemon reads no request body: anything announcing more is refused (413)
 MAX_BODY_BYTES = 64 * 1024
 #: bounds on a request head (a line and a header: aiohttp's default; headers: fewer
@@ -51,6 +65,45 @@ _MAX_LINE_BYTES = 8190
 _MAX_HEADERS = 100
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: the loop that started the server (the collecting one), set by :func:`start_server`
+MAIN_LOOP: Final = web.AppKey("main_loop", asyncio.AbstractEventLoop)
+#: the routes answered on the server's own thread: they read the current snapshot
+#: (one immutable reference) and thread-safe metrics only; every other route runs on
+#: the loop that started the server (the state store is that thread's)
+_OWN_THREAD_ROUTES: Final = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+def _handover(own: frozenset[str]) -> Middleware:
+    """Runs a request's handler on :data:`MAIN_LOOP` unless its route is in ``own``;
+    answers 503 when that loop does not answer within
+    :data:`MAIN_LOOP_DEADLINE_SECONDS` (or has ended)."""
+
+    @web.middleware
+    async def handover(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        main = request.app.get(MAIN_LOOP)
+        resource = request.match_info.route.resource
+        if (
+            main is None
+            or main is asyncio.get_running_loop()
+            or request.match_info.http_exception is not None  # 404, 405: nothing to run
+            or (resource is not None and resource.canonical in own)
+        ):
+            return await handler(request)
+        try:
+            handed = asyncio.run_coroutine_threadsafe(_run(handler, request), main)
+        except RuntimeError:  # that loop has ended: the daemon is stopping
+            return refused(503, "shutting down\n")
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(handed), MAIN_LOOP_DEADLINE_SECONDS)
+        except TimeoutError:  # cancelled there too
+            return refused(503, "busy, try again\n", retry_after=1)
+
+    return handover
+
+
+async def _run(handler: _Handler, request: web.Request) -> web.StreamResponse:
+    return await handler(request)
 
 
 def _limits(refusals: Refusals) -> Middleware:
@@ -99,12 +152,27 @@ def _metrics_handler(
         response = web.StreamResponse(headers=headers)
         response.content_length = size
         await response.prepare(request)
-        for part in parts:
-            await response.write(part)
+        for batch in _batches(parts, _WRITE_BATCH_BYTES):
+            await response.write(batch)
         await response.write_eof()
         return response
 
     return metrics
+
+
+def _batches(parts: list[bytes], size: int) -> Iterator[bytes]:
+    """The parts joined into pieces of at least ``size`` bytes (but the last): one
+    piece at a time is copied, never the body."""
+    batch: list[bytes] = []
+    held = 0
+    for part in parts:
+        batch.append(part)
+        held += len(part)
+        if held >= size:
+            yield b"".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def create_app(
@@ -174,6 +242,8 @@ def create_app(
     if auth is not None:
         app.middlewares.append(auth.middleware)
         app.on_cleanup.append(auth.close)
+    own = _OWN_THREAD_ROUTES if status is not None else _OWN_THREAD_ROUTES | {"/"}
+    app.middlewares.append(_handover(own))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -232,21 +302,22 @@ class _Gzipper:
 
 
 class Serving:
-    """A listening daemon server; :meth:`cleanup` stops it."""
+    """A listening daemon server on its own thread and event loop; :meth:`cleanup`
+    stops it (and ends the thread)."""
 
-    def __init__(self, runner: web.AppRunner, server: asyncio.Server, guard: ConnectionGuard):
-        self.runner = runner
-        self.server = server
-        self.guard = guard
+    def __init__(self, thread: _ServerThread, port: int) -> None:
+        self._thread = thread
+        self.port = port
 
     @property
-    def port(self) -> int:
-        return int(self.server.sockets[0].getsockname()[1])
+    def guard(self) -> ConnectionGuard:
+        guard = self._thread.guard
+        assert guard is not None  # set before the port is known  # noqa: S101
+        return guard
 
     async def cleanup(self) -> None:
-        self.server.close()  # no new connections; then aiohttp ends the open ones
-        await self.runner.cleanup()
-        await self.server.wait_closed()
+        """Stop listening, end the open connections (aiohttp's shutdown), end the thread."""
+        await asyncio.to_thread(self._thread.stop)
 
 
 async def start_server(
@@ -259,42 +330,131 @@ async def start_server(
     refusals: Refusals | None = None,
 ) -> tuple[Serving, int]:
     """Start serving (HTTPS with ``ssl_context``) within ``limits``; return the
-    server and the bound port."""
-    limits = limits if limits is not None else HttpConfig()
-    refusals = refusals if refusals is not None else Refusals()
-    runner = web.AppRunner(
+    server and the bound port.
+
+    The app is served from a thread of its own with its own event loop (as
+    prometheus_client's ``start_http_server`` serves from a daemon thread): a
+    scrape never waits for a turn of the collecting loop, however busy it is. The
+    routes that need the calling loop's objects (the state store, a reload) are
+    handed to it (:func:`on_main_loop`). A port that cannot be bound raises the
+    ``OSError`` here, as before."""
+    app[MAIN_LOOP] = asyncio.get_running_loop()
+    thread = _ServerThread(
         app,
-        access_log=None,
-        handle_signals=False,
-        # idle keep-alive connections; a request head's deadline is the guard's
-        keepalive_timeout=limits.idle_timeout_seconds,
-        max_line_size=_MAX_LINE_BYTES,
-        max_field_size=_MAX_LINE_BYTES,
-        max_headers=_MAX_HEADERS,
-        lingering_time=min(limits.header_timeout_seconds, 2.0),
-        logger=server_log(refusals),
+        host,
+        port,
+        ssl_context=ssl_context,
+        limits=limits if limits is not None else HttpConfig(),
+        refusals=refusals if refusals is not None else Refusals(),
     )
-    await runner.setup()
-    protocol = runner.server
-    assert protocol is not None  # set up just above  # noqa: S101
-    guard = ConnectionGuard(
-        protocol,
-        refusals,
-        max_connections=limits.max_connections,
-        header_timeout_seconds=limits.header_timeout_seconds,
-    )
-    loop = asyncio.get_running_loop()
+    thread.start()
     try:
-        server = await loop.create_server(
-            guard,
-            host or None,
-            port,
-            ssl=ssl_context,
-            ssl_handshake_timeout=limits.header_timeout_seconds if ssl_context else None,
-            reuse_address=True,
+        bound = await asyncio.wrap_future(thread.started)
+    finally:
+        if not thread.started.done() or thread.started.exception() is not None:
+            await asyncio.to_thread(thread.stop)
+    return Serving(thread, bound), bound
+
+
+#: how long the server thread waits for the collecting loop to answer a request
+#: handed to it (the status page, a reload) before it answers 503
+MAIN_LOOP_DEADLINE_SECONDS: Final = 30.0
+#: how long stopping waits for the server thread (aiohttp's own shutdown is bounded)
+_STOP_JOIN_SECONDS: Final = 90.0
+
+
+class _ServerThread:
+    """The HTTP server's thread: its loop serves the app until :meth:`stop`."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        limits: HttpConfig,
+        refusals: Refusals,
+    ) -> None:
+        # a daemon thread, as a safety net only: stop() ends it on every orderly path
+        self._thread = threading.Thread(target=self._run, name="ivh-http", daemon=True)
+        self._app = app
+        self._host = host
+        self._port = port
+        self._ssl = ssl_context
+        self._limits = limits
+        self._refusals = refusals
+        #: the bound port, or why it could not be bound
+        self.started: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self.guard: ConnectionGuard | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()  # the loop and its stop event exist
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # handed to the starting loop
+            if not self.started.done():
+                self.started.set_exception(exc)
+            else:
+                raise
+        finally:
+            self._ready.set()
+
+    def stop(self) -> None:
+        """End serving (from any other thread) and wait for the thread."""
+        self._ready.wait(_STOP_JOIN_SECONDS)
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop already ended
+                loop.call_soon_threadsafe(stop.set)
+        self._thread.join(_STOP_JOIN_SECONDS)
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = stop = asyncio.Event()
+        self._ready.set()
+        limits = self._limits
+        runner = web.AppRunner(
+            self._app,
+            access_log=None,
+            handle_signals=False,
+            # idle keep-alive connections; a request head's deadline is the guard's
+            keepalive_timeout=limits.idle_timeout_seconds,
+            max_line_size=_MAX_LINE_BYTES,
+            max_field_size=_MAX_LINE_BYTES,
+            max_headers=_MAX_HEADERS,
+            lingering_time=min(limits.header_timeout_seconds, 2.0),
+            logger=server_log(self._refusals),
         )
-    except OSError:
+        await runner.setup()
+        protocol = runner.server
+        assert protocol is not None  # set up just above  # noqa: S101
+        self.guard = ConnectionGuard(
+            protocol,
+            self._refusals,
+            max_connections=limits.max_connections,
+            header_timeout_seconds=limits.header_timeout_seconds,
+        )
+        try:
+            server = await self._loop.create_server(
+                self.guard,
+                self._host or None,
+                self._port,
+                ssl=self._ssl,
+                ssl_handshake_timeout=limits.header_timeout_seconds if self._ssl else None,
+                reuse_address=True,
+            )
+        except OSError as exc:
+            await runner.cleanup()
+            self.started.set_exception(exc)
+            return
+        self.started.set_result(int(server.sockets[0].getsockname()[1]))
+        await stop.wait()
+        server.close()  # no new connections; then aiohttp ends the open ones
         await runner.cleanup()
-        raise
-    serving = Serving(runner, server, guard)
-    return serving, serving.port
+        await server.wait_closed()
