@@ -24,8 +24,13 @@ account's requests / rate; whichever is longest.
 ``shared_clients`` (what ``report`` does through ``collect_all``; the daemon
 runs the same family collections as separate jobs, all at once in its first
 cycle, with actions as a job of their own), built beforehand; "setup" is
-building them. "sequential" is a plain client: one ``httpx.AsyncClient``,
-the same requests one after another (paced to the rate
+building them. That is the first cycle of new clients: it opens every connection
+and waits one round trip per account for the path-spelling probe (docs/ivh-api.md
+§4: the first call finds out which spelling the gateway answers, the account's
+other calls wait for it). "steady" is a second cycle on the same clients (the
+simulator reset between), what every later cycle of a daemon is.
+"sequential" is a plain client: one ``httpx.AsyncClient``, the same requests one
+after another (paced to the rate
 limit in the ``rate`` scenario); above ``--seq-max`` accounts (above one in the
 ``rate`` and ``wan`` scenarios, where pacing or latency makes every account take
 the same time) it runs on that many and is scaled linearly (marked ``~``).
@@ -81,6 +86,7 @@ class Row:
     failed: int
     bare_cycle: float | None = None
     bare_cpu: float | None = None
+    steady: float | None = None
 
     def cells(self) -> list[object]:
         seq = ("~" if self.sequential_scaled else "") + fmt(self.sequential)
@@ -105,6 +111,8 @@ class Row:
             "-" if self.bare_cpu is None else self.bare_cpu,
             "-" if self.bare_cpu is None else f"{self.cycle / cpu_bound:.2f}x",
             "-" if not self.bare_cycle else f"{self.cycle / self.bare_cycle:.2f}x",
+            "-" if self.steady is None else self.steady,
+            "-" if self.steady is None else f"{self.steady / self.bound:.2f}x",
         ]
 
 
@@ -126,13 +134,19 @@ HEADERS = [
     "bare CPU s",
     "cycle/max(bound, bare CPU)",
     "cycle/bare cycle",
+    "steady cycle s",
+    "steady/bound",
 ]
 
 
 async def _cycle(
-    accounts: list[Account], config: ClientConfig
-) -> tuple[float, float, float, Counter[tuple[str, str]], int]:
-    """(setup s, cycle s, client CPU s, attempts by (account, outcome), families failed)."""
+    accounts: list[Account], config: ClientConfig, sim: SimulatorProcess
+) -> tuple[float, float, float, float, Counter[tuple[str, str]], int, dict[str, int], float]:
+    """(setup s, cycle s, client CPU s, simulator CPU s at its end, attempts by
+    (account, outcome), families failed, requests by account) of the first cycle of
+    new clients, and the wall time of a second cycle on the same clients, the
+    simulator reset between (``steady``: connections open, path spelling known, as
+    every cycle of a daemon after its first)."""
     attempts: Counter[tuple[str, str]] = Counter()
 
     def observer(account: str) -> CallObserver:
@@ -141,19 +155,29 @@ async def _cycle(
 
         return observe
 
+    def collect() -> Any:
+        return asyncio.gather(*(collect_account(c, config.virtualman_type_codes) for c in clients))
+
     started = time.perf_counter()
     clients = list(shared_clients(accounts, config, observer=observer).values())
     setup = time.perf_counter() - started
     cpu0, t0 = time.process_time(), time.perf_counter()
     try:
-        results = await asyncio.gather(
-            *(collect_account(c, config.virtualman_type_codes) for c in clients)
-        )
+        try:
+            results = await collect()
+        finally:
+            cycle, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        sim_cpu = sim.cpu_seconds()
+        first = Counter(attempts)
+        requests = _requests(sim)
+        sim.reset()
+        t0 = time.perf_counter()
+        await collect()
+        steady = time.perf_counter() - t0
     finally:
-        cycle, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         await asyncio.gather(*(c.aclose() for c in clients))
     failed = sum(1 for rs in results for r in rs if not r.ok)
-    return setup, cycle, cpu, attempts, failed
+    return setup, cycle, cpu, sim_cpu, first, failed, requests, steady
 
 
 async def _sequential(accounts: list[Account], rate: float | None) -> None:
@@ -250,9 +274,10 @@ async def _scenario(
             page_size=_PAGE,
         )
         sim_cpu0 = sim.cpu_seconds()
-        setup, cycle, cpu, attempts, failed = await _cycle(accounts, config)
-        sim_cpu = sim.cpu_seconds() - sim_cpu0
-        requests = _requests(sim)
+        setup, cycle, cpu, sim_cpu1, attempts, failed, requests, steady = await _cycle(
+            accounts, config, sim
+        )
+        sim_cpu = sim_cpu1 - sim_cpu0
         rejected: Counter[str] = Counter()
         for (account, outcome), n in attempts.items():
             if outcome != "success":
@@ -298,6 +323,7 @@ async def _scenario(
         len(sample) < len(accounts),
         failed,
         *(bare or (None, None)),
+        steady,
     )
 
 

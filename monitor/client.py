@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import random
 import re
@@ -73,6 +74,20 @@ Boil = Callable[[list[M]], Iterable[T]]
 CallObserver = Callable[[str, str, float], None]
 
 _SIGNATURE_WINDOW_SECONDS = 300.0  # docs/ivh-api.md §1
+#: structlog's filtering loggers above debug (what ``log.configure_logging`` sets up):
+#: under one of them ``api.call`` is dropped, and a call need not build it (binding a
+#: logger through the lazy proxy and its fields: some 4 us of a request's CPU)
+_ABOVE_DEBUG = frozenset(
+    structlog.make_filtering_bound_logger(level)
+    for level in (logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+)
+
+
+def _debug_may_log() -> bool:
+    """False only when the configured logger certainly drops debug events."""
+    return structlog.get_config()["wrapper_class"] not in _ABOVE_DEBUG
+
+
 _MAX_BODY_BYTES = 32 * 1024 * 1024
 _CHUNK = 16 * 1024  # what the aiohttp transport reads at a time
 
@@ -152,6 +167,13 @@ _OTHER_PAGE_SIZE = 100
 _KEY_FIELDS = ("VirtualmanKey", "TimbreKey", "AnchorCode")
 
 
+#: ``json.dumps(row, sort_keys=True, default=str)`` and ``json.dumps(body,
+#: ensure_ascii=False)`` made once: ``dumps`` with any argument builds a new encoder
+#: each call (half the cost of encoding a request's body)
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
+_BODY = json.JSONEncoder(ensure_ascii=False)
+
+
 def _identity(row: object) -> object:
     """What makes a row the same row on another page: its key, or (service packages
     have none, §4.1) its whole content."""
@@ -160,7 +182,7 @@ def _identity(row: object) -> object:
             value = row.get(name)
             if isinstance(value, str) and value:
                 return (name, value)
-        return json.dumps(row, sort_keys=True, default=str)
+        return _CANONICAL.encode(row)
     return ("row", repr(row)[:200])  # not a record: never a twin
 
 
@@ -382,7 +404,7 @@ class IVHClient:
         return result
 
     async def _post(self, endpoint: str, path: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        body = json.dumps({"Header": {}, "Payload": dict(payload)}, ensure_ascii=False)
+        body = _BODY.encode({"Header": {}, "Payload": dict(payload)})
         async with self._semaphore, self._in_flight or contextlib.nullcontext():
             await self._limiter.acquire()
             started = time.perf_counter()
@@ -396,14 +418,15 @@ class IVHClient:
                 elapsed = time.perf_counter() - started
                 if self._observer is not None:
                     self._observer(endpoint, outcome, elapsed)
-                log.debug(
-                    "api.call",
-                    account=self.account.name,
-                    endpoint=endpoint,
-                    page=payload.get("PageIndex"),
-                    outcome=outcome,
-                    duration_s=round(elapsed, 4),
-                )
+                if _debug_may_log():
+                    log.debug(
+                        "api.call",
+                        account=self.account.name,
+                        endpoint=endpoint,
+                        page=payload.get("PageIndex"),
+                        outcome=outcome,
+                        duration_s=round(elapsed, 4),
+                    )
 
     async def _exchange(self, endpoint: str, path: str, body: str) -> dict[str, Any]:
         acct = self.account
@@ -504,12 +527,11 @@ class IVHClient:
         if not isinstance(transport, AiohttpTransport):
             return None
         if cached is None:
-            request = http.build_request("POST", path, content=b"")
+            url, plain, headers = _built(http, path)
             pick = getattr(http, "_transport_for_url", None)
-            if pick is None or pick(request.url) is not transport:
+            if pick is None or pick(url) is not transport:
                 return None  # a proxy for this URL: httpx's route
-            headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-            cached = self._direct_urls[path] = (str(request.url.copy_with(query=None)), headers)
+            cached = self._direct_urls[path] = (plain, headers)
         if not isinstance(transport.client, aiohttp.ClientSession):
             transport.client = transport.get_client()
         return _Route(cached[0], cached[1], transport.client)
@@ -829,6 +851,37 @@ def shared_clients(
         )
         for a in accounts
     }
+
+
+_Built = tuple[httpx.URL, str, dict[str, str]]
+#: what httpx builds for a path (``_built``), by base URL, path and client headers
+_BUILT: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Built] = {}
+_BUILT_MAX = 1024
+
+
+def _built(http: httpx.AsyncClient, path: str) -> _Built:
+    """The URL httpx builds for a POST to ``path`` (with and without its query) and
+    its headers but Content-Length. Building a request costs httpx some 100 us of URL
+    parsing and merging, and a new client (every account of a fleet, on its first
+    cycle) needs one for each endpoint; the result depends only on the base URL, the
+    path and the client's headers (and on cookies and default query parameters, which
+    our clients have none of: with any, it is built for that client alone), so
+    clients alike share it."""
+    if http.cookies or http.params:
+        return _build(http, path)
+    key = (str(http.base_url), path, tuple(http.headers.multi_items()))
+    found = _BUILT.get(key)
+    if found is None:
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        found = _BUILT[key] = _build(http, path)
+    return found
+
+
+def _build(http: httpx.AsyncClient, path: str) -> _Built:
+    request = http.build_request("POST", path, content=b"")
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    return request.url, str(request.url.copy_with(query=None)), headers
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Final, Literal, TypeVar
 
@@ -126,6 +125,13 @@ def _wall(date: datetime, zone: tzinfo) -> datetime:
         return date.replace(tzinfo=None)
 
 
+#: the dates of a collection repeat (a purchase's packages expire together; the vendor
+#: dates of ``vendor`` are read once a text, so they repeat as objects too): each
+#: (date, zone) is placed once, and the assets that share it share one datetime
+_DATE_MEMO = 4096
+
+
+@lru_cache(maxsize=_DATE_MEMO)
 def _expiry(date: datetime | None, zone: tzinfo, *, blank_is_unknown: bool) -> Expiry:
     """A vendor date string (read by the model) under the placeholder policy: the
     account's zone applies to a zone-less date; one with an offset keeps its instant.
@@ -148,6 +154,7 @@ def _expiry(date: datetime | None, zone: tzinfo, *, blank_is_unknown: bool) -> E
 FOREVER: Final = "forever"
 
 
+@lru_cache(maxsize=_DATE_MEMO)
 def _epoch_expiry(ms: int | None, zone: tzinfo) -> datetime | Literal["forever"] | None:
     """``ExpireTime`` (epoch ms, §4.5) under the same policy: the moment in ``zone``;
     ``None`` when it is no date at all (absent, 0, negative, before 2000), so
@@ -207,7 +214,7 @@ def number_services(packages: Iterable[ServicePackage]) -> list[Asset]:
     assets: list[Asset] = []
     for stem, _, asset in sorted(packages, key=lambda p: (p[0], -p[1])):
         seen[stem] += 1
-        assets.append(asset if seen[stem] == 1 else replace(asset, id=f"{stem}-{seen[stem]}"))
+        assets.append(asset if seen[stem] == 1 else asset.replaced(id=f"{stem}-{seen[stem]}"))
     return assets
 
 
@@ -478,7 +485,7 @@ def _same_image(kept: Asset, new: Asset) -> Asset:
         or (_specific(kept) and _specific(new) and kept.type != new.type)
     )
     if conflict and _TYPE_CONFLICT not in winner.anomalies:
-        winner = replace(winner, anomalies=(*winner.anomalies, _TYPE_CONFLICT))
+        winner = winner.replaced(anomalies=(*winner.anomalies, _TYPE_CONFLICT))
     return winner
 
 
@@ -505,8 +512,7 @@ def merge_images(from_images: Iterable[Asset], from_small: Iterable[SmallSample]
         if source == "forever" and img.expires_at is not None:
             anomalies = (*anomalies, _PLACEHOLDER_TIME)
         merged.append(
-            replace(
-                img,
+            img.replaced(
                 expires_at=other.expires_at if better else img.expires_at,
                 expiry_unknown=other.expiry_unknown if better else img.expiry_unknown,
                 video_seconds=_max(img.video_seconds, other.video_seconds),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from monitor.errors import IncompleteListingError, UpstreamError
 
@@ -146,6 +146,23 @@ class Asset:
         if self.starts_at is None or self.starts_at <= now:
             return None
         return (self.starts_at - now).total_seconds()
+
+    def replaced(self, **changes: Any) -> Asset:
+        """A copy with ``changes``: what ``dataclasses.replace`` makes, at half its CPU
+        (it goes through the frozen ``__init__``, one guarded assignment a field; this
+        fills the slots directly). A collection makes one for each 3D image (its
+        actions) and each image listed by two endpoints."""
+        if not changes.keys() <= _ASSET_FIELDS:
+            raise TypeError(f"Asset has no field {sorted(changes.keys() - _ASSET_FIELDS)[0]!r}")
+        new = object.__new__(Asset)
+        for name in _ASSET_SLOTS:
+            _set(new, name, changes[name] if name in changes else getattr(self, name))
+        return new
+
+
+_ASSET_SLOTS: tuple[str, ...] = Asset.__slots__
+_ASSET_FIELDS = frozenset(_ASSET_SLOTS)
+_set = object.__setattr__
 
 
 @dataclass(frozen=True, slots=True)

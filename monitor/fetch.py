@@ -368,4 +368,4 @@ async def collect_account(
 
 
 def _with_actions(asset: Asset, actions: dict[str, int]) -> Asset:
-    return replace(asset, actions=actions.get(asset.id))
+    return asset.replaced(actions=actions.get(asset.id))

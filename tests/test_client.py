@@ -2,12 +2,14 @@
 
 import asyncio
 import gc
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
+import structlog
+from structlog.testing import LogCapture, capture_logs
 
 from monitor.client import IVHClient, Listing
 from monitor.config import ClientConfig
@@ -388,3 +390,27 @@ async def test_a_call_that_succeeds_leaves_no_reference_cycles(
     finally:
         gc.enable()
     assert found < 20 * 5, f"{found} objects in cycles after 20 calls"
+
+
+@pytest.mark.parametrize(("level", "logged"), [(logging.DEBUG, True), (logging.INFO, False)])
+async def test_each_call_is_a_debug_event_at_debug_level_only(
+    make_client: MakeClient, level: int, logged: bool
+) -> None:
+    """``api.call`` is skipped unbuilt under a logger above debug, and still logged at debug."""
+    saved = structlog.get_config()
+    capture = LogCapture()
+    structlog.configure(
+        processors=[capture], wrapper_class=structlog.make_filtering_bound_logger(level)
+    )
+    try:
+        await make_client().timbres()
+    finally:
+        structlog.configure(**saved)
+    calls = [e for e in capture.entries if e["event"] == "api.call"]
+    if logged:
+        assert [(c["endpoint"], c["page"], c["outcome"]) for c in calls] == [
+            ("describetimbre", 1, "success")
+        ]
+        assert calls[0]["account"] == "t1"
+    else:
+        assert calls == []
