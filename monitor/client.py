@@ -444,13 +444,13 @@ class IVHClient:
                 f"no complete answer within {deadline:g} s (client.timeout_seconds)", **ctx
             ) from None
         except httpx.TimeoutException as exc:
-            raise TransportError(f"timed out ({type(exc).__name__})", **ctx) from None
+            raise TransportError(_transport_text(exc), **ctx) from None
         except (zlib.error, httpx.DecodingError):
             # a body that contradicts its Content-Encoding (httpx's error when a transport
             # decoded it already, as httpx.MockTransport does)
             raise ParseError("body does not decode as its Content-Encoding says", **ctx) from None
         except httpx.TransportError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}", **ctx) from None
+            raise TransportError(_transport_text(exc), **ctx) from None
         self._note_skew(response.header("date"), now)
 
         raw = response.body
@@ -819,6 +819,22 @@ class IVHClient:
         records, problems = parse_records(got.get("Actions"), Action)
         rows = len(got["Actions"]) if isinstance(got.get("Actions"), list) else len(records)
         return Listing(records=records, problems=problems, pages=1, total=rows, rows=rows)
+
+
+def _transport_text(exc: httpx.TransportError) -> str:
+    """What failed on the way, in words an operator can act on.
+
+    httpx-aiohttp maps every aiohttp connection error to ``httpx.ConnectTimeout``
+    (its table maps ``ClientConnectionError`` first), so a refused port, a failed
+    certificate check or a dropped connection would read "timed out": the aiohttp
+    error it was raised from says what it was. A real timeout is one of
+    :class:`TimeoutError`."""
+    cause = exc.__cause__
+    if isinstance(exc, httpx.TimeoutException):
+        if cause is None or isinstance(cause, TimeoutError):
+            return f"timed out ({type(exc).__name__})"
+        return f"{type(cause).__name__}: {cause}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def default_tls_context() -> ssl.SSLContext:

@@ -255,3 +255,36 @@ async def test_the_accounts_shared_context_verifies_against_the_system_cas() -> 
         async with _client(url, ssl_context=trusting) as client:
             assert (await client.timbres()).records == []
     assert len(seen) == 1
+
+
+async def test_a_failed_certificate_check_says_so_not_timed_out() -> None:
+    """The operator reads what failed: a peer whose certificate does not verify is a
+    certificate failure in the error, not a timeout (the transport library maps every
+    connection error to a connect timeout)."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+
+    async def ok(_: web.BaseRequest) -> web.Response:
+        return web.Response(body=_OK)
+
+    async with _peer(ok, tls=server) as (url, _), _client(url) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.timbres()
+    message = str(caught.value)
+    assert "certificate verify failed" in message.lower()
+    assert "timed out" not in message
+
+
+async def test_a_refused_connection_says_so_not_timed_out() -> None:
+    async def ok(_: web.BaseRequest) -> web.Response:
+        return web.Response(body=_OK)
+
+    async with _peer(ok) as (url, _):
+        pass  # the port is closed again: nothing listens there now
+    async with _client(url) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.timbres()
+    message = str(caught.value)
+    assert "Cannot connect" in message
+    assert "timed out" not in message
