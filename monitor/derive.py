@@ -6,6 +6,7 @@ No I/O, no clock reads, no Prometheus: everything time-dependent takes ``now``.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
@@ -40,6 +41,33 @@ UNKNOWN_TYPE = "unknown"
 
 _MS = 1000.0
 N = TypeVar("N", int, float)
+
+#: one object for each repeated text of the kept assets (type codes, purchase types,
+#: anchor codes): decoded from each record, they would be one string a record, and
+#: the Assets keep them for as long as they live (an interned string goes with its
+#: last reference)
+_shared = sys.intern
+
+
+def _shared_or_none(text: str) -> str | None:
+    """An optional vendor text: ``None`` when blank, else its shared object."""
+    return _shared(text) if text else None
+
+
+#: the voices' avatar type codes, sorted and deduplicated, one shared tuple of shared
+#: codes for each distinct list (a fleet's voices support a few combinations)
+_CODE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_CODE_SETS_MAX = 1024
+
+
+def _code_set(codes: Iterable[str]) -> tuple[str, ...]:
+    key = tuple(sorted(set(codes)))
+    found = _CODE_SETS.get(key)
+    if found is None:
+        if len(_CODE_SETS) >= _CODE_SETS_MAX:
+            _CODE_SETS.clear()
+        found = _CODE_SETS[key] = tuple(_shared(c) for c in key)
+    return found
 
 
 @cache
@@ -297,7 +325,7 @@ def _service_package(
         account=account,
         kind="service",
         id=stem,
-        type=rec.service_type,
+        type=_shared(rec.service_type),
         name=service_display_name(rec.service_type, language),
         expires_at=expiry[0],
         expiry_unknown=expiry[1],
@@ -322,14 +350,14 @@ def timbres_to_assets(account: str, zone: tzinfo, records: Sequence[TimbreAsset]
             account=account,
             kind="timbre",
             id=rec.key,
-            type=rec.timbre_type or "unknown",
+            type=_shared(rec.timbre_type) if rec.timbre_type else "unknown",
             name=rec.name or rec.key,
             expires_at=expires_at,
             expiry_unknown=unknown,
-            purchase_type=rec.purchase_type or None,
+            purchase_type=_shared_or_none(rec.purchase_type),
             audio_seconds=None if rec.audio_ms is None else rec.audio_ms / _MS,
             audio_requests=rec.audio_num,
-            avatar_types=tuple(sorted(set(rec.virtualman_type_codes))),
+            avatar_types=_code_set(rec.virtualman_type_codes),
         )
     return list(by_key.values())
 
@@ -356,7 +384,7 @@ def _image_asset(
     else by the type code of the walk that listed it (and noted)."""
     # §4.4: ExpireDate is required; blank means unknown, not never
     expires_at, unknown = _expiry(rec.expire_date, zone, blank_is_unknown=True)
-    type_code = rec.virtualman_type_code or listed_as or UNKNOWN_TYPE
+    type_code = _shared(rec.virtualman_type_code or listed_as or UNKNOWN_TYPE)
     anomalies = () if rec.virtualman_type_code else (_TYPE_MISSING,)
     return Asset(
         account=account,
@@ -366,11 +394,11 @@ def _image_asset(
         name=rec.display_name,
         expires_at=expires_at,
         expiry_unknown=unknown,
-        purchase_type=rec.purchase_type or None,
+        purchase_type=_shared_or_none(rec.purchase_type),
         video_seconds=None if rec.video_ms is None else rec.video_ms / _MS,
         videos=rec.video_num,
         actions=actions.get(rec.key) if is_3d(type_code) else None,
-        anchor=rec.anchor_code or None,
+        anchor=_shared_or_none(rec.anchor_code),
         anomalies=anomalies,
     )
 
@@ -411,13 +439,13 @@ def _small_sample_asset(account: str, zone: tzinfo, rec: SmallSampleImage) -> Sm
         id=rec.key,
         # §4: small_sample_lite_2d covers the client-rendered small-sample images; the
         # record's own code where it carries one (§4.5 documents none)
-        type=rec.virtualman_type_code or SMALL_SAMPLE_TYPE,
+        type=_shared(rec.virtualman_type_code) if rec.virtualman_type_code else SMALL_SAMPLE_TYPE,
         name=rec.display_name,
         expires_at=expires_at,
         expiry_unknown=unknown,
         video_seconds=None if rec.video_ms is None else rec.video_ms / _MS,
         videos=rec.video_num,
-        anchor=rec.anchor_code or None,
+        anchor=_shared_or_none(rec.anchor_code),
         anomalies=anomalies,
         starts_at=_start(rec, zone),
     )
@@ -541,10 +569,10 @@ def anchors_to_groups(
     for rec in anchors:
         groups[rec.code] = Anchor(
             account=account,
-            code=rec.code,
+            code=_shared(rec.code),
             name=rec.name or rec.code,
-            type=rec.virtualman_type_code,
-            purchase_type=rec.purchase_type or None,
+            type=_shared(rec.virtualman_type_code),
+            purchase_type=_shared_or_none(rec.purchase_type),
             image_ids=tuple(sorted(members.get(rec.code, ()))),
         )
     return list(groups.values())
