@@ -14,11 +14,12 @@ never "expired".
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from operator import attrgetter
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from monitor.domain import FAMILIES, Anchor, Asset, Family, FamilyResult
 
@@ -96,7 +97,8 @@ class Snapshot:
     disabled: tuple[Family, ...] = ()
     #: images with their actions attached, by account: (images state, actions state,
     #: the images), made once per pair of states and shared by the snapshots of one
-    #: store (an entry whose states are no longer the current ones is simply remade)
+    #: store (an entry whose states are no longer the current ones is remade, keeping
+    #: the copies of the old entry that are the same)
     _merged: dict[str, tuple[FamilyState, FamilyState, tuple[Asset, ...]]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -131,8 +133,10 @@ class Snapshot:
         if merged is None or merged[0] is not state or merged[1] is not actions_state:
             actions = actions_state.actions
             images = tuple(
-                replace(a, actions=actions[a.id]) if a.id in actions else a for a in state.assets
+                a.replaced(actions=actions[a.id]) if a.id in actions else a for a in state.assets
             )
+            if merged is not None:  # the copies of the last merge where they are the same
+                images = _kept(merged[2], images, _asset_key)
             merged = (state, actions_state, images)
             self._merged[account] = merged
         return list(merged[2])
@@ -219,7 +223,7 @@ class SnapshotStore:
         if result.ok:
             state = replace(
                 previous,
-                **_data(result),
+                **_data(result, previous),
                 last_success=at,
                 last_attempt=at,
                 success=True,
@@ -233,7 +237,7 @@ class SnapshotStore:
             # never replaces a complete one (that stays, and goes stale as usual)
             state = replace(
                 previous,
-                **_data(result),
+                **_data(result, previous),
                 last_attempt=at,
                 success=False,
                 error="incomplete",
@@ -253,18 +257,16 @@ class SnapshotStore:
             )
         families = dict(snap.families)
         families[key] = state
-        if result.family in ("images", "actions"):
-            snap._merged.pop(result.account, None)  # never keeps the replaced images alive
         self._swap(families)
         return state
 
 
-def _data(result: FamilyResult) -> dict[str, Any]:
+def _data(result: FamilyResult, previous: FamilyState) -> dict[str, Any]:
     """The fields a collection's data sets: a success's, or what arrived of an
     incomplete listing."""
     return {
-        "assets": result.assets,
-        "anchors": result.anchors,
+        "assets": _kept(previous.assets, result.assets, _asset_key),
+        "anchors": _kept(previous.anchors, result.anchors, _anchor_key),
         "actions": MappingProxyType(dict(result.actions)),
         "duration_seconds": result.duration_seconds,
         "skipped_records": len(result.problems),
@@ -277,3 +279,47 @@ def _data(result: FamilyResult) -> dict[str, Any]:
 def _detail(result: FamilyResult) -> str | None:
     errors = result.incomplete or ((result.error,) if result.error is not None else ())
     return "; ".join(str(e) for e in errors)[:1000] or None
+
+
+R = TypeVar("R", Asset, Anchor)
+
+#: the key of a record in its family (a family holds one kind of asset)
+_asset_key: Callable[[Asset], str] = attrgetter("id")
+_anchor_key: Callable[[Anchor], str] = attrgetter("code")
+
+
+def _kept(old: tuple[R, ...], new: tuple[R, ...], key: Callable[[R], str]) -> tuple[R, ...]:
+    """``new``, with each record the same as one of ``old`` (by key, then by value)
+    replaced by that old object, and ``old`` itself when nothing changed.
+
+    Most of a collection is what the last one found: keeping the old objects lets the
+    new ones go with the cycle's temporaries (the pages, the records) instead of
+    holding a second copy of the family until every reader of the old state (a
+    scrape's cache, the alerts) moves on, and leaves the long-lived objects where they
+    were in the heap. The same means equal in every field and, for dates, in zone too
+    (equal instants in two zones are shown apart)."""
+    if not old or not new:
+        return new
+    by_key = {key(r): r for r in old}
+    kept: list[R] = []
+    unchanged = len(old) == len(new)
+    for i, record in enumerate(new):
+        found = by_key.get(key(record))
+        keep = found if found is not None and _same(found, record) else record
+        unchanged = unchanged and keep is old[i]
+        kept.append(keep)
+    return old if unchanged else tuple(kept)
+
+
+def _same(old: Asset | Anchor, new: Asset | Anchor) -> bool:
+    if old != new:
+        return False
+    if isinstance(old, Anchor) or isinstance(new, Anchor):
+        return True
+    return _zone(old.expires_at) is _zone(new.expires_at) and _zone(old.starts_at) is _zone(
+        new.starts_at
+    )
+
+
+def _zone(moment: datetime | None) -> object:
+    return None if moment is None else moment.tzinfo
