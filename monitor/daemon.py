@@ -98,11 +98,6 @@ _gc_frozen = False
 #: accounts); with no cyclic garbage from the request path (see IVHClient.call) little
 #: waits for them
 _GEN2_THRESHOLD = 100
-#: how long a landed family's alert evaluation waits for the account's other families
-#: still collecting (all of them start together without jitter): the last to land
-#: evaluates once for all, instead of one evaluation per landing (each reads every
-#: asset of the account). Past it, the landing evaluates on its own
-_COALESCE_SECONDS = 5.0
 
 
 def _freeze_setup() -> None:
@@ -263,10 +258,6 @@ class Daemon:
         self._evaluating: dict[str, asyncio.Lock] = {}
         #: accounts with an evaluation waiting for the one in progress
         self._queued: set[str] = set()
-        #: by account: its jobs collecting now (started, not yet in the snapshot), and
-        #: the event set when the last of them has landed (see :meth:`_coalesced`)
-        self._collecting: dict[str, int] = {}
-        self._landed: dict[str, asyncio.Event] = {}
 
     def _client(self, account: Account) -> IVHClient:
         return IVHClient(
@@ -285,8 +276,6 @@ class Daemon:
         task = asyncio.current_task()
         if task is not None:
             self._running[task] = account  # until its alerts are evaluated: stop() cancels both
-        self._started_collecting(account)
-        landed = False
         try:
             result = await self._collect(account, family)
             now = self.clock()
@@ -294,8 +283,6 @@ class Daemon:
                 # removed by a reload while it ran: its result has nowhere to go
                 return FamilyState(account, family, self.settings.schedule.interval(family))
             state = self.store.apply(result, now)
-            landed = True
-            self._stopped_collecting(account, landed=True)
             rendered = asyncio.wrap_future(self._prerender.changed())
             skew = self.clients[account].clock_skew_seconds
             if skew is not None:
@@ -308,45 +295,9 @@ class Daemon:
             await self._alerts(account, family, result, now)
             await rendered
         finally:
-            if not landed:
-                self._stopped_collecting(account, landed=False)
             if task is not None:
                 self._running.pop(task, None)
         return state
-
-    def _started_collecting(self, account: str) -> None:
-        count = self._collecting.get(account, 0)
-        if count == 0:
-            self._landed[account] = asyncio.Event()
-        self._collecting[account] = count + 1
-
-    def _stopped_collecting(self, account: str, *, landed: bool) -> None:
-        """One job of ``account`` is no longer collecting. The last of them to leave wakes
-        the evaluations waiting for it (:meth:`_coalesced`) only if it landed (and so
-        evaluates itself): one that did not (a removed family, a cancelled job) leaves
-        them to their timeout, and each then evaluates."""
-        count = self._collecting.get(account, 0) - 1
-        if count > 0:
-            self._collecting[account] = count
-            return
-        self._collecting.pop(account, None)
-        event = self._landed.pop(account, None)
-        if event is not None and landed:
-            event.set()
-
-    async def _coalesced(self, account: str) -> bool:
-        """Whether this landing's evaluation is left to a later one: while other jobs of
-        the account are collecting, wait (at most ``_COALESCE_SECONDS``) for the last of
-        them to land; that one evaluates the snapshot with all their data, this one too.
-        Past the wait, this one evaluates (as it always did)."""
-        event = self._landed.get(account)
-        if event is None or self._collecting.get(account, 0) == 0:
-            return False
-        try:
-            await asyncio.wait_for(event.wait(), _COALESCE_SECONDS)
-        except TimeoutError:
-            return False
-        return True
 
     async def _scheduled(self, account: str, family: Family) -> None:
         """A scheduled run of :meth:`run_family`. One that :meth:`stop` cancels ends
@@ -371,8 +322,6 @@ class Daemon:
         try:
             if family == "services" and result.ok:
                 await self.engine.record_usage_off_loop(account, result.assets, now)
-            if await self._coalesced(account):
-                return  # the account's last landing evaluates, with this collection's data
             if account in self._queued:
                 return  # the queued evaluation will see this collection's data
             lock = self._evaluating.setdefault(account, asyncio.Lock())
