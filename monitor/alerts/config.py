@@ -8,6 +8,7 @@ the exported ``ivh_alert_threshold_*`` metrics that Prometheus rules use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +27,7 @@ __all__ = [
     "RuleThresholds",
     "RulesConfig",
     "RunawayBurnRule",
+    "resolver_of",
 ]
 
 RuleName = Literal[
@@ -259,6 +261,14 @@ def thresholds_for(
     the asset returns its shared defaults, and each combination of matching overrides is
     merged once."""
     return _resolver(config).resolve(rule, account, kind, service_type, asset)
+
+
+def resolver_of(
+    config: AlertsConfig,
+) -> Callable[[str, str, str, str | None, str], RuleThresholds]:
+    """:func:`thresholds_for` of ``config``, taken once for many assets: called as
+    ``(rule, account, kind, service_type, asset)``."""
+    return _resolver(config).resolve
 
 
 class _Resolver:

@@ -106,7 +106,13 @@ class _Changes:
         return [*self.fired, *self.escalated, *self.repeated, *quiet, *self.frozen]
 
 
+#: the types of a fact kept as they are in an alert's values (by exact type: the quick path)
+_PLAIN = frozenset({int, float, str, type(None)})
+
+
 def _json_value(value: Any) -> float | str | None:
+    if type(value) in _PLAIN:
+        return value  # type: ignore[no-any-return]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, int | float | str) or value is None:
@@ -531,10 +537,9 @@ class AlertEngine:
                     seen.add(row.fingerprint)
                     changes.frozen.append(row.alert)
                 continue
-            seen.add(alert.fingerprint)
-            changes.localised[alert.fingerprint] = partial(
-                self._alert, finding, alert.starts_at, "firing"
-            )
+            fp = _afp(alert)
+            seen.add(fp)
+            changes.localised[fp] = partial(self._alert, finding, alert.starts_at, "firing")
             if row is None:
                 changes.fired.append(alert)
             elif (
@@ -571,13 +576,15 @@ class AlertEngine:
         notifications = self._notifications(ev.account, now, changes)
         with self.store.transaction() as db:
             for alert in (*fired, *escalated, *repeated):
-                row = rows.get(alert.fingerprint)
+                fp = _afp(alert)
+                row = rows.get(fp)
                 self.store.upsert_alert(
                     db,
                     alert,
                     started_at=row.started_at if row else now,
                     last_notified_at=now,
                     notified_severity=alert.severity,
+                    fingerprint=fp,
                 )
             for alert, row in quiet:
                 stored = alert_to_json(alert)
@@ -590,14 +597,15 @@ class AlertEngine:
                     last_notified_at=row.last_notified_at,
                     notified_severity=row.notified_severity,
                     stored=stored,
+                    fingerprint=row.fingerprint,
                 )
             self._write_resolved(db, resolved, notifications, now)
 
         with self._swap:
             firing = {k: v for k, v in self.firing.items() if v.account != ev.account}
-            firing.update({a.fingerprint: a for a in (*fired, *escalated, *repeated)})
-            firing.update({a.fingerprint: a for a, _ in quiet})
-            firing.update({a.fingerprint: a for a in changes.frozen})
+            firing.update({_afp(a): a for a in (*fired, *escalated, *repeated)})
+            firing.update({row.fingerprint: a for a, row in quiet})
+            firing.update({_afp(a): a for a in changes.frozen})
             self.firing = MappingProxyType(firing)
         for alert in fired:
             log.info("alert.firing", **_log_fields(alert))
@@ -772,8 +780,29 @@ def _facts(values: Mapping[str, Any]) -> dict[str, Any]:
     return facts
 
 
+#: fingerprints by (rule, account, kind, asset): every evaluation asks for those of every
+#: firing alert several times, each a SHA-256; bounded (emptied when full)
+_FINGERPRINTS: dict[tuple[str, str, str, str], str] = {}
+_FINGERPRINTS_MAX = 50_000
+
+
+def _fingerprint(rule: str, account: str, kind: str, asset: str) -> str:
+    key = (rule, account, kind, asset)
+    fp = _FINGERPRINTS.get(key)
+    if fp is None:
+        if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
+            _FINGERPRINTS.clear()
+        fp = _FINGERPRINTS[key] = alert_fingerprint(rule, account, kind, asset)
+    return fp
+
+
 def _fp(finding: Finding) -> str:
-    return alert_fingerprint(finding.rule, finding.account, finding.kind, finding.asset)
+    return _fingerprint(finding.rule, finding.account, finding.kind, finding.asset)
+
+
+def _afp(alert: Alert) -> str:
+    """``alert.fingerprint``, memoised."""
+    return _fingerprint(alert.rule, alert.account, alert.kind, alert.asset)
 
 
 def _later(new: datetime | None, old: object) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.alerts.config import AlertsConfig, RuleThresholds, thresholds_for
+from monitor.alerts.config import AlertsConfig, RuleThresholds, resolver_of, thresholds_for
 from monitor.domain import Asset
 from monitor.forecast import Forecast
 from monitor.snapshot import Snapshot
@@ -25,6 +25,8 @@ from monitor.snapshot import Snapshot
 __all__ = ["Evaluation", "Finding", "RuleFailure", "evaluate_account"]
 
 _DAY = 86400.0
+#: ``thresholds_for`` of one config, positionally: (rule, account, kind, service type, asset)
+_Resolve = Callable[[str, str, str, str | None, str], RuleThresholds]
 _KIND_OF_FAMILY = {"services": "service", "timbres": "timbre", "images": "image"}
 
 
@@ -67,8 +69,8 @@ class Evaluation:
         return frozenset((f.rule, f.kind, f.asset) for f in self.failures)
 
 
-def _facts(asset: Asset, now: datetime) -> dict[str, Any]:
-    left = asset.expires_in_seconds(now)
+def _facts(asset: Asset, now: datetime, left: float | None) -> dict[str, Any]:
+    """``left``: ``asset.expires_in_seconds(now)``."""
     ratio = None
     if asset.remaining_seconds is not None and asset.ordered_seconds:
         ratio = asset.remaining_seconds / asset.ordered_seconds
@@ -104,8 +106,25 @@ def _below(value: float | None, limit: float | None) -> bool:
 class _Asset:
     """Collects the findings of one asset, rule by rule."""
 
+    __slots__ = (
+        "_left",
+        "_left_error",
+        "_resolve",
+        "asset",
+        "config",
+        "failures",
+        "findings",
+        "forecast",
+        "now",
+    )
+
     def __init__(
-        self, asset: Asset, now: datetime, config: AlertsConfig, forecast: Forecast | None
+        self,
+        asset: Asset,
+        now: datetime,
+        config: AlertsConfig,
+        forecast: Forecast | None,
+        resolve: _Resolve | None = None,
     ) -> None:
         self.asset = asset
         self.now = now
@@ -113,10 +132,21 @@ class _Asset:
         self.forecast = forecast
         self.findings: list[Finding] = []
         self.failures: list[RuleFailure] = []
+        self._resolve = resolve
+        # seconds until expiry at ``now``: every rule reads it, so it is worked out once;
+        # what that raises is raised to each rule that reads it (and recorded as its failure)
+        self._left: float | None = None
+        self._left_error: Exception | None = None
+        try:
+            self._left = asset.expires_in_seconds(now)
+        except Exception as exc:  # noqa: BLE001 - raised again to each rule reading it
+            self._left_error = exc
 
     @property
     def left(self) -> float | None:
-        return self.asset.expires_in_seconds(self.now)
+        if self._left_error is not None:
+            raise self._left_error
+        return self._left
 
     @property
     def expired(self) -> bool:
@@ -125,6 +155,10 @@ class _Asset:
 
     def rule(self, name: str) -> RuleThresholds:
         a = self.asset
+        if self._resolve is not None:
+            return self._resolve(
+                name, a.account, a.kind, a.type if a.kind == "service" else None, a.id
+            )
         return thresholds_for(
             self.config,
             name,
@@ -136,7 +170,7 @@ class _Asset:
 
     def add(self, name: str, severity: str, **extra: Any) -> None:
         a = self.asset
-        facts = {**_facts(a, self.now), **extra}
+        facts = {**_facts(a, self.now, self.left), **extra}
         self.findings.append(Finding(name, a.account, a.kind, a.id, severity, facts, _labels(a)))
 
     def run(self, name: str) -> None:
@@ -298,9 +332,13 @@ def _rules_of(asset: Asset) -> tuple[str, ...]:
 
 
 def _asset_findings(
-    asset: Asset, now: datetime, config: AlertsConfig, forecast: Forecast | None
+    asset: Asset,
+    now: datetime,
+    config: AlertsConfig,
+    forecast: Forecast | None,
+    resolve: _Resolve | None = None,
 ) -> tuple[list[Finding], list[RuleFailure]]:
-    check = _Asset(asset, now, config, forecast)
+    check = _Asset(asset, now, config, forecast, resolve)
     for name in _rules_of(asset):
         check.run(name)
     return check.findings, check.failures
@@ -320,6 +358,7 @@ def evaluate_account(
     failures: list[RuleFailure] = []
     scopes: set[str] = {"account"}
     assets: dict[tuple[str, str], Asset] = {}
+    resolve = resolver_of(config)  # once per evaluation, not per asset and rule
     for family, kind in _KIND_OF_FAMILY.items():
         state = snapshot.families.get((account, family))  # type: ignore[arg-type]
         if state is None or not (state.success or state.partial):
@@ -329,7 +368,7 @@ def evaluate_account(
             scopes.add(kind)
         for asset in state.assets:
             assets[(kind, asset.id)] = asset
-            found, failed = _asset_findings(asset, now, config, forecasts.get(asset.id))
+            found, failed = _asset_findings(asset, now, config, forecasts.get(asset.id), resolve)
             findings.extend(found)
             failures.extend(failed)
 

@@ -95,18 +95,21 @@ class AlertRows(StoreCore):
         notified_severity: str | None,
         resolved_at: datetime | None = None,
         stored: str | None = None,
+        fingerprint: str | None = None,
     ) -> None:
-        """``stored``: ``alert_to_json(alert)`` when the caller has encoded it already."""
+        """``stored``: ``alert_to_json(alert)`` when the caller has encoded it already;
+        ``fingerprint``: ``alert.fingerprint`` when the caller knows it."""
         row: Row = (alert, started_at, last_notified_at, notified_severity, resolved_at)
         text = alert_to_json(alert) if stored is None else stored
-        db.execute(UPSERT, row_params(*row, stored=text))
+        fp = alert.fingerprint if fingerprint is None else fingerprint
+        db.execute(UPSERT, row_params(*row, stored=text, fingerprint=fp))
         # read back as written: an alert's JSON decodes to an equal alert (the codec's
         # round trip, tests/alerts/test_lifecycle.py), so the next read need not decode it
-        self._decoded[alert.fingerprint] = (_digest(text), alert)
+        self._decoded[fp] = (_digest(text), alert)
         if self._staged is not None:
-            self._staged[alert.fingerprint] = row
+            self._staged[fp] = row
         else:
-            self._rows[alert.fingerprint] = row
+            self._rows[fp] = row
 
     def forget_resolved(self, before: datetime) -> int:
         with self._lock:

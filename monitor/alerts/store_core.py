@@ -101,10 +101,12 @@ def row_params(
     resolved_at: datetime | None,
     *,
     stored: str | None = None,
+    fingerprint: str | None = None,
 ) -> tuple[Any, ...]:
-    """``stored``: the alert's JSON when the caller has it already (encoded once)."""
+    """``stored``: the alert's JSON when the caller has it already (encoded once);
+    ``fingerprint``: the alert's, likewise."""
     return (
-        alert.fingerprint,
+        alert.fingerprint if fingerprint is None else fingerprint,
         alert.rule,
         alert.account,
         alert.kind,
