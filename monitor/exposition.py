@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
 from monitor.alerts.config import (
@@ -57,6 +59,7 @@ __all__ = [
     "DaemonMetrics",
     "ExpositionRegistry",
     "FiringAlert",
+    "LabelMemo",
     "NotificationQueue",
     "Prerenderer",
     "StoreHealth",
@@ -404,13 +407,122 @@ Format = Literal["text", "openmetrics"]
 _EOF = b"# EOF\n"
 
 
-def _encode(families: Sequence[Metric], fmt: Format) -> bytes:
-    """The families in ``fmt``; OpenMetrics without its closing ``# EOF`` (the
-    caller ends the whole body with it)."""
+def _library_encode(families: Sequence[Metric], fmt: Format) -> bytes:
+    """The families in ``fmt`` by prometheus_client's own encoders; OpenMetrics
+    without its closing ``# EOF``."""
     if fmt == "text":
         return generate_latest(_Families(families))
     body: bytes = openmetrics_latest(_Families(families))  # type: ignore[no-untyped-call]
     return body.removesuffix(_EOF)
+
+
+#: names every encoder keeps as they are (no colon: OpenMetrics' escaping of sample
+#: names would turn it into ``_``); anything else is left to the library's encoders
+_PLAIN_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+#: the suffixes the text format moves to gauges of their own after the family
+_TEXT_APART = ("_created", "_gsum", "_gcount")
+#: ``# HELP``/``# TYPE`` of a family by (format, name, type, help): few, never changing
+_HEADERS: dict[tuple[Format, str, str, str], str] = {}
+#: at most this many label sets kept rendered by a :class:`LabelMemo`
+_MEMO_MAX = 50_000
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _labels_text(labels: Mapping[str, str]) -> str | None:
+    """``{k="v",...}`` sorted by name as both encoders write it; ``None`` for a label
+    name they would escape (the library encodes that family)."""
+    if not labels:
+        return ""
+    parts = []
+    for key, value in sorted(labels.items()):
+        if not _PLAIN_NAME.match(key) or key.startswith("__"):
+            return None
+        parts.append(f'{key}="{_label_value(value)}"')
+    return "{" + ",".join(parts) + "}"
+
+
+class LabelMemo:
+    """Rendered label sets of the live families (the daemon's counters and
+    histograms: a bounded set of label values, the same every scrape), so a scrape
+    formats only their values. Emptied when it grows past ``_MEMO_MAX``."""
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[tuple[str, str], ...], str | None] = {}
+
+    def text(self, labels: Mapping[str, str]) -> str | None:
+        key = tuple(labels.items())
+        try:
+            return self._texts[key]
+        except KeyError:
+            pass
+        if len(self._texts) >= _MEMO_MAX:
+            self._texts.clear()
+        text = self._texts[key] = _labels_text(labels)
+        return text
+
+
+def _header(metric: Metric, fmt: Format) -> str:
+    key = (fmt, metric.name, metric.type, metric.documentation)
+    header = _HEADERS.get(key)
+    if header is None:
+        bare = Metric(metric.name, metric.documentation, metric.type)
+        header = _HEADERS[key] = _library_encode([bare], fmt).decode()
+    return header
+
+
+def _fast_family(metric: Metric, fmt: Format, memo: LabelMemo | None) -> str | None:
+    """One family as prometheus_client's encoder of ``fmt`` writes it, or ``None`` if
+    it has what this does not write (units, exemplars, timestamps, native
+    histograms, names or label names the encoders would escape)."""
+    name = metric.name
+    if metric.unit or not _PLAIN_NAME.match(name):
+        return None
+    lines = [_header(metric, fmt)]
+    apart: dict[str, list[str]] = {}
+    apart_names = {name + suffix: suffix for suffix in _TEXT_APART} if fmt == "text" else {}
+    plain: set[str] = set()
+    labels_text = _labels_text if memo is None else memo.text
+    for s in metric.samples:
+        if (
+            s.value is None
+            or s.timestamp is not None
+            or s.exemplar is not None
+            or s.native_histogram is not None
+        ):
+            return None
+        if s.name not in plain:
+            if not _PLAIN_NAME.match(s.name):
+                return None
+            plain.add(s.name)
+        labels = labels_text(s.labels)
+        if labels is None:
+            return None
+        line = f"{s.name}{labels} {floatToGoString(s.value)}\n"  # type: ignore[no-untyped-call]
+        suffix = apart_names.get(s.name)
+        if suffix is None:
+            lines.append(line)
+        else:
+            apart.setdefault(suffix, []).append(line)
+    doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    for suffix, more in sorted(apart.items()):
+        lines.append(f"# HELP {name}{suffix} {doc}\n# TYPE {name}{suffix} gauge\n")
+        lines.extend(more)
+    return "".join(lines)
+
+
+def _encode(families: Iterable[Metric], fmt: Format, memo: LabelMemo | None = None) -> bytes:
+    """The families in ``fmt``, byte for byte what prometheus_client's encoders write
+    (``generate_latest``, and OpenMetrics' without its closing ``# EOF``: the caller
+    ends the whole body with it), without their per-sample name checks; a family
+    with anything this does not write is encoded by the library."""
+    out: list[str] = []
+    for metric in families:
+        text = _fast_family(metric, fmt, memo)
+        out.append(text if text is not None else _library_encode([metric], fmt).decode())
+    return "".join(out).encode()
 
 
 def _render(
@@ -1066,6 +1178,8 @@ class ExpositionRegistry(CollectorRegistry):
     def __init__(self, assets: AssetCollector) -> None:
         super().__init__()
         self._assets = assets
+        #: the live families' label sets, rendered once
+        self._memo = LabelMemo()
 
     def collect(self) -> Iterator[Metric]:
         yield from self._assets.collect()
@@ -1084,7 +1198,7 @@ class ExpositionRegistry(CollectorRegistry):
             render(fmt)
             if (render := getattr(c, "render_exposition", None)) is not None
             # what generate_latest renders of the registry, collector by collector
-            else _encode(list(c.collect()), fmt)
+            else _encode(c.collect(), fmt, self._memo)
             for c in collectors
         ]
         parts = [*self._assets.render_parts(fmt), *rest]

@@ -493,3 +493,62 @@ async def _raw(http: httpx.AsyncClient, url: str) -> bytes:
     """The body as sent (not inflated by httpx)."""
     async with http.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
         return b"".join([chunk async for chunk in response.aiter_raw()])
+
+
+def test_scrape_body_is_byte_for_byte_the_library_encoders_in_both_formats() -> None:
+    """The daemon's own families (counters, histograms, gauges, info, with and
+    without ``_created``) and the asset families, rendered by our formatter, are
+    exactly what prometheus_client's encoders write of the same registry; families it
+    does not write itself (units, exemplars, odd names) still come out the same."""
+    from prometheus_client import Counter, Enum, Gauge, Histogram, Summary
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+    from prometheus_client.registry import Collector
+    from prometheus_client.samples import Exemplar, Sample
+
+    from monitor.exposition import DaemonMetrics, ExpositionRegistry
+
+    class Odd(Collector):
+        def collect(self) -> list[Metric]:
+            unit = GaugeMetricFamily("odd_size", "with a unit", unit="bytes", value=3)
+            exemplar = CounterMetricFamily("odd_ex", "an exemplar", labels=["a"])
+            exemplar.samples.append(
+                Sample("odd_ex_total", {"a": "x"}, 1.0, None, Exemplar({"t": "1"}, 1.0))
+            )
+            stamped = GaugeMetricFamily("odd_ts", "a timestamp", labels=["a"])
+            stamped.add_metric(["y"], 2.0, timestamp=1700000000.5)
+            colon = GaugeMetricFamily("odd:colon", 'help "quoted"\nand \\', labels=["l"])
+            colon.add_metric(['v"\n\\'], float("inf"))
+            return [unit, exemplar, stamped, colon]
+
+    def check(registry: ExpositionRegistry) -> None:
+        for _ in range(2):  # label sets rendered, then from the memo
+            assert registry.render_text() == generate_latest(registry)
+            om = b"".join(registry.render_parts("openmetrics"))
+            assert om == om_latest(registry)  # type: ignore[no-untyped-call]
+
+    for created in (True, False):
+        import prometheus_client.metrics as metrics_module
+
+        kept = metrics_module._use_created
+        metrics_module._use_created = created
+        try:
+            store = SnapshotStore(["a", "b"], INTERVALS, 3600)  # type: ignore[arg-type]
+            registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=Clock(T0)))
+            daemon = DaemonMetrics(registry, ["a", 'b "q"\n\\'], ["hook"])
+            check(registry)
+            store.apply(FamilyResult("a", "services", assets=(_hours("p1", 1.5, T0),)), T0)
+            daemon.observer("a")("getserviceasset", "success", 0.07)
+            daemon.observer('b "q"\n\\')("getserviceasset", "http_error", 1e-9)
+            daemon.api_duration.labels("x").observe(123456789.0)
+            daemon.clock_skew.labels("a").set(-0.25)
+            Gauge("plain_gauge", "no labels", registry=registry).set(1e22)
+            Counter("plain", "a counter", ["k"], registry=registry).labels("é 中").inc(3)
+            Histogram("h", "a histogram", registry=registry).observe(float("nan"))
+            Summary("s", "a summary", ["k"], registry=registry).labels("v").observe(2)
+            Enum("e", "an enum", states=["on", "off"], registry=registry).state("off")
+            registry.register(Odd())
+            check(registry)
+        finally:
+            metrics_module._use_created = kept
+    assert "plain_gauge 1e+22" in registry.render_text().decode()
