@@ -548,6 +548,17 @@ def _render(
     )
 
 
+#: one account's threshold and forecast lines by family name: (the account-wide
+#: thresholds, its assets' own thresholds and forecasts)
+_AlertChunk = tuple[dict[str, bytes], dict[str, bytes]]
+
+
+def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
+    """Whether two keys hold the same objects (all immutable: the same objects show
+    the same series)."""
+    return len(old) == len(new) and all(x is y for x, y in zip(old, new, strict=True))
+
+
 #: one (account, family) of the asset families: its state, the actions state (images),
 #: its sample lines by family name, by format
 _Chunk = tuple[FamilyState, FamilyState | None, dict[Format, dict[str, bytes]]]
@@ -982,10 +993,19 @@ class AlertCollector(Collector):
         self._engine = engine
         self._dispatcher = dispatcher
         self._clock = clock
-        #: (what the per-asset families show, their text by format): the text only, not
-        #: the families (one Sample per asset and figure: at 10k assets with forecasts,
-        #: several MB of objects kept for nothing between scrapes)
-        self._cache: tuple[tuple[object, ...], dict[Format, bytes]] | None = None
+        #: by account: (what its threshold and forecast lines show, their lines by
+        #: format, family name): rendered again when one of those changed (its states,
+        #: its forecasts, the config), so a landing or an evaluation re-renders its
+        #: account's lines only; the text only, not the families (one Sample per asset
+        #: and figure: at 10k assets with forecasts, several MB kept for nothing)
+        self._chunks: dict[str, tuple[tuple[object, ...], dict[Format, _AlertChunk]]] = {}
+        #: the forecasts mapping last grouped by account, and that grouping
+        self._grouped: tuple[object, dict[str, tuple[Forecast, ...]]] = (None, {})
+        #: ``# HELP``/``# TYPE`` of the per-asset families by format, in order
+        self._headers: dict[Format, dict[str, bytes]] = {}
+        #: by format: (what the whole part showed, its pieces): the last completed one,
+        #: which a scrape reuses while nothing changed, or while another render runs
+        self._last: dict[Format, tuple[dict[str, tuple[object, ...]], list[bytes]]] = {}
         #: one render of the per-asset families at a time (concurrent scrapes')
         self._lock = threading.Lock()
 
@@ -997,53 +1017,98 @@ class AlertCollector(Collector):
         yield from self._families(self._store.current, self._clock())
 
     def render_exposition(self, fmt: Format = "text") -> bytes:
-        """:meth:`collect` in ``fmt``; the per-asset families (thresholds and forecasts)
-        rendered once per change of what they show (and format), not per scrape. While
-        another scrape's render of them is in progress, a scrape serves the last
-        completed one rather than wait."""
-        cached = self._cache
+        """:meth:`collect` in ``fmt``."""
+        return b"".join(self.render_parts(fmt))
+
+    def render_parts(self, fmt: Format = "text") -> list[bytes]:
+        """:meth:`collect` in ``fmt``, in pieces; the per-asset families (thresholds and
+        forecasts) are cached by account, each rendered again only when what it shows
+        changed, and their pieces assembled once per change. While another scrape's
+        render of them is in progress, a scrape serves the last completed one rather
+        than wait."""
         if self._lock.acquire(blocking=False):
             try:
                 rendered = self._rendered(fmt)
             finally:
                 self._lock.release()
-        elif cached is not None and fmt in cached[1]:
-            rendered = cached[1][fmt]
+        elif (last := self._last.get(fmt)) is not None:
+            rendered = last[1]
         else:  # nothing rendered in this format yet: wait for it
             with self._lock:
                 rendered = self._rendered(fmt)
-        return _encode(list(self._state()), fmt) + rendered
+        return [_encode(self._state(), fmt), *rendered]
 
-    def _rendered(self, fmt: Format) -> bytes:
-        """The per-asset families of the current snapshot in ``fmt``. Under ``_lock``."""
+    def _rendered(self, fmt: Format) -> list[bytes]:
+        """The per-asset families of the current snapshot in ``fmt``, in pieces. Under
+        ``_lock``."""
         snap = self._store.current
         now = self._clock()
-        key = self._shown(snap, now)
-        cached = self._cache
+        config = self._engine.config
+        forecasts = self._engine.forecasts
+        if self._grouped[0] is not forecasts:
+            by_account: dict[str, list[Forecast]] = {}
+            for (account, _), fc in forecasts.items():
+                by_account.setdefault(account, []).append(fc)
+            self._grouped = (forecasts, {a: tuple(f) for a, f in by_account.items()})
+        grouped = self._grouped[1]
+        keys: dict[str, tuple[object, ...]] = {
+            account: (
+                config,
+                *(snap.usable(account, f, now) for f in FAMILIES),
+                *grouped.get(account, ()),
+            )
+            for account in snap.accounts
+        }
+        last = self._last.get(fmt)
         if (
-            cached is None
-            or len(cached[0]) != len(key)
-            or not all(x is y for x, y in zip(cached[0], key, strict=True))
+            last is not None
+            and len(last[0]) == len(keys)
+            and all(
+                a == b and _same(old, new)
+                for (a, old), (b, new) in zip(last[0].items(), keys.items(), strict=True)
+            )
         ):
-            cached = (key, {})
-        rendered = cached[1]
-        if fmt not in rendered:
-            rendered[fmt] = _encode(self._families(snap, now), fmt)
-        self._cache = cached
-        return rendered[fmt]
+            return last[1]
+        chunks: list[_AlertChunk] = []
+        live: dict[str, tuple[tuple[object, ...], dict[Format, _AlertChunk]]] = {}
+        for account, key in keys.items():
+            hit = self._chunks.get(account)
+            if hit is None or not _same(hit[0], key):
+                hit = (key, {})
+            if fmt not in hit[1]:
+                assets = [
+                    a
+                    for f in ("services", "timbres", "images")
+                    for a in snap.family_assets(account, f, now)
+                ]
+                wide = _render(list(self._thresholds((account,), ())), fmt)[1]
+                mine = _render(
+                    [
+                        *self._thresholds((account,), assets, wide_lines=False),
+                        *self._forecasts(assets),
+                    ],
+                    fmt,
+                )[1]
+                hit[1][fmt] = (wide, mine)
+            live[account] = hit
+            chunks.append(hit[1][fmt])
+        self._chunks = live
+        if fmt not in self._headers:
+            self._headers[fmt] = _render(self._families(snap, now, accounts=()), fmt)[0]
+        parts: list[bytes] = []
+        for name, header in self._headers[fmt].items():
+            parts.append(header)
+            parts.extend(wide[name] for wide, _ in chunks if name in wide)
+            parts.extend(mine[name] for _, mine in chunks if name in mine)
+        self._last[fmt] = (keys, parts)
+        return parts
 
-    def _shown(self, snap: Snapshot, now: datetime) -> tuple[object, ...]:
-        """What the threshold and forecast families show: the config, the forecasts and
-        the usable family states (all immutable: the same objects show the same series)."""
-        return (
-            self._engine.config,
-            self._engine.forecasts,
-            *(snap.usable(a, f, now) for a in snap.accounts for f in FAMILIES),
-        )
-
-    def _families(self, snap: Snapshot, now: datetime) -> list[Metric]:
-        assets = snap.assets(now)
-        return [*self._thresholds(snap.accounts, assets), *self._forecasts(assets)]
+    def _families(
+        self, snap: Snapshot, now: datetime, accounts: Sequence[str] | None = None
+    ) -> list[Metric]:
+        assets = snap.assets(now) if accounts is None else []
+        shown = snap.accounts if accounts is None else accounts
+        return [*self._thresholds(shown, assets), *self._forecasts(assets)]
 
     def _state(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily(
@@ -1097,7 +1162,11 @@ class AlertCollector(Collector):
             value=float(state.lost_notifications),
         )
 
-    def _thresholds(self, accounts: Sequence[str], assets: Sequence[Asset]) -> Iterator[Metric]:
+    def _thresholds(
+        self, accounts: Sequence[str], assets: Sequence[Asset], *, wide_lines: bool = True
+    ) -> Iterator[Metric]:
+        """The threshold families: the accounts' and kinds' thresholds (with
+        ``wide_lines``), then the assets' own where they differ (of ``accounts``)."""
         config = self._engine.config
         labels = ["account", "kind", "asset", "rule", "severity"]
         seconds = GaugeMetricFamily(
@@ -1131,7 +1200,8 @@ class AlertCollector(Collector):
                         continue
                     t = thresholds_for(config, rule, account=account, kind=kind, asset="")
                     wide[(rule, account, kind)] = t
-                    emit(rule, account, kind, "", t)
+                    if wide_lines:
+                        emit(rule, account, kind, "", t)
         rules = [r for r in ("expiring", "hours_low") if asset_specific_overrides(config, r)]
         for a in assets if rules else ():
             for rule in rules:
