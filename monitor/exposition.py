@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+import prometheus_client.metrics as prometheus_metrics
 import structlog
 from prometheus_client import (
     CollectorRegistry,
@@ -47,7 +48,7 @@ from monitor.alerts.config import (
     thresholds_for,
 )
 from monitor.config import ScheduleConfig
-from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset
+from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset, Family
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState, Snapshot, SnapshotStore
@@ -451,6 +452,20 @@ class LabelMemo:
 
     def __init__(self) -> None:
         self._texts: dict[tuple[tuple[str, str], ...], str | None] = {}
+        self._prefixes: dict[tuple[str, ...], str | None] = {}
+
+    def prefix(self, name: str, names: tuple[str, ...], values: tuple[str, ...]) -> str | None:
+        """``name{labels} `` of a series of a labelled metric."""
+        key = (name, *values)
+        try:
+            return self._prefixes[key]
+        except KeyError:
+            pass
+        if len(self._prefixes) >= _MEMO_MAX:
+            self._prefixes.clear()
+        labels = _labels_text(dict(zip(names, values, strict=True)))
+        text = self._prefixes[key] = None if labels is None else f"{name}{labels} "
+        return text
 
     def text(self, labels: Mapping[str, str]) -> str | None:
         key = tuple(labels.items())
@@ -511,6 +526,44 @@ def _fast_family(metric: Metric, fmt: Format, memo: LabelMemo | None) -> str | N
         lines.append(f"# HELP {name}{suffix} {doc}\n# TYPE {name}{suffix} gauge\n")
         lines.extend(more)
     return "".join(lines)
+
+
+def _counter_lines(counter: object, memo: LabelMemo) -> list[str] | None:
+    """A labelled :class:`~prometheus_client.Counter`'s sample lines, read off its
+    children (the same in both formats), or ``None`` where its ``collect()`` would
+    show more (``_created``, no labels, a subclass): the daemon's
+    ``ivh_api_requests_total`` has a series per account, endpoint and outcome, and
+    ``collect()`` makes a Sample and takes two locks per series. No exemplars are
+    ever given to the daemon's counters."""
+    if type(counter) is not Counter or prometheus_metrics._use_created:
+        return None
+    names: tuple[str, ...] | None = getattr(counter, "_labelnames", None)
+    children: dict[tuple[str, ...], Counter] | None = getattr(counter, "_metrics", None)
+    lock = getattr(counter, "_lock", None)
+    if not names or children is None or lock is None:
+        return None
+    with lock:
+        items = list(children.items())
+    total = counter._name + "_total"
+    lines = []
+    for values, child in items:
+        prefix = memo.prefix(total, names, values)
+        if prefix is None:
+            return None
+        value = child._value.get()
+        lines.append(f"{prefix}{floatToGoString(value)}\n")  # type: ignore[no-untyped-call]
+    return lines
+
+
+def _encode_counter(counter: object, fmt: Format, memo: LabelMemo) -> bytes | None:
+    lines = _counter_lines(counter, memo)
+    if lines is None:
+        return None
+    header = _header(
+        Metric(counter._name, counter._documentation, "counter"),  # type: ignore[attr-defined]
+        fmt,
+    )
+    return (header + "".join(lines)).encode()
 
 
 def _encode(families: Iterable[Metric], fmt: Format, memo: LabelMemo | None = None) -> bytes:
@@ -612,6 +665,8 @@ class AssetCollector(Collector):
         #: the last completed render by format: (the per-asset parts, health and
         #: accounts); what a scrape serves while another render is in progress
         self._last: dict[Format, tuple[list[bytes], bytes]] = {}
+        #: the chunks the last render's per-asset pieces were listed from, by format
+        self._assembled: dict[Format, tuple[dict[str, bytes], ...]] = {}
         #: the formats scrapes asked for: rendered again when a family lands
         self._formats: set[Format] = set()
         self._cached = {
@@ -672,26 +727,43 @@ class AssetCollector(Collector):
         parts.append(body[1])
         return parts
 
-    def prerender(self) -> None:
-        """Render the per-asset lines of the families that changed in the current
-        snapshot, in every format scraped so far (off the loop, when a family has
-        landed), so the next scrape only assembles them. The health families, which
-        show every family's state at once, are left to the scrape (rendered there
-        only when a state changed): rendered at each landing, they would be rendered
-        hundreds of times a cycle at 100 accounts for a few scrapes."""
+    def prerender(self, landed: Iterable[tuple[str, str]] | None = None) -> None:
+        """Render the per-asset lines of the families that landed (``(account,
+        family)``; all that changed in the current snapshot if not told), in every
+        format scraped so far (off the loop, when a family has landed), so the next
+        scrape only assembles them. The health families, which show every family's
+        state at once, are left to the scrape (rendered there by account, only when a
+        state changed)."""
+        if landed is not None:
+            # the actions of 3D images are shown on the images' lines
+            shown = {
+                (account, "images" if family == "actions" else family)
+                for account, family in landed
+                if family in ("services", "timbres", "images", "actions")
+            }
         for fmt in tuple(self._formats):
             with self._lock:
-                self._chunks_of(self._store.current, self._clock(), fmt)
+                snap, now = self._store.current, self._clock()
+                if landed is None:
+                    self._chunks_of(snap, now, fmt)
+                    continue
+                for account, family in shown:
+                    self._chunk(snap, now, account, family, fmt)  # type: ignore[arg-type]
 
     def _assemble(self, fmt: Format) -> tuple[list[bytes], bytes]:
         """The current snapshot's per-asset parts and health in ``fmt``, rendering what
         the caches lack; kept as the last completed render. Under ``_lock``."""
         snap = self._store.current
         chunks = self._chunks_of(snap, self._clock(), fmt)
-        parts: list[bytes] = []
-        for name, header in self._headers(fmt).items():
-            parts.append(header)
-            parts.extend(chunk[name] for chunk in chunks if name in chunk)
+        last = self._last.get(fmt)
+        if last is not None and _same(self._assembled.get(fmt, ()), tuple(chunks)):
+            parts = last[0]  # the same chunks: the same pieces, not listed again
+        else:
+            parts = []
+            for name, header in self._headers(fmt).items():
+                parts.append(header)
+                parts.extend(chunk[name] for chunk in chunks if chunk.get(name))
+            self._assembled[fmt] = tuple(chunks)
         body = (parts, self._health_text(snap, fmt))
         self._last[fmt] = body
         return body
@@ -703,25 +775,35 @@ class AssetCollector(Collector):
         live: dict[tuple[str, str], _Chunk] = {}
         for account in snap.accounts:
             for family in ("services", "timbres", "images"):
-                state = snap.usable(account, family, now)
-                if state is None:
-                    continue
-                actions = snap.usable(account, "actions", now) if family == "images" else None
-                key = (account, family)
-                cached = self._chunks.get(key)
-                if cached is None or cached[0] is not state or cached[1] is not actions:
-                    # a new collection; what it found is most often what the one before
-                    # found: then its lines are the same, kept, not rendered again
-                    same = cached is not None and _shown_equal(cached, state, actions)
-                    cached = (state, actions, cached[2] if same and cached is not None else {})
-                if fmt not in cached[2]:
-                    assets = snap.family_assets(account, family, now)
-                    anchors = state.anchors if family == "images" else ()
-                    cached[2][fmt] = _render(self._asset_families(assets, anchors), fmt)[1]
-                live[key] = cached
-                chunks.append(cached[2][fmt])
+                cached = self._chunk(snap, now, account, family, fmt)
+                if cached is not None:
+                    live[(account, family)] = cached
+                    chunks.append(cached[2][fmt])
         self._chunks = live
         return chunks
+
+    def _chunk(
+        self, snap: Snapshot, now: datetime, account: str, family: Family, fmt: Format
+    ) -> _Chunk | None:
+        """One usable (account, family)'s cached lines, rendered in ``fmt`` if the cache
+        lacks them (and kept); ``None`` if it shows nothing. Under ``_lock``."""
+        state = snap.usable(account, family, now)
+        if state is None:
+            return None
+        actions = snap.usable(account, "actions", now) if family == "images" else None
+        key = (account, family)
+        cached = self._chunks.get(key)
+        if cached is None or cached[0] is not state or cached[1] is not actions:
+            # a new collection; what it found is most often what the one before
+            # found: then its lines are the same, kept, not rendered again
+            same = cached is not None and _shown_equal(cached, state, actions)
+            cached = (state, actions, cached[2] if same and cached is not None else {})
+            self._chunks[key] = cached
+        if fmt not in cached[2]:
+            assets = snap.family_assets(account, family, now)
+            anchors = state.anchors if family == "images" else ()
+            cached[2][fmt] = _render(self._asset_families(assets, anchors), fmt)[1]
+        return cached
 
     def _health_text(self, snap: Snapshot, fmt: Format) -> bytes:
         """The health and account families: they show the family states alone, so they
@@ -1264,48 +1346,58 @@ class ExpositionRegistry(CollectorRegistry):
         with its own ``render_exposition`` (the alert collector's cache) renders itself."""
         with self._lock:
             collectors = list(self._collector_to_names)
-        rest = [
-            render(fmt)
-            if (render := getattr(c, "render_exposition", None)) is not None
-            # what generate_latest renders of the registry, collector by collector
-            else _encode(c.collect(), fmt, self._memo)
-            for c in collectors
-        ]
+        rest: list[bytes] = []
+        for c in collectors:
+            if (parts := getattr(c, "render_parts", None)) is not None:
+                rest.extend(parts(fmt))
+            elif (counter := _encode_counter(c, fmt, self._memo)) is not None:
+                rest.append(counter)
+            else:  # what generate_latest renders of the registry, collector by collector
+                rest.append(_encode(c.collect(), fmt, self._memo))
         parts = [*self._assets.render_parts(fmt), *rest]
         if fmt == "openmetrics":
             parts.append(_EOF)
         return parts
 
-    def prerender(self) -> None:
-        """Render the per-asset lines a landing family changed (the asset collector's
-        :meth:`AssetCollector.prerender`), in the formats scraped so far."""
-        self._assets.prerender()
+    def prerender(self, landed: Iterable[tuple[str, str]] | None = None) -> None:
+        """Render the per-asset lines the landing families changed (the asset
+        collector's :meth:`AssetCollector.prerender`), in the formats scraped so far."""
+        self._assets.prerender(landed)
 
 
 class Prerenderer:
     """One thread that runs ``render`` after changes (:meth:`changed`), one run for any
-    number of changes that came while it was busy.
+    number of changes that came while it was busy, given what they named (``None`` if
+    one of them named nothing: everything).
 
     :meth:`changed` returns a future done once a run that began after the call has
     ended (never with an error: a failing run is logged as
     ``exposition.prerender_failed``, and the scrape renders for itself).
     """
 
-    def __init__(self, render: Callable[[], None]) -> None:
+    def __init__(self, render: Callable[[set[tuple[str, str]] | None], None]) -> None:
         self._render = render
         self._wake = threading.Condition()
         self._asked = 0  # changes announced
+        #: what the changes announced since the last run named (``None``: everything)
+        self._named: set[tuple[str, str]] | None = set()
         self._waiting: list[tuple[int, concurrent.futures.Future[None]]] = []
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def changed(self) -> concurrent.futures.Future[None]:
+    def changed(self, what: tuple[str, str] | None = None) -> concurrent.futures.Future[None]:
+        """Announce a change (of ``what``, an ``(account, family)``; of anything if not
+        told)."""
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._wake:
             if self._closed:
                 done.set_result(None)
                 return done
             self._asked += 1
+            if what is None:
+                self._named = None
+            elif self._named is not None:
+                self._named.add(what)
             self._waiting.append((self._asked, done))
             if self._thread is None:
                 # a daemon thread as a safety net only: close() ends it
@@ -1333,8 +1425,9 @@ class Prerenderer:
                     waiting, self._waiting = self._waiting, []
                     break
                 target = self._asked
+                named, self._named = self._named, set()
             try:
-                self._render()
+                self._render(named)
             except Exception:
                 log.exception("exposition.prerender_failed")
             done = target
