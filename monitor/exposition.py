@@ -432,17 +432,32 @@ def _label_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+#: label names (in a sample's order) -> the same sorted, or ``None`` where one would be
+#: escaped by the encoders: few, fixed by the families (bounded all the same)
+_LABEL_ORDER: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+
+
+def _label_order(names: tuple[str, ...]) -> tuple[str, ...] | None:
+    try:
+        return _LABEL_ORDER[names]
+    except KeyError:
+        pass
+    if len(_LABEL_ORDER) >= _MEMO_MAX:
+        _LABEL_ORDER.clear()
+    plain = all(_PLAIN_NAME.match(key) and not key.startswith("__") for key in names)
+    order = _LABEL_ORDER[names] = tuple(sorted(names)) if plain else None
+    return order
+
+
 def _labels_text(labels: Mapping[str, str]) -> str | None:
     """``{k="v",...}`` sorted by name as both encoders write it; ``None`` for a label
     name they would escape (the library encodes that family)."""
     if not labels:
         return ""
-    parts = []
-    for key, value in sorted(labels.items()):
-        if not _PLAIN_NAME.match(key) or key.startswith("__"):
-            return None
-        parts.append(f'{key}="{_label_value(value)}"')
-    return "{" + ",".join(parts) + "}"
+    order = _label_order(tuple(labels))
+    if order is None:
+        return None
+    return "{" + ",".join([f'{key}="{_label_value(labels[key])}"' for key in order]) + "}"
 
 
 class LabelMemo:
