@@ -283,7 +283,7 @@ class Daemon:
                 # removed by a reload while it ran: its result has nowhere to go
                 return FamilyState(account, family, self.settings.schedule.interval(family))
             state = self.store.apply(result, now)
-            rendered = asyncio.wrap_future(self._prerender.changed())
+            rendered = asyncio.wrap_future(self._prerender.changed((account, family)))
             skew = self.clients[account].clock_skew_seconds
             if skew is not None:
                 self.metrics.clock_skew.labels(account).set(skew)

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import itertools
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+import prometheus_client.metrics as prometheus_metrics
 import structlog
 from prometheus_client import (
     CollectorRegistry,
@@ -35,6 +37,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from monitor import __version__
 from monitor.alerts.config import (
@@ -45,7 +48,7 @@ from monitor.alerts.config import (
     thresholds_for,
 )
 from monitor.config import ScheduleConfig
-from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset
+from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset, Family
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
 from monitor.snapshot import FamilyState, Snapshot, SnapshotStore
@@ -57,6 +60,7 @@ __all__ = [
     "DaemonMetrics",
     "ExpositionRegistry",
     "FiringAlert",
+    "LabelMemo",
     "NotificationQueue",
     "Prerenderer",
     "StoreHealth",
@@ -404,13 +408,194 @@ Format = Literal["text", "openmetrics"]
 _EOF = b"# EOF\n"
 
 
-def _encode(families: Sequence[Metric], fmt: Format) -> bytes:
-    """The families in ``fmt``; OpenMetrics without its closing ``# EOF`` (the
-    caller ends the whole body with it)."""
+def _library_encode(families: Sequence[Metric], fmt: Format) -> bytes:
+    """The families in ``fmt`` by prometheus_client's own encoders; OpenMetrics
+    without its closing ``# EOF``."""
     if fmt == "text":
         return generate_latest(_Families(families))
     body: bytes = openmetrics_latest(_Families(families))  # type: ignore[no-untyped-call]
     return body.removesuffix(_EOF)
+
+
+#: names every encoder keeps as they are (no colon: OpenMetrics' escaping of sample
+#: names would turn it into ``_``); anything else is left to the library's encoders
+_PLAIN_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+#: the suffixes the text format moves to gauges of their own after the family
+_TEXT_APART = ("_created", "_gsum", "_gcount")
+#: ``# HELP``/``# TYPE`` of a family by (format, name, type, help): few, never changing
+_HEADERS: dict[tuple[Format, str, str, str], str] = {}
+#: at most this many label sets kept rendered by a :class:`LabelMemo`
+_MEMO_MAX = 50_000
+
+
+_BS, _BS2, _NL, _ENL, _Q, _EQ = "\\", r"\\", "\n", r"\n", '"', r"\""
+
+
+#: label names (in a sample's order) -> the same sorted, or ``None`` where one would be
+#: escaped by the encoders: few, fixed by the families (bounded all the same)
+_LABEL_ORDER: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+
+
+def _label_order(names: tuple[str, ...]) -> tuple[str, ...] | None:
+    try:
+        return _LABEL_ORDER[names]
+    except KeyError:
+        pass
+    if len(_LABEL_ORDER) >= _MEMO_MAX:
+        _LABEL_ORDER.clear()
+    plain = all(_PLAIN_NAME.match(key) and not key.startswith("__") for key in names)
+    order = _LABEL_ORDER[names] = tuple(sorted(names)) if plain else None
+    return order
+
+
+def _labels_text(labels: Mapping[str, str]) -> str | None:
+    """``{k="v",...}`` sorted by name as both encoders write it; ``None`` for a label
+    name they would escape (the library encodes that family)."""
+    if not labels:
+        return ""
+    order = _label_order(tuple(labels))
+    if order is None:
+        return None
+    parts = [
+        # escaped as both encoders escape label values; inline: the hottest line of a
+        # render (a function call per label cost a third of it)
+        key + '="' + labels[key].replace(_BS, _BS2).replace(_NL, _ENL).replace(_Q, _EQ) + '"'
+        for key in order
+    ]
+    return "{" + ",".join(parts) + "}"
+
+
+class LabelMemo:
+    """Rendered label sets of the live families (the daemon's counters and
+    histograms: a bounded set of label values, the same every scrape), so a scrape
+    formats only their values. Emptied when it grows past ``_MEMO_MAX``."""
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[tuple[str, str], ...], str | None] = {}
+        self._prefixes: dict[tuple[str, ...], str | None] = {}
+
+    def prefix(self, name: str, names: tuple[str, ...], values: tuple[str, ...]) -> str | None:
+        """``name{labels} `` of a series of a labelled metric."""
+        key = (name, *values)
+        try:
+            return self._prefixes[key]
+        except KeyError:
+            pass
+        if len(self._prefixes) >= _MEMO_MAX:
+            self._prefixes.clear()
+        labels = _labels_text(dict(zip(names, values, strict=True)))
+        text = self._prefixes[key] = None if labels is None else f"{name}{labels} "
+        return text
+
+    def text(self, labels: Mapping[str, str]) -> str | None:
+        key = tuple(labels.items())
+        try:
+            return self._texts[key]
+        except KeyError:
+            pass
+        if len(self._texts) >= _MEMO_MAX:
+            self._texts.clear()
+        text = self._texts[key] = _labels_text(labels)
+        return text
+
+
+def _header(metric: Metric, fmt: Format) -> str:
+    key = (fmt, metric.name, metric.type, metric.documentation)
+    header = _HEADERS.get(key)
+    if header is None:
+        bare = Metric(metric.name, metric.documentation, metric.type)
+        header = _HEADERS[key] = _library_encode([bare], fmt).decode()
+    return header
+
+
+def _fast_family(metric: Metric, fmt: Format, memo: LabelMemo | None) -> str | None:
+    """One family as prometheus_client's encoder of ``fmt`` writes it, or ``None`` if
+    it has what this does not write (units, exemplars, timestamps, native
+    histograms, names or label names the encoders would escape)."""
+    name = metric.name
+    if metric.unit or not _PLAIN_NAME.match(name):
+        return None
+    lines = [_header(metric, fmt)]
+    apart: dict[str, list[str]] = {}
+    apart_names = {name + suffix: suffix for suffix in _TEXT_APART} if fmt == "text" else {}
+    plain: set[str] = set()
+    labels_text = _labels_text if memo is None else memo.text
+    for s in metric.samples:
+        if (
+            s.value is None
+            or s.timestamp is not None
+            or s.exemplar is not None
+            or s.native_histogram is not None
+        ):
+            return None
+        if s.name not in plain:
+            if not _PLAIN_NAME.match(s.name):
+                return None
+            plain.add(s.name)
+        labels = labels_text(s.labels)
+        if labels is None:
+            return None
+        line = f"{s.name}{labels} {floatToGoString(s.value)}\n"  # type: ignore[no-untyped-call]
+        suffix = apart_names.get(s.name)
+        if suffix is None:
+            lines.append(line)
+        else:
+            apart.setdefault(suffix, []).append(line)
+    doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    for suffix, more in sorted(apart.items()):
+        lines.append(f"# HELP {name}{suffix} {doc}\n# TYPE {name}{suffix} gauge\n")
+        lines.extend(more)
+    return "".join(lines)
+
+
+def _counter_lines(counter: object, memo: LabelMemo) -> list[str] | None:
+    """A labelled :class:`~prometheus_client.Counter`'s sample lines, read off its
+    children (the same in both formats), or ``None`` where its ``collect()`` would
+    show more (``_created``, no labels, a subclass): the daemon's
+    ``ivh_api_requests_total`` has a series per account, endpoint and outcome, and
+    ``collect()`` makes a Sample and takes two locks per series. No exemplars are
+    ever given to the daemon's counters."""
+    if type(counter) is not Counter or prometheus_metrics._use_created:
+        return None
+    names: tuple[str, ...] | None = getattr(counter, "_labelnames", None)
+    children: dict[tuple[str, ...], Counter] | None = getattr(counter, "_metrics", None)
+    lock = getattr(counter, "_lock", None)
+    if not names or children is None or lock is None:
+        return None
+    with lock:
+        items = list(children.items())
+    total = counter._name + "_total"
+    lines = []
+    for values, child in items:
+        prefix = memo.prefix(total, names, values)
+        if prefix is None:
+            return None
+        value = child._value.get()
+        lines.append(f"{prefix}{floatToGoString(value)}\n")  # type: ignore[no-untyped-call]
+    return lines
+
+
+def _encode_counter(counter: object, fmt: Format, memo: LabelMemo) -> bytes | None:
+    lines = _counter_lines(counter, memo)
+    if lines is None:
+        return None
+    header = _header(
+        Metric(counter._name, counter._documentation, "counter"),  # type: ignore[attr-defined]
+        fmt,
+    )
+    return (header + "".join(lines)).encode()
+
+
+def _encode(families: Iterable[Metric], fmt: Format, memo: LabelMemo | None = None) -> bytes:
+    """The families in ``fmt``, byte for byte what prometheus_client's encoders write
+    (``generate_latest``, and OpenMetrics' without its closing ``# EOF``: the caller
+    ends the whole body with it), without their per-sample name checks; a family
+    with anything this does not write is encoded by the library."""
+    out: list[str] = []
+    for metric in families:
+        text = _fast_family(metric, fmt, memo)
+        out.append(text if text is not None else _library_encode([metric], fmt).decode())
+    return "".join(out).encode()
 
 
 def _render(
@@ -434,6 +619,17 @@ def _render(
         {k: b"".join(v) for k, v in headers.items()},
         {k: b"".join(v) for k, v in samples.items()},
     )
+
+
+#: one account's threshold and forecast lines by family name: (the account-wide
+#: thresholds, its assets' own thresholds and forecasts)
+_AlertChunk = tuple[dict[str, bytes], dict[str, bytes]]
+
+
+def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
+    """Whether two keys hold the same objects (all immutable: the same objects show
+    the same series)."""
+    return len(old) == len(new) and all(x is y for x, y in zip(old, new, strict=True))
 
 
 #: one (account, family) of the asset families: its state, the actions state (images),
@@ -489,6 +685,8 @@ class AssetCollector(Collector):
         #: the last completed render by format: (the per-asset parts, health and
         #: accounts); what a scrape serves while another render is in progress
         self._last: dict[Format, tuple[list[bytes], bytes]] = {}
+        #: the chunks the last render's per-asset pieces were listed from, by format
+        self._assembled: dict[Format, tuple[dict[str, bytes], ...]] = {}
         #: the formats scrapes asked for: rendered again when a family lands
         self._formats: set[Format] = set()
         self._cached = {
@@ -549,26 +747,43 @@ class AssetCollector(Collector):
         parts.append(body[1])
         return parts
 
-    def prerender(self) -> None:
-        """Render the per-asset lines of the families that changed in the current
-        snapshot, in every format scraped so far (off the loop, when a family has
-        landed), so the next scrape only assembles them. The health families, which
-        show every family's state at once, are left to the scrape (rendered there
-        only when a state changed): rendered at each landing, they would be rendered
-        hundreds of times a cycle at 100 accounts for a few scrapes."""
+    def prerender(self, landed: Iterable[tuple[str, str]] | None = None) -> None:
+        """Render the per-asset lines of the families that landed (``(account,
+        family)``; all that changed in the current snapshot if not told), in every
+        format scraped so far (off the loop, when a family has landed), so the next
+        scrape only assembles them. The health families, which show every family's
+        state at once, are left to the scrape (rendered there by account, only when a
+        state changed)."""
+        if landed is not None:
+            # the actions of 3D images are shown on the images' lines
+            shown = {
+                (account, "images" if family == "actions" else family)
+                for account, family in landed
+                if family in ("services", "timbres", "images", "actions")
+            }
         for fmt in tuple(self._formats):
             with self._lock:
-                self._chunks_of(self._store.current, self._clock(), fmt)
+                snap, now = self._store.current, self._clock()
+                if landed is None:
+                    self._chunks_of(snap, now, fmt)
+                    continue
+                for account, family in shown:
+                    self._chunk(snap, now, account, family, fmt)  # type: ignore[arg-type]
 
     def _assemble(self, fmt: Format) -> tuple[list[bytes], bytes]:
         """The current snapshot's per-asset parts and health in ``fmt``, rendering what
         the caches lack; kept as the last completed render. Under ``_lock``."""
         snap = self._store.current
         chunks = self._chunks_of(snap, self._clock(), fmt)
-        parts: list[bytes] = []
-        for name, header in self._headers(fmt).items():
-            parts.append(header)
-            parts.extend(chunk[name] for chunk in chunks if name in chunk)
+        last = self._last.get(fmt)
+        if last is not None and _same(self._assembled.get(fmt, ()), tuple(chunks)):
+            parts = last[0]  # the same chunks: the same pieces, not listed again
+        else:
+            parts = []
+            for name, header in self._headers(fmt).items():
+                parts.append(header)
+                parts.extend(chunk[name] for chunk in chunks if chunk.get(name))
+            self._assembled[fmt] = tuple(chunks)
         body = (parts, self._health_text(snap, fmt))
         self._last[fmt] = body
         return body
@@ -580,25 +795,35 @@ class AssetCollector(Collector):
         live: dict[tuple[str, str], _Chunk] = {}
         for account in snap.accounts:
             for family in ("services", "timbres", "images"):
-                state = snap.usable(account, family, now)
-                if state is None:
-                    continue
-                actions = snap.usable(account, "actions", now) if family == "images" else None
-                key = (account, family)
-                cached = self._chunks.get(key)
-                if cached is None or cached[0] is not state or cached[1] is not actions:
-                    # a new collection; what it found is most often what the one before
-                    # found: then its lines are the same, kept, not rendered again
-                    same = cached is not None and _shown_equal(cached, state, actions)
-                    cached = (state, actions, cached[2] if same and cached is not None else {})
-                if fmt not in cached[2]:
-                    assets = snap.family_assets(account, family, now)
-                    anchors = state.anchors if family == "images" else ()
-                    cached[2][fmt] = _render(self._asset_families(assets, anchors), fmt)[1]
-                live[key] = cached
-                chunks.append(cached[2][fmt])
+                cached = self._chunk(snap, now, account, family, fmt)
+                if cached is not None:
+                    live[(account, family)] = cached
+                    chunks.append(cached[2][fmt])
         self._chunks = live
         return chunks
+
+    def _chunk(
+        self, snap: Snapshot, now: datetime, account: str, family: Family, fmt: Format
+    ) -> _Chunk | None:
+        """One usable (account, family)'s cached lines, rendered in ``fmt`` if the cache
+        lacks them (and kept); ``None`` if it shows nothing. Under ``_lock``."""
+        state = snap.usable(account, family, now)
+        if state is None:
+            return None
+        actions = snap.usable(account, "actions", now) if family == "images" else None
+        key = (account, family)
+        cached = self._chunks.get(key)
+        if cached is None or cached[0] is not state or cached[1] is not actions:
+            # a new collection; what it found is most often what the one before
+            # found: then its lines are the same, kept, not rendered again
+            same = cached is not None and _shown_equal(cached, state, actions)
+            cached = (state, actions, cached[2] if same and cached is not None else {})
+            self._chunks[key] = cached
+        if fmt not in cached[2]:
+            assets = snap.family_assets(account, family, now)
+            anchors = state.anchors if family == "images" else ()
+            cached[2][fmt] = _render(self._asset_families(assets, anchors), fmt)[1]
+        return cached
 
     def _health_text(self, snap: Snapshot, fmt: Format) -> bytes:
         """The health and account families: they show the family states alone, so they
@@ -870,10 +1095,19 @@ class AlertCollector(Collector):
         self._engine = engine
         self._dispatcher = dispatcher
         self._clock = clock
-        #: (what the per-asset families show, their text by format): the text only, not
-        #: the families (one Sample per asset and figure: at 10k assets with forecasts,
-        #: several MB of objects kept for nothing between scrapes)
-        self._cache: tuple[tuple[object, ...], dict[Format, bytes]] | None = None
+        #: by account: (what its threshold and forecast lines show, their lines by
+        #: format, family name): rendered again when one of those changed (its states,
+        #: its forecasts, the config), so a landing or an evaluation re-renders its
+        #: account's lines only; the text only, not the families (one Sample per asset
+        #: and figure: at 10k assets with forecasts, several MB kept for nothing)
+        self._chunks: dict[str, tuple[tuple[object, ...], dict[Format, _AlertChunk]]] = {}
+        #: the forecasts mapping last grouped by account, and that grouping
+        self._grouped: tuple[object, dict[str, tuple[Forecast, ...]]] = (None, {})
+        #: ``# HELP``/``# TYPE`` of the per-asset families by format, in order
+        self._headers: dict[Format, dict[str, bytes]] = {}
+        #: by format: (what the whole part showed, its pieces): the last completed one,
+        #: which a scrape reuses while nothing changed, or while another render runs
+        self._last: dict[Format, tuple[dict[str, tuple[object, ...]], list[bytes]]] = {}
         #: one render of the per-asset families at a time (concurrent scrapes')
         self._lock = threading.Lock()
 
@@ -885,53 +1119,98 @@ class AlertCollector(Collector):
         yield from self._families(self._store.current, self._clock())
 
     def render_exposition(self, fmt: Format = "text") -> bytes:
-        """:meth:`collect` in ``fmt``; the per-asset families (thresholds and forecasts)
-        rendered once per change of what they show (and format), not per scrape. While
-        another scrape's render of them is in progress, a scrape serves the last
-        completed one rather than wait."""
-        cached = self._cache
+        """:meth:`collect` in ``fmt``."""
+        return b"".join(self.render_parts(fmt))
+
+    def render_parts(self, fmt: Format = "text") -> list[bytes]:
+        """:meth:`collect` in ``fmt``, in pieces; the per-asset families (thresholds and
+        forecasts) are cached by account, each rendered again only when what it shows
+        changed, and their pieces assembled once per change. While another scrape's
+        render of them is in progress, a scrape serves the last completed one rather
+        than wait."""
         if self._lock.acquire(blocking=False):
             try:
                 rendered = self._rendered(fmt)
             finally:
                 self._lock.release()
-        elif cached is not None and fmt in cached[1]:
-            rendered = cached[1][fmt]
+        elif (last := self._last.get(fmt)) is not None:
+            rendered = last[1]
         else:  # nothing rendered in this format yet: wait for it
             with self._lock:
                 rendered = self._rendered(fmt)
-        return _encode(list(self._state()), fmt) + rendered
+        return [_encode(self._state(), fmt), *rendered]
 
-    def _rendered(self, fmt: Format) -> bytes:
-        """The per-asset families of the current snapshot in ``fmt``. Under ``_lock``."""
+    def _rendered(self, fmt: Format) -> list[bytes]:
+        """The per-asset families of the current snapshot in ``fmt``, in pieces. Under
+        ``_lock``."""
         snap = self._store.current
         now = self._clock()
-        key = self._shown(snap, now)
-        cached = self._cache
+        config = self._engine.config
+        forecasts = self._engine.forecasts
+        if self._grouped[0] is not forecasts:
+            by_account: dict[str, list[Forecast]] = {}
+            for (account, _), fc in forecasts.items():
+                by_account.setdefault(account, []).append(fc)
+            self._grouped = (forecasts, {a: tuple(f) for a, f in by_account.items()})
+        grouped = self._grouped[1]
+        keys: dict[str, tuple[object, ...]] = {
+            account: (
+                config,
+                *(snap.usable(account, f, now) for f in FAMILIES),
+                *grouped.get(account, ()),
+            )
+            for account in snap.accounts
+        }
+        last = self._last.get(fmt)
         if (
-            cached is None
-            or len(cached[0]) != len(key)
-            or not all(x is y for x, y in zip(cached[0], key, strict=True))
+            last is not None
+            and len(last[0]) == len(keys)
+            and all(
+                a == b and _same(old, new)
+                for (a, old), (b, new) in zip(last[0].items(), keys.items(), strict=True)
+            )
         ):
-            cached = (key, {})
-        rendered = cached[1]
-        if fmt not in rendered:
-            rendered[fmt] = _encode(self._families(snap, now), fmt)
-        self._cache = cached
-        return rendered[fmt]
+            return last[1]
+        chunks: list[_AlertChunk] = []
+        live: dict[str, tuple[tuple[object, ...], dict[Format, _AlertChunk]]] = {}
+        for account, key in keys.items():
+            hit = self._chunks.get(account)
+            if hit is None or not _same(hit[0], key):
+                hit = (key, {})
+            if fmt not in hit[1]:
+                assets = [
+                    a
+                    for f in ("services", "timbres", "images")
+                    for a in snap.family_assets(account, f, now)
+                ]
+                wide = _render(list(self._thresholds((account,), ())), fmt)[1]
+                mine = _render(
+                    [
+                        *self._thresholds((account,), assets, wide_lines=False),
+                        *self._forecasts(assets),
+                    ],
+                    fmt,
+                )[1]
+                hit[1][fmt] = (wide, mine)
+            live[account] = hit
+            chunks.append(hit[1][fmt])
+        self._chunks = live
+        if fmt not in self._headers:
+            self._headers[fmt] = _render(self._families(snap, now, accounts=()), fmt)[0]
+        parts: list[bytes] = []
+        for name, header in self._headers[fmt].items():
+            parts.append(header)
+            parts.extend(wide[name] for wide, _ in chunks if name in wide)
+            parts.extend(mine[name] for _, mine in chunks if name in mine)
+        self._last[fmt] = (keys, parts)
+        return parts
 
-    def _shown(self, snap: Snapshot, now: datetime) -> tuple[object, ...]:
-        """What the threshold and forecast families show: the config, the forecasts and
-        the usable family states (all immutable: the same objects show the same series)."""
-        return (
-            self._engine.config,
-            self._engine.forecasts,
-            *(snap.usable(a, f, now) for a in snap.accounts for f in FAMILIES),
-        )
-
-    def _families(self, snap: Snapshot, now: datetime) -> list[Metric]:
-        assets = snap.assets(now)
-        return [*self._thresholds(snap.accounts, assets), *self._forecasts(assets)]
+    def _families(
+        self, snap: Snapshot, now: datetime, accounts: Sequence[str] | None = None
+    ) -> list[Metric]:
+        assets = snap.assets(now) if accounts is None else []
+        shown = snap.accounts if accounts is None else accounts
+        return [*self._thresholds(shown, assets), *self._forecasts(assets)]
 
     def _state(self) -> Iterator[Metric]:
         firing = GaugeMetricFamily(
@@ -985,7 +1264,11 @@ class AlertCollector(Collector):
             value=float(state.lost_notifications),
         )
 
-    def _thresholds(self, accounts: Sequence[str], assets: Sequence[Asset]) -> Iterator[Metric]:
+    def _thresholds(
+        self, accounts: Sequence[str], assets: Sequence[Asset], *, wide_lines: bool = True
+    ) -> Iterator[Metric]:
+        """The threshold families: the accounts' and kinds' thresholds (with
+        ``wide_lines``), then the assets' own where they differ (of ``accounts``)."""
         config = self._engine.config
         labels = ["account", "kind", "asset", "rule", "severity"]
         seconds = GaugeMetricFamily(
@@ -1019,7 +1302,8 @@ class AlertCollector(Collector):
                         continue
                     t = thresholds_for(config, rule, account=account, kind=kind, asset="")
                     wide[(rule, account, kind)] = t
-                    emit(rule, account, kind, "", t)
+                    if wide_lines:
+                        emit(rule, account, kind, "", t)
         rules = [r for r in ("expiring", "hours_low") if asset_specific_overrides(config, r)]
         for a in assets if rules else ():
             for rule in rules:
@@ -1066,6 +1350,8 @@ class ExpositionRegistry(CollectorRegistry):
     def __init__(self, assets: AssetCollector) -> None:
         super().__init__()
         self._assets = assets
+        #: the live families' label sets, rendered once
+        self._memo = LabelMemo()
 
     def collect(self) -> Iterator[Metric]:
         yield from self._assets.collect()
@@ -1080,48 +1366,58 @@ class ExpositionRegistry(CollectorRegistry):
         with its own ``render_exposition`` (the alert collector's cache) renders itself."""
         with self._lock:
             collectors = list(self._collector_to_names)
-        rest = [
-            render(fmt)
-            if (render := getattr(c, "render_exposition", None)) is not None
-            # what generate_latest renders of the registry, collector by collector
-            else _encode(list(c.collect()), fmt)
-            for c in collectors
-        ]
+        rest: list[bytes] = []
+        for c in collectors:
+            if (parts := getattr(c, "render_parts", None)) is not None:
+                rest.extend(parts(fmt))
+            elif (counter := _encode_counter(c, fmt, self._memo)) is not None:
+                rest.append(counter)
+            else:  # what generate_latest renders of the registry, collector by collector
+                rest.append(_encode(c.collect(), fmt, self._memo))
         parts = [*self._assets.render_parts(fmt), *rest]
         if fmt == "openmetrics":
             parts.append(_EOF)
         return parts
 
-    def prerender(self) -> None:
-        """Render the per-asset lines a landing family changed (the asset collector's
-        :meth:`AssetCollector.prerender`), in the formats scraped so far."""
-        self._assets.prerender()
+    def prerender(self, landed: Iterable[tuple[str, str]] | None = None) -> None:
+        """Render the per-asset lines the landing families changed (the asset
+        collector's :meth:`AssetCollector.prerender`), in the formats scraped so far."""
+        self._assets.prerender(landed)
 
 
 class Prerenderer:
     """One thread that runs ``render`` after changes (:meth:`changed`), one run for any
-    number of changes that came while it was busy.
+    number of changes that came while it was busy, given what they named (``None`` if
+    one of them named nothing: everything).
 
     :meth:`changed` returns a future done once a run that began after the call has
     ended (never with an error: a failing run is logged as
     ``exposition.prerender_failed``, and the scrape renders for itself).
     """
 
-    def __init__(self, render: Callable[[], None]) -> None:
+    def __init__(self, render: Callable[[set[tuple[str, str]] | None], None]) -> None:
         self._render = render
         self._wake = threading.Condition()
         self._asked = 0  # changes announced
+        #: what the changes announced since the last run named (``None``: everything)
+        self._named: set[tuple[str, str]] | None = set()
         self._waiting: list[tuple[int, concurrent.futures.Future[None]]] = []
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def changed(self) -> concurrent.futures.Future[None]:
+    def changed(self, what: tuple[str, str] | None = None) -> concurrent.futures.Future[None]:
+        """Announce a change (of ``what``, an ``(account, family)``; of anything if not
+        told)."""
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._wake:
             if self._closed:
                 done.set_result(None)
                 return done
             self._asked += 1
+            if what is None:
+                self._named = None
+            elif self._named is not None:
+                self._named.add(what)
             self._waiting.append((self._asked, done))
             if self._thread is None:
                 # a daemon thread as a safety net only: close() ends it
@@ -1149,8 +1445,9 @@ class Prerenderer:
                     waiting, self._waiting = self._waiting, []
                     break
                 target = self._asked
+                named, self._named = self._named, set()
             try:
-                self._render()
+                self._render(named)
             except Exception:
                 log.exception("exposition.prerender_failed")
             done = target

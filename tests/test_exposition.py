@@ -396,6 +396,90 @@ def test_alert_families_rendered_once_read_the_same_as_freshly_rendered(
         state.close()
 
 
+def test_alert_families_of_many_accounts_read_as_rendered_afresh_as_each_account_changes(
+    tmp_path: Path,
+) -> None:
+    """The threshold and forecast lines are kept by account: as one account lands, is
+    evaluated, goes stale or the config changes, the whole reads exactly as a collector
+    that never rendered before (account-wide thresholds of every account first, then
+    the assets' own, then forecasts, in account order), in both formats."""
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+    from monitor.alerts.config import AlertsConfig
+    from monitor.alerts.dispatch import Dispatcher
+    from monitor.alerts.engine import AlertEngine
+    from monitor.alerts.store import StateStore
+    from monitor.exposition import AlertCollector
+    from tests.alerting import SHANGHAI, service, snapshot_store, voice
+    from tests.alerting import T0 as A0
+
+    accounts = ("acme", "beta", "gamma")
+    config = AlertsConfig.model_validate(
+        {"overrides": [{"match": {"asset": "vip-*"}, "rule": "expiring", "warning_days": 90}]}
+    )
+    state = StateStore(tmp_path / "state.sqlite3")
+    engine = AlertEngine(config, state, [], zones=dict.fromkeys(accounts, SHANGHAI), started_at=A0)
+    dispatcher = Dispatcher(state, {}, config.delivery, clock=lambda: A0)
+    store = snapshot_store(accounts)
+    clock = Clock(A0)
+    kept = AlertCollector(store, engine, dispatcher, clock=clock)
+
+    def same() -> None:
+        fresh = AlertCollector(store, engine, dispatcher, clock=clock)
+        for fmt in ("text", "openmetrics"):
+            assert kept.render_exposition(fmt) == fresh.render_exposition(fmt)
+        families = _Families(list(kept.collect()))
+        assert kept.render_exposition() == generate_latest(families)
+        om = om_latest(families).removesuffix(b"# EOF\n")  # type: ignore[no-untyped-call]
+        assert kept.render_exposition("openmetrics") == om
+
+    def collect(account: str, remaining_h: float) -> None:
+        assets = (
+            service(f"BroadcastHour-{account}", account=account, remaining_h=remaining_h),
+            service(f"vip-{account}", account=account, remaining_h=remaining_h / 2),
+            voice(f"vip-voice-{account}", account=account, expires_in_days=5),
+        )
+        for family, kind in (("services", "service"), ("timbres", "timbre"), ("images", "image")):
+            store.apply(
+                FamilyResult(account, family, assets=tuple(a for a in assets if a.kind == kind)),  # type: ignore[arg-type]
+                clock.now,
+            )
+        engine.record_usage(account, [a for a in assets if a.kind == "service"], clock.now)
+        engine.evaluate(store.current, account, clock.now)
+
+    try:
+        same()
+        for hours in (0, 2, 4, 6):
+            clock.now = A0 + timedelta(hours=hours)
+            for account in accounts:
+                collect(account, 500 - 10 * hours - len(account))
+                same()  # one account changed, the others kept
+        assert kept.render_exposition().count(b"ivh_service_usage_rate{") == 6
+        clock.now += timedelta(hours=5)  # beta's data past stale_after: dropped
+        collect("acme", 300)
+        collect("gamma", 300)
+        store.apply(
+            FamilyResult(
+                "beta", "services", error=TransportError("x", account="beta", endpoint="s")
+            ),
+            clock.now,
+        )
+        same()
+        assert b'account="beta",asset="BroadcastHour-beta"' not in kept.render_exposition()
+        engine.reconfigure(  # a reload, no overrides: the assets' own thresholds go
+            AlertsConfig(),
+            [],
+            zones={},
+            routes={},
+            tenancy={},
+            resend_intervals={},
+        )
+        same()
+        assert b'asset="vip-voice-acme"' not in kept.render_exposition()
+    finally:
+        state.close()
+
+
 def test_a_collection_that_found_the_same_shows_the_same_and_any_change_shows() -> None:
     """A family re-collected with what it had (new objects, equal contents) keeps its
     rendered lines; a change in one asset's figure, or in a 3D image's actions, shows at
@@ -493,3 +577,62 @@ async def _raw(http: httpx.AsyncClient, url: str) -> bytes:
     """The body as sent (not inflated by httpx)."""
     async with http.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
         return b"".join([chunk async for chunk in response.aiter_raw()])
+
+
+def test_scrape_body_is_byte_for_byte_the_library_encoders_in_both_formats() -> None:
+    """The daemon's own families (counters, histograms, gauges, info, with and
+    without ``_created``) and the asset families, rendered by our formatter, are
+    exactly what prometheus_client's encoders write of the same registry; families it
+    does not write itself (units, exemplars, odd names) still come out the same."""
+    from prometheus_client import Counter, Enum, Gauge, Histogram, Summary
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+    from prometheus_client.registry import Collector
+    from prometheus_client.samples import Exemplar, Sample
+
+    from monitor.exposition import DaemonMetrics, ExpositionRegistry
+
+    class Odd(Collector):
+        def collect(self) -> list[Metric]:
+            unit = GaugeMetricFamily("odd_size", "with a unit", unit="bytes", value=3)
+            exemplar = CounterMetricFamily("odd_ex", "an exemplar", labels=["a"])
+            exemplar.samples.append(
+                Sample("odd_ex_total", {"a": "x"}, 1.0, None, Exemplar({"t": "1"}, 1.0))
+            )
+            stamped = GaugeMetricFamily("odd_ts", "a timestamp", labels=["a"])
+            stamped.add_metric(["y"], 2.0, timestamp=1700000000.5)
+            colon = GaugeMetricFamily("odd:colon", 'help "quoted"\nand \\', labels=["l"])
+            colon.add_metric(['v"\n\\'], float("inf"))
+            return [unit, exemplar, stamped, colon]
+
+    def check(registry: ExpositionRegistry) -> None:
+        for _ in range(2):  # label sets rendered, then from the memo
+            assert registry.render_text() == generate_latest(registry)
+            om = b"".join(registry.render_parts("openmetrics"))
+            assert om == om_latest(registry)  # type: ignore[no-untyped-call]
+
+    for created in (True, False):
+        import prometheus_client.metrics as metrics_module
+
+        kept = metrics_module._use_created
+        metrics_module._use_created = created
+        try:
+            store = SnapshotStore(["a", "b"], INTERVALS, 3600)  # type: ignore[arg-type]
+            registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=Clock(T0)))
+            daemon = DaemonMetrics(registry, ["a", 'b "q"\n\\'], ["hook"])
+            check(registry)
+            store.apply(FamilyResult("a", "services", assets=(_hours("p1", 1.5, T0),)), T0)
+            daemon.observer("a")("getserviceasset", "success", 0.07)
+            daemon.observer('b "q"\n\\')("getserviceasset", "http_error", 1e-9)
+            daemon.api_duration.labels("x").observe(123456789.0)
+            daemon.clock_skew.labels("a").set(-0.25)
+            Gauge("plain_gauge", "no labels", registry=registry).set(1e22)
+            Counter("plain", "a counter", ["k"], registry=registry).labels("é 中").inc(3)
+            Histogram("h", "a histogram", registry=registry).observe(float("nan"))
+            Summary("s", "a summary", ["k"], registry=registry).labels("v").observe(2)
+            Enum("e", "an enum", states=["on", "off"], registry=registry).state("off")
+            registry.register(Odd())
+            check(registry)
+        finally:
+            metrics_module._use_created = kept
+    assert "plain_gauge 1e+22" in registry.render_text().decode()
