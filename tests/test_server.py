@@ -18,7 +18,7 @@ from monitor.daemon import Daemon
 from monitor.demo import demo_settings
 from monitor.domain import FAMILIES
 from monitor.exposition import AlertCollector, AssetCollector, Format
-from monitor.server import create_app, start_server
+from monitor.server import Serving, create_app, start_server
 from monitor.simulator import RunningSimulator
 
 #: the longest the loop is held, should the scrape never be answered (a failure)
@@ -42,13 +42,17 @@ def _server_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "ivh-http"]
 
 
+async def _serve_with_status(daemon: Daemon) -> tuple[Serving, str]:
+    """The daemon's app with its status page, served; the server and its base URL."""
+    app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
+    serving, port = await start_server(app, "127.0.0.1", 0)
+    return serving, f"http://127.0.0.1:{port}"
+
+
 async def test_a_scrape_is_answered_while_the_collecting_loop_is_held(
     collected: Daemon,
 ) -> None:
-    daemon = collected
-    app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-    serving, port = await start_server(app, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{port}"
+    serving, base = await _serve_with_status(collected)
     answers: dict[str, httpx.Response] = {}
     answered = threading.Event()
     held = threading.Event()
@@ -87,10 +91,7 @@ async def test_a_scrape_is_answered_while_the_collecting_loop_is_held(
 async def test_a_status_request_waits_for_the_held_loop_and_is_then_answered(
     collected: Daemon,
 ) -> None:
-    daemon = collected
-    app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-    serving, port = await start_server(app, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{port}"
+    serving, base = await _serve_with_status(collected)
     answers: dict[str, httpx.Response] = {}
     scraped = threading.Event()
 
@@ -158,9 +159,7 @@ async def test_a_scrape_after_a_family_lands_serves_a_fresh_render_of_the_snapsh
     """What a family's landing rendered (off the loop) is what a fresh render of the
     same snapshot says, byte for byte, in both formats; assets gone upstream are gone."""
     daemon = collected
-    app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
-    serving, port = await start_server(app, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{port}"
+    serving, base = await _serve_with_status(daemon)
     formats: tuple[Format, ...] = ("text", "openmetrics")
     try:
         before = {fmt: await asyncio.to_thread(_scrape, base, fmt) for fmt in formats}
