@@ -66,6 +66,9 @@ log = structlog.get_logger("monitor.daemon")
 
 #: how long the first actions run waits for the first images run
 _ACTIONS_WAIT_SECONDS = 600.0
+#: how long a job waits for the exposition's render of its landing (a few ms to a
+#: few hundred at 50k assets); past it the job ends and a scrape renders for itself
+_PRERENDER_WAIT_SECONDS = 30.0
 #: how often due digests are looked for
 _DIGEST_CHECK_SECONDS = 30.0
 #: settings a reload cannot change (the listening socket, the state file, logging)
@@ -293,7 +296,15 @@ class Daemon:
             if family == "images":
                 self._event(account).set()
             await self._alerts(account, family, result, now)
-            await rendered
+            try:  # bounded: should the renderer stall, a scrape renders for itself
+                await asyncio.wait_for(rendered, _PRERENDER_WAIT_SECONDS)
+            except TimeoutError:
+                log.warning(
+                    "exposition.prerender_late",
+                    account=account,
+                    family=family,
+                    waited_s=_PRERENDER_WAIT_SECONDS,
+                )
         finally:
             if task is not None:
                 self._running.pop(task, None)

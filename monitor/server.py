@@ -94,9 +94,14 @@ def _handover(own: frozenset[str]) -> Middleware:
             handed = asyncio.run_coroutine_threadsafe(_run(handler, request), main)
         except RuntimeError:  # that loop has ended: the daemon is stopping
             return refused(503, "shutting down\n")
+        answer: Awaitable[web.StreamResponse] = asyncio.wrap_future(handed)
+        if request.method not in ("GET", "HEAD"):
+            # a change (a reload) is carried through however long it takes: cut
+            # midway it would leave its status half-written; only the answer is late
+            answer = asyncio.shield(answer)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(handed), MAIN_LOOP_DEADLINE_SECONDS)
-        except TimeoutError:  # cancelled there too
+            return await asyncio.wait_for(answer, MAIN_LOOP_DEADLINE_SECONDS)
+        except TimeoutError:  # a read is cancelled there too; a change runs on
             return refused(503, "busy, try again\n", retry_after=1)
 
     return handover
@@ -351,7 +356,8 @@ async def start_server(
     try:
         bound = await asyncio.wrap_future(thread.started)
     finally:
-        if not thread.started.done() or thread.started.exception() is not None:
+        started = thread.started
+        if not started.done() or started.cancelled() or started.exception() is not None:
             await asyncio.to_thread(thread.stop)
     return Serving(thread, bound), bound
 
@@ -451,10 +457,13 @@ class _ServerThread:
             )
         except OSError as exc:
             await runner.cleanup()
-            self.started.set_exception(exc)
+            if self.started.set_running_or_notify_cancel():
+                self.started.set_exception(exc)
             return
-        self.started.set_result(int(server.sockets[0].getsockname()[1]))
-        await stop.wait()
+        # the start may have been cancelled meanwhile: then nobody serves this port
+        if self.started.set_running_or_notify_cancel():
+            self.started.set_result(int(server.sockets[0].getsockname()[1]))
+            await stop.wait()
         server.close()  # no new connections; then aiohttp ends the open ones
         await runner.cleanup()
         await server.wait_closed()

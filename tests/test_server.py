@@ -14,6 +14,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from monitor import server
 from monitor.daemon import Daemon
 from monitor.demo import demo_settings
 from monitor.domain import FAMILIES
@@ -182,5 +183,30 @@ async def test_a_scrape_after_a_family_lands_serves_a_fresh_render_of_the_snapsh
             assert alerts.render_exposition(fmt) in served, fmt
             assert _assets(served, "xinghe-live", "timbre") == [], fmt
             assert _assets(served, "xinghe-live", "service"), fmt
+    finally:
+        await serving.cleanup()
+
+
+async def test_a_reload_past_the_handover_deadline_is_carried_through(
+    collected: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload (a change) handed to the collecting loop is answered 503 once the
+    deadline passes, but is not cut midway: it runs to its end."""
+    monkeypatch.setattr(server, "MAIN_LOOP_DEADLINE_SECONDS", 0.2)
+    release, finished = asyncio.Event(), asyncio.Event()
+
+    async def reload() -> tuple[bool, list[str]]:
+        await release.wait()
+        finished.set()
+        return True, []
+
+    app = create_app(collected.registry, collected.store, alive=lambda: True, reload=reload)
+    serving, port = await start_server(app, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(timeout=30) as http:
+            answer = await http.post(f"http://127.0.0.1:{port}/-/reload")
+        assert answer.status_code == 503
+        release.set()
+        await asyncio.wait_for(finished.wait(), _HOLD_AT_MOST_SECONDS)
     finally:
         await serving.cleanup()
