@@ -632,6 +632,17 @@ def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
     return len(old) == len(new) and all(x is y for x, y in zip(old, new, strict=True))
 
 
+def _by_family(headers: Mapping[str, bytes], *runs: Sequence[Mapping[str, bytes]]) -> list[bytes]:
+    """Each family's header, then its lines from every chunk of each run, in order
+    (the body's pieces, none of them joined)."""
+    parts: list[bytes] = []
+    for name, header in headers.items():
+        parts.append(header)
+        for chunks in runs:
+            parts.extend(chunk[name] for chunk in chunks if chunk.get(name))
+    return parts
+
+
 #: one (account, family) of the asset families: its state, the actions state (images),
 #: its sample lines by family name, by format
 _Chunk = tuple[FamilyState, FamilyState | None, dict[Format, dict[str, bytes]]]
@@ -779,10 +790,7 @@ class AssetCollector(Collector):
         if last is not None and _same(self._assembled.get(fmt, ()), tuple(chunks)):
             parts = last[0]  # the same chunks: the same pieces, not listed again
         else:
-            parts = []
-            for name, header in self._headers(fmt).items():
-                parts.append(header)
-                parts.extend(chunk[name] for chunk in chunks if chunk.get(name))
+            parts = _by_family(self._headers(fmt), chunks)
             self._assembled[fmt] = tuple(chunks)
         body = (parts, self._health_text(snap, fmt))
         self._last[fmt] = body
@@ -831,11 +839,7 @@ class AssetCollector(Collector):
         scrape of many accounts renders none of them)."""
         states = tuple(snap.states())
         cached = self._health_cache.get(fmt)
-        if (
-            cached is not None
-            and len(cached[0]) == len(states)
-            and all(x is y for x, y in zip(cached[0], states, strict=True))
-        ):
+        if cached is not None and _same(cached[0], states):
             return cached[1]
         # by account: a landing family re-renders its account's lines only (at 100
         # accounts, 400 states: most of a scrape's CPU while a cycle lands)
@@ -844,11 +848,7 @@ class AssetCollector(Collector):
         for account, run in itertools.groupby(states, key=lambda state: state.account):
             mine = tuple(run)
             hit = self._health_chunks.get(account)
-            if (
-                hit is None
-                or len(hit[0]) != len(mine)
-                or not all(x is y for x, y in zip(hit[0], mine, strict=True))
-            ):
+            if hit is None or not _same(hit[0], mine):
                 hit = (mine, {})
             if fmt not in hit[1]:
                 hit[1][fmt] = _render(list(self._state_families(mine)), fmt)[1]
@@ -857,10 +857,7 @@ class AssetCollector(Collector):
         self._health_chunks = live
         if fmt not in self._health_headers:
             self._health_headers[fmt] = _render(list(self._state_families(())), fmt)[0]
-        pieces: list[bytes] = []
-        for name, header in self._health_headers[fmt].items():
-            pieces.append(header)
-            pieces.extend(chunk[name] for chunk in chunks if name in chunk)
+        pieces = _by_family(self._health_headers[fmt], chunks)
         pieces.append(_encode([self._enabled(snap), *self._accounts(snap.accounts)], fmt))
         text = b"".join(pieces)
         self._health_cache[fmt] = (states, text)
@@ -1197,11 +1194,9 @@ class AlertCollector(Collector):
         self._chunks = live
         if fmt not in self._headers:
             self._headers[fmt] = _render(self._families(snap, now, accounts=()), fmt)[0]
-        parts: list[bytes] = []
-        for name, header in self._headers[fmt].items():
-            parts.append(header)
-            parts.extend(wide[name] for wide, _ in chunks if name in wide)
-            parts.extend(mine[name] for _, mine in chunks if name in mine)
+        parts = _by_family(
+            self._headers[fmt], [wide for wide, _ in chunks], [mine for _, mine in chunks]
+        )
         self._last[fmt] = (keys, parts)
         return parts
 
