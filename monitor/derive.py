@@ -56,18 +56,16 @@ def _shared_or_none(text: str) -> str | None:
 
 #: the voices' avatar type codes, sorted and deduplicated, one shared tuple of shared
 #: codes for each distinct list (a fleet's voices support a few combinations)
-_CODE_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
 _CODE_SETS_MAX = 1024
 
 
 def _code_set(codes: Iterable[str]) -> tuple[str, ...]:
-    key = tuple(sorted(set(codes)))
-    found = _CODE_SETS.get(key)
-    if found is None:
-        if len(_CODE_SETS) >= _CODE_SETS_MAX:
-            _CODE_SETS.clear()
-        found = _CODE_SETS[key] = tuple(_shared(c) for c in key)
-    return found
+    return _shared_codes(tuple(sorted(set(codes))))
+
+
+@lru_cache(maxsize=_CODE_SETS_MAX)
+def _shared_codes(key: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_shared(c) for c in key)
 
 
 @cache

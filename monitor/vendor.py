@@ -11,6 +11,7 @@ mislead: a record without its key, or with a date we cannot read, is rejected
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -83,8 +84,7 @@ def _iso_date(text: str) -> datetime | None:
 
 #: dates read, by their text: an account's records share few dates (a purchase's
 #: packages expire together; a fleet of 10k records holds some 800), and a datetime
-#: is immutable, so each text is read once. Bounded: emptied when full.
-_DATES: dict[str, datetime] = {}
+#: is immutable, so each text is read once (least recently used ones dropped past this)
 _DATES_MAX = 4096
 
 
@@ -97,16 +97,13 @@ def _vendor_date(value: object) -> datetime | None:
     if value is None:
         return None
     if type(value) is str:
-        known = _DATES.get(value)
-        if known is not None:
-            return known
-        read = _read_date(value)
-        if read is not None:
-            if len(_DATES) >= _DATES_MAX:
-                _DATES.clear()
-            _DATES[value] = read
-        return read
+        return _text_date(value)
     return _read_date(value)
+
+
+@functools.lru_cache(maxsize=_DATES_MAX)
+def _text_date(text: str) -> datetime | None:
+    return _read_date(text)
 
 
 def _read_date(value: object) -> datetime | None:
