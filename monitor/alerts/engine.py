@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import partial
+from functools import lru_cache, partial
 from types import MappingProxyType
 from typing import Any
 
@@ -781,19 +781,8 @@ def _facts(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: fingerprints by (rule, account, kind, asset): every evaluation asks for those of every
-#: firing alert several times, each a SHA-256; bounded (emptied when full)
-_FINGERPRINTS: dict[tuple[str, str, str, str], str] = {}
-_FINGERPRINTS_MAX = 50_000
-
-
-def _fingerprint(rule: str, account: str, kind: str, asset: str) -> str:
-    key = (rule, account, kind, asset)
-    fp = _FINGERPRINTS.get(key)
-    if fp is None:
-        if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
-            _FINGERPRINTS.clear()
-        fp = _FINGERPRINTS[key] = alert_fingerprint(rule, account, kind, asset)
-    return fp
+#: firing alert several times, each a SHA-256; bounded (least recently used dropped)
+_fingerprint = lru_cache(maxsize=50_000)(alert_fingerprint)
 
 
 def _fp(finding: Finding) -> str:
