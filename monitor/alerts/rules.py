@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.alerts.config import AlertsConfig, RuleThresholds, resolver_of, thresholds_for
+from monitor.alerts.config import AlertsConfig, RuleThresholds, resolver_of
 from monitor.domain import Asset
 from monitor.forecast import Forecast
 from monitor.snapshot import Snapshot
@@ -124,7 +124,7 @@ class _Asset:
         now: datetime,
         config: AlertsConfig,
         forecast: Forecast | None,
-        resolve: _Resolve | None = None,
+        resolve: _Resolve,
     ) -> None:
         self.asset = asset
         self.now = now
@@ -155,18 +155,7 @@ class _Asset:
 
     def rule(self, name: str) -> RuleThresholds:
         a = self.asset
-        if self._resolve is not None:
-            return self._resolve(
-                name, a.account, a.kind, a.type if a.kind == "service" else None, a.id
-            )
-        return thresholds_for(
-            self.config,
-            name,
-            account=a.account,
-            kind=a.kind,
-            asset=a.id,
-            service_type=a.type if a.kind == "service" else None,
-        )
+        return self._resolve(name, a.account, a.kind, a.type if a.kind == "service" else None, a.id)
 
     def add(self, name: str, severity: str, **extra: Any) -> None:
         a = self.asset
@@ -336,7 +325,7 @@ def _asset_findings(
     now: datetime,
     config: AlertsConfig,
     forecast: Forecast | None,
-    resolve: _Resolve | None = None,
+    resolve: _Resolve,
 ) -> tuple[list[Finding], list[RuleFailure]]:
     check = _Asset(asset, now, config, forecast, resolve)
     for name in _rules_of(asset):
