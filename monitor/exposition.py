@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import prometheus_client.metrics as prometheus_metrics
 import structlog
@@ -632,6 +632,23 @@ def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
     return len(old) == len(new) and all(x is y for x, y in zip(old, new, strict=True))
 
 
+_Body = TypeVar("_Body")
+
+
+def _unless_busy(lock: threading.Lock, render: Callable[[], _Body], last: _Body | None) -> _Body:
+    """``render()`` under ``lock``; while another render holds it, ``last`` (the last
+    completed one) rather than wait, unless there is none yet."""
+    if lock.acquire(blocking=False):
+        try:
+            return render()
+        finally:
+            lock.release()
+    if last is not None:
+        return last
+    with lock:  # nothing rendered yet: wait for it
+        return render()
+
+
 def _by_family(headers: Mapping[str, bytes], *runs: Sequence[Mapping[str, bytes]]) -> list[bytes]:
     """Each family's header, then its lines from every chunk of each run, in order
     (the body's pieces, none of them joined)."""
@@ -739,18 +756,7 @@ class AssetCollector(Collector):
         family old) unless there is none yet.
         """
         self._formats.add(fmt)
-        if self._lock.acquire(blocking=False):
-            try:
-                body = self._assemble(fmt)
-            finally:
-                self._lock.release()
-        else:
-            last = self._last.get(fmt)
-            if last is None:  # nothing rendered in this format yet: wait for it
-                with self._lock:
-                    body = self._assemble(fmt)
-            else:
-                body = last
+        body = _unless_busy(self._lock, lambda: self._assemble(fmt), self._last.get(fmt))
         parts = list(body[0])
         if self._relative:  # moves with the clock: rendered every scrape
             snap, now = self._store.current, self._clock()
@@ -1125,16 +1131,10 @@ class AlertCollector(Collector):
         changed, and their pieces assembled once per change. While another scrape's
         render of them is in progress, a scrape serves the last completed one rather
         than wait."""
-        if self._lock.acquire(blocking=False):
-            try:
-                rendered = self._rendered(fmt)
-            finally:
-                self._lock.release()
-        elif (last := self._last.get(fmt)) is not None:
-            rendered = last[1]
-        else:  # nothing rendered in this format yet: wait for it
-            with self._lock:
-                rendered = self._rendered(fmt)
+        last = self._last.get(fmt)
+        rendered = _unless_busy(
+            self._lock, lambda: self._rendered(fmt), None if last is None else last[1]
+        )
         return [_encode(self._state(), fmt), *rendered]
 
     def _rendered(self, fmt: Format) -> list[bytes]:
