@@ -51,6 +51,7 @@ from monitor.config import ScheduleConfig
 from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset, Family
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
+from monitor.packed import Packed, Piece, pack, unpack
 from monitor.snapshot import FamilyState, Snapshot, SnapshotStore
 
 __all__ = [
@@ -633,6 +634,7 @@ def _same(old: tuple[object, ...], new: tuple[object, ...]) -> bool:
 
 
 _Body = TypeVar("_Body")
+_P = TypeVar("_P", bytes, Packed)
 
 
 def _unless_busy(lock: threading.Lock, render: Callable[[], _Body], last: _Body | None) -> _Body:
@@ -649,10 +651,10 @@ def _unless_busy(lock: threading.Lock, render: Callable[[], _Body], last: _Body 
         return render()
 
 
-def _by_family(headers: Mapping[str, bytes], *runs: Sequence[Mapping[str, bytes]]) -> list[bytes]:
+def _by_family(headers: Mapping[str, bytes], *runs: Sequence[Mapping[str, _P]]) -> list[bytes | _P]:
     """Each family's header, then its lines from every chunk of each run, in order
     (the body's pieces, none of them joined)."""
-    parts: list[bytes] = []
+    parts: list[bytes | _P] = []
     for name, header in headers.items():
         parts.append(header)
         for chunks in runs:
@@ -662,7 +664,8 @@ def _by_family(headers: Mapping[str, bytes], *runs: Sequence[Mapping[str, bytes]
 
 #: one (account, family) of the asset families: its state, the actions state (images),
 #: its sample lines by family name, by format
-_Chunk = tuple[FamilyState, FamilyState | None, dict[Format, dict[str, bytes]]]
+#: (its state, the actions state, its sample lines by format: by family name, packed)
+_Chunk = tuple[FamilyState, FamilyState | None, dict[Format, dict[str, Packed]]]
 
 
 def _shown_equal(cached: _Chunk, state: FamilyState, actions: FamilyState | None) -> bool:
@@ -712,9 +715,9 @@ class AssetCollector(Collector):
         self._lock = threading.Lock()
         #: the last completed render by format: (the per-asset parts, health and
         #: accounts); what a scrape serves while another render is in progress
-        self._last: dict[Format, tuple[list[bytes], bytes]] = {}
+        self._last: dict[Format, tuple[list[Piece], bytes]] = {}
         #: the chunks the last render's per-asset pieces were listed from, by format
-        self._assembled: dict[Format, tuple[dict[str, bytes], ...]] = {}
+        self._assembled: dict[Format, tuple[dict[str, Packed], ...]] = {}
         #: the formats scrapes asked for: rendered again when a family lands
         self._formats: set[Format] = set()
         self._cached = {
@@ -743,9 +746,14 @@ class AssetCollector(Collector):
         yield from self._accounts(snap.accounts)
 
     def render_parts(self, fmt: Format = "text") -> list[bytes]:
+        """:meth:`render_pieces`, every piece plain."""
+        return [unpack(piece) for piece in self.render_pieces(fmt)]
+
+    def render_pieces(self, fmt: Format = "text") -> list[Piece]:
         """The exposition of :meth:`collect` in ``fmt`` (text 0.0.4, or OpenMetrics
         without its ``# EOF``) in pieces, fast for big snapshots (joined once, with
-        whatever follows, by :class:`ExpositionRegistry`).
+        whatever follows, by :class:`ExpositionRegistry`). The per-asset lines are
+        :class:`~monitor.packed.Packed` (kept deflated: ~a tenth of their RSS).
 
         The per-asset families of each (account, family) are rendered once per
         collection of that family (and format) that changed what it shows (its
@@ -757,7 +765,7 @@ class AssetCollector(Collector):
         """
         self._formats.add(fmt)
         body = _unless_busy(self._lock, lambda: self._assemble(fmt), self._last.get(fmt))
-        parts = list(body[0])
+        parts: list[Piece] = list(body[0])
         if self._relative:  # moves with the clock: rendered every scrape
             snap, now = self._store.current, self._clock()
             parts.append(_encode([self._expires_in(snap.assets(now), now)], fmt))
@@ -787,25 +795,26 @@ class AssetCollector(Collector):
                 for account, family in shown:
                     self._chunk(snap, now, account, family, fmt)  # type: ignore[arg-type]
 
-    def _assemble(self, fmt: Format) -> tuple[list[bytes], bytes]:
+    def _assemble(self, fmt: Format) -> tuple[list[Piece], bytes]:
         """The current snapshot's per-asset parts and health in ``fmt``, rendering what
         the caches lack; kept as the last completed render. Under ``_lock``."""
         snap = self._store.current
         chunks = self._chunks_of(snap, self._clock(), fmt)
         last = self._last.get(fmt)
+        parts: list[Piece]
         if last is not None and _same(self._assembled.get(fmt, ()), tuple(chunks)):
             parts = last[0]  # the same chunks: the same pieces, not listed again
         else:
-            parts = _by_family(self._headers(fmt), chunks)
+            parts = list(_by_family(self._headers(fmt), chunks))
             self._assembled[fmt] = tuple(chunks)
         body = (parts, self._health_text(snap, fmt))
         self._last[fmt] = body
         return body
 
-    def _chunks_of(self, snap: Snapshot, now: datetime, fmt: Format) -> list[dict[str, bytes]]:
+    def _chunks_of(self, snap: Snapshot, now: datetime, fmt: Format) -> list[dict[str, Packed]]:
         """The per-asset sample lines of each usable (account, family) in ``fmt``,
         rendering the ones the cache lacks. Under ``_lock``."""
-        chunks: list[dict[str, bytes]] = []
+        chunks: list[dict[str, Packed]] = []
         live: dict[tuple[str, str], _Chunk] = {}
         for account in snap.accounts:
             for family in ("services", "timbres", "images"):
@@ -836,7 +845,9 @@ class AssetCollector(Collector):
         if fmt not in cached[2]:
             assets = snap.family_assets(account, family, now)
             anchors = state.anchors if family == "images" else ()
-            cached[2][fmt] = _render(self._asset_families(assets, anchors), fmt)[1]
+            lines = _render(self._asset_families(assets, anchors), fmt)[1]
+            # kept deflated (a tenth of the RSS), served so to gzip scrapes
+            cached[2][fmt] = {name: pack(text) for name, text in lines.items() if text}
         return cached
 
     def _health_text(self, snap: Snapshot, fmt: Format) -> bytes:
@@ -1356,20 +1367,25 @@ class ExpositionRegistry(CollectorRegistry):
         return b"".join(self.render_parts())
 
     def render_parts(self, fmt: Format = "text") -> list[bytes]:
-        """:meth:`render_text` (or the OpenMetrics body) in pieces (the server streams
-        them: at 10k assets the body is ~5 MB, and every copy of it is RSS). A collector
-        with its own ``render_exposition`` (the alert collector's cache) renders itself."""
+        """:meth:`render_pieces`, every piece plain."""
+        return [unpack(piece) for piece in self.render_pieces(fmt)]
+
+    def render_pieces(self, fmt: Format = "text") -> list[Piece]:
+        """:meth:`render_text` (or the OpenMetrics body) in pieces, the per-asset ones
+        packed (the server streams them or gzips them as they are: at 10k assets the
+        body is ~8.6 MB, and every copy of it is RSS). A collector with its own
+        ``render_parts`` (the alert collector's cache) renders itself."""
         with self._lock:
             collectors = list(self._collector_to_names)
         rest: list[bytes] = []
         for c in collectors:
-            if (parts := getattr(c, "render_parts", None)) is not None:
-                rest.extend(parts(fmt))
+            if (own := getattr(c, "render_parts", None)) is not None:
+                rest.extend(own(fmt))
             elif (counter := _encode_counter(c, fmt, self._memo)) is not None:
                 rest.append(counter)
             else:  # what generate_latest renders of the registry, collector by collector
                 rest.append(_encode(c.collect(), fmt, self._memo))
-        parts = [*self._assets.render_parts(fmt), *rest]
+        parts: list[Piece] = [*self._assets.render_pieces(fmt), *rest]
         if fmt == "openmetrics":
             parts.append(_EOF)
         return parts

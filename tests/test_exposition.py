@@ -573,6 +573,45 @@ async def test_gzipped_scrapes_of_the_same_and_of_a_changed_snapshot_inflate_to_
     assert line.endswith(" 501.0")
 
 
+async def test_a_big_plain_scrape_is_streamed_from_the_packed_lines_in_both_formats() -> None:
+    """A plain scrape of a body past the streaming size is written from the kept
+    (deflated) per-asset lines, inflated batch by batch, and is exactly what the
+    registry renders, in the text format and in OpenMetrics; the per-asset lines are
+    kept deflated, at a fraction of their size."""
+    from monitor.exposition import ExpositionRegistry
+    from monitor.packed import Packed
+    from monitor.server import create_app, start_server
+
+    store = SnapshotStore(["a", "b"], INTERVALS, 3600)  # type: ignore[arg-type]
+    registry = ExpositionRegistry(AssetCollector(store, ScheduleConfig(), clock=Clock(T0)))
+    for account in ("a", "b"):
+        assets = tuple(_hours(f"{account}{i:04d}", 10.0 + i, T0) for i in range(1500))
+        store.apply(FamilyResult(account, "services", assets=assets), T0)
+    app = create_app(registry, store, alive=lambda: True)
+    runner, port = await start_server(app, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}/metrics"
+    om = "application/openmetrics-text; version=1.0.0"
+    try:
+        async with httpx.AsyncClient() as http:
+            plain = await http.get(url, headers={"Accept-Encoding": "identity"})
+            opened = await http.get(url, headers={"Accept-Encoding": "identity", "Accept": om})
+    finally:
+        await runner.cleanup()
+    assert "content-encoding" not in plain.headers
+    assert len(plain.content) > 512 * 1024  # past the streaming size, in batches
+    assert int(plain.headers["content-length"]) == len(plain.content)
+    assert plain.content == registry.render_text()
+    assert opened.headers["content-type"].startswith("application/openmetrics-text")
+    assert opened.content == b"".join(registry.render_parts("openmetrics"))
+    assert opened.content.endswith(b"# EOF\n")
+    assert 'asset="b1499"' in plain.text
+    pieces = registry.render_pieces()
+    packed = [p for p in pieces if isinstance(p, Packed)]
+    text = sum(p.size for p in packed)
+    assert text > 0.9 * len(plain.content)  # the per-asset lines are nearly all of it
+    assert sum(len(p.data) for p in packed) < text / 5
+
+
 async def _raw(http: httpx.AsyncClient, url: str) -> bytes:
     """The body as sent (not inflated by httpx)."""
     async with http.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:

@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "history",
             "aio",
             "heap",
+            "packed",
             "shard",
             "console",
             "data",
