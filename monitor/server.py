@@ -158,8 +158,12 @@ def _metrics_handler(
         response = web.StreamResponse(headers=headers)
         response.content_length = size
         await response.prepare(request)
-        for batch in batches(parts, _WRITE_BATCH_BYTES):  # inflated batch by batch
+        # inflated batch by batch (~0.4 ms each, one call into zlib), the loop let go
+        # of between them: at 10k assets the whole is ~8.6 MB and 10 ms of CPU, and a
+        # write to a socket that keeps up never yields
+        for batch in batches(parts, _WRITE_BATCH_BYTES):
             await response.write(batch)
+            await asyncio.sleep(0)
         await response.write_eof()
         return response
 

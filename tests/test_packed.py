@@ -6,7 +6,17 @@ import zlib
 
 import pytest
 
-from monitor.packed import Gzipper, Packed, Piece, batches, crc_combine, pack, size_of, unpack
+from monitor.packed import (
+    Gzipper,
+    Packed,
+    Piece,
+    batches,
+    crc_combine,
+    pack,
+    shift_of,
+    size_of,
+    unpack,
+)
 
 
 def _text(rng: random.Random, size: int) -> bytes:
@@ -23,6 +33,8 @@ def test_the_combined_crc_is_the_crc_of_the_whole(size: int) -> None:
     head, tail = _text(rng, 1000), _text(rng, size)
     assert crc_combine(zlib.crc32(head), zlib.crc32(tail), size) == zlib.crc32(head + tail)
     assert crc_combine(0, zlib.crc32(tail), size) == zlib.crc32(tail)
+    shift = shift_of(size)
+    assert crc_combine(zlib.crc32(head), zlib.crc32(tail), size, shift) == zlib.crc32(head + tail)
 
 
 def _inflate_one_member(body: bytes) -> bytes:
@@ -72,5 +84,18 @@ def test_plain_batches_are_the_text_in_order_and_at_least_the_batch_size() -> No
     pieces: list[Piece] = [pack(t) if i % 2 else t for i, t in enumerate(texts)]
     out = list(batches(pieces, 64 * 1024))
     assert b"".join(out) == b"".join(texts)
-    assert all(len(batch) >= 64 * 1024 for batch in out[:-1])
-    assert all(len(batch) < 64 * 1024 + 50_000 for batch in out)  # one batch held at a time
+    assert all(len(batch) == 64 * 1024 for batch in out[:-1])  # one batch held at a time
+    assert 0 < len(out[-1]) <= 64 * 1024
+
+
+@pytest.mark.parametrize("size", [1, 1000, 65535, 65536, 200_000, 10**6])
+def test_batches_of_any_size_over_plain_pieces_past_a_stored_block(size: int) -> None:
+    """Plain pieces past a stored deflate block's 65,535 bytes, empty ones, packed ones
+    of repetitive text (which inflate far past the input they came from)."""
+    rng = random.Random(size)
+    texts = [b"", _text(rng, 200_000), b"x" * 300_000, b"", _text(rng, 65535), b"y"]
+    pieces: list[Piece] = [texts[0], texts[1], pack(texts[2]), pack(texts[3]), texts[4], texts[5]]
+    out = list(batches(pieces, size))
+    assert b"".join(out) == b"".join(texts)
+    assert all(len(batch) == size for batch in out[:-1])
+    assert list(batches([b"", pack(b"")], size)) == []
