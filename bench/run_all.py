@@ -69,6 +69,13 @@ def _load_checks(runs: list[load.Run], per_request: dict[str, list[float]]) -> l
                 _verdict(r.first_max < bound),
             ]
         )
+        checks.append(
+            [
+                f"p99 / first gzip scrape (Prometheus' default) < {bound:.0f} ms ({where})",
+                f"{r.gzip_p99:.0f} / {r.gzip_first_max:.0f} ms max",
+                _verdict(max(r.gzip_p99, r.gzip_first_max) < bound),
+            ]
+        )
         if r.assets <= 30_000:
             rss_bound = 100.0 if accounts <= 10 else 150.0
             peak = max(r.rss_peak, r.hwm)

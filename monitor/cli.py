@@ -382,6 +382,7 @@ async def _serve(
         refusals=refusals,
         auth=auth,
         reload=daemon.reload,
+        precedence=daemon.precedence,
     )
     try:
         runner, bound = await start_server(

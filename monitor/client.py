@@ -48,6 +48,7 @@ from monitor.errors import (
     TransportError,
     UpstreamError,
 )
+from monitor.precedence import Precedence
 from monitor.signing import signed_query
 from monitor.vendor import (
     Action,
@@ -209,6 +210,10 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _no_pause() -> None:
+    pass
+
+
 class IVHClient:
     """Async client for one account.
 
@@ -226,10 +231,13 @@ class IVHClient:
         observer: CallObserver | None = None,
         ssl_context: ssl.SSLContext | None = None,
         in_flight: asyncio.Semaphore | None = None,
+        precedence: Precedence | None = None,
     ) -> None:
         """``ssl_context``: share one across clients (building one costs ~20 ms and ~1 MB);
-        ``in_flight``: a bound on requests in flight shared by every account's client."""
+        ``in_flight``: a bound on requests in flight shared by every account's client;
+        ``precedence``: a scrape being served, which parsing steps aside for."""
         self.account = account
+        self._pause = precedence.step_aside if precedence is not None else _no_pause
         self._config = config
         self._clock = clock
         self._observer = observer
@@ -454,6 +462,7 @@ class IVHClient:
         self._note_skew(response.header("date"), now)
 
         raw = response.body
+        self._pause()  # what follows is the CPU of the call: a scrape first
         envelope = _decode(raw)
         header = envelope.get("Header") if isinstance(envelope, dict) else None
         request_id = _request_id(header)
@@ -751,6 +760,7 @@ class IVHClient:
         async def page(index: int) -> None:
             got = await self.call(endpoint, {**base, "PageIndex": index, "PageSize": size})
             raw = got.get(list_field)
+            self._pause()
             records, problems = parse_records(raw, model, offset=(index - 1) * size)
             pages.put(index, boil(records))
             listing.problems.extend(problems)

@@ -58,6 +58,7 @@ from monitor.exposition import (
     Prerenderer,
 )
 from monitor.fetch import collect_family
+from monitor.precedence import Precedence
 from monitor.snapshot import FamilyState, SnapshotStore
 
 __all__ = ["Daemon"]
@@ -180,12 +181,16 @@ class Daemon:
             settings.stale_after_seconds,
             enabled=self.families,
         )
+        #: a scrape being served: the collection, the evaluations and the prerenders
+        #: step aside for it where they can pause (bounded: monitor.precedence)
+        self.precedence = Precedence()
         self._assets = AssetCollector(
             self.store,
             schedule,
             clock=clock,
             account_labels={a.name: a.labels for a in self.accounts},
             expose_relative_metrics=settings.expose_relative_metrics,
+            pause=self.precedence.step_aside,
         )
         self.registry = ExpositionRegistry(self._assets)
         # the process_*, python_info and python_gc_* series every client library exports
@@ -244,6 +249,7 @@ class Daemon:
             resend_intervals=_resend(alerts),
             routes=self._channel_configs,
             tenancy={a.name: tenancy_of(a) for a in self.accounts},
+            pause=self.precedence.step_aside,
         )
         self.registry.register(
             AlertCollector(self.store, self.engine, self.dispatcher, clock=clock)
@@ -270,6 +276,7 @@ class Daemon:
             observer=self.metrics.observer(account.name),
             ssl_context=self._ssl,
             in_flight=self._in_flight,
+            precedence=self.precedence,
         )
 
     # -- jobs -------------------------------------------------------------------
@@ -285,6 +292,7 @@ class Daemon:
             if (account, family) not in self.store.current.families:
                 # removed by a reload while it ran: its result has nowhere to go
                 return FamilyState(account, family, self.settings.schedule.interval(family))
+            self.precedence.step_aside()
             state = self.store.apply(result, now)
             rendered = asyncio.wrap_future(self._prerender.changed((account, family)))
             skew = self.clients[account].clock_skew_seconds

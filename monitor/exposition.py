@@ -684,6 +684,10 @@ def _actions(state: FamilyState | None) -> Mapping[str, object]:
     return {} if state is None or not state.actions else state.actions
 
 
+def _no_pause() -> None:
+    pass
+
+
 class AssetCollector(Collector):
     """Yields the asset, service, usage and collection-health metrics."""
 
@@ -695,9 +699,13 @@ class AssetCollector(Collector):
         clock: Callable[[], datetime],
         account_labels: Mapping[str, Mapping[str, str]] | None = None,
         expose_relative_metrics: bool = False,
+        pause: Callable[[], None] = _no_pause,
     ) -> None:
+        """``pause``: called between the chunks a prerender renders (the daemon's
+        :meth:`~monitor.precedence.Precedence.step_aside`: a scrape first)."""
         self._store = store
         self._clock = clock
+        self._pause = pause
         self._relative = expose_relative_metrics
         self._account_labels = {k: dict(v) for k, v in (account_labels or {}).items()}
         #: (account, family) -> (its state, the actions state, rendered by format)
@@ -790,9 +798,13 @@ class AssetCollector(Collector):
             with self._lock:
                 snap, now = self._store.current, self._clock()
                 if landed is None:
+                    self._pause()
                     self._chunks_of(snap, now, fmt)
                     continue
                 for account, family in shown:
+                    # under the lock: a scrape meanwhile serves the last render whole
+                    # (at most a landing old) rather than render this chunk itself
+                    self._pause()
                     self._chunk(snap, now, account, family, fmt)  # type: ignore[arg-type]
 
     def _assemble(self, fmt: Format) -> tuple[list[Piece], bytes]:

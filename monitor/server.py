@@ -9,7 +9,8 @@ scraper's ``Accept`` asks for it, else in the text format 0.0.4. A big plain bod
 streamed in the pieces it is made of, and a gzip one is made of them: the per-asset
 lines are kept deflated (:mod:`monitor.packed`), the rest deflated once while it
 stays the same, so a scrape of a big fleet never holds a plain copy of it (~8.6 MB
-at 10k assets).
+at 10k assets). From its render to its last byte handed to the socket, a scrape is
+served ahead of the collecting side (:mod:`monitor.precedence`, with ``precedence``).
 
 The app is served from a thread of its own, with its own event loop
 (:func:`start_server`): a scrape, ``/healthz`` and ``/readyz`` never wait for a
@@ -46,6 +47,7 @@ from monitor.auth import BasicAuth
 from monitor.config import HttpConfig
 from monitor.httpguard import ConnectionGuard, Refusals, refused, server_log
 from monitor.packed import Gzipper, Piece, batches, size_of, unpack
+from monitor.precedence import Precedence
 from monitor.snapshot import SnapshotStore
 from monitor.status import StatusSource, add_routes
 from monitor.text import printable
@@ -54,10 +56,12 @@ __all__ = ["MAIN_LOOP", "Serving", "create_app", "start_server"]
 
 _GZIP_MIN_BYTES = 1024
 _STREAM_MIN_BYTES = 256 * 1024  # below this, one plain response is simpler and as cheap
-#: a streamed body is written in pieces of about this size: the parts are thousands
-#: (a family's lines of one account), and a write each is a send each, and each send
-#: gives up the GIL, to get it back only when the collecting thread lets go of it
-_WRITE_BATCH_BYTES = 256 * 1024
+#: a streamed body is written in pieces of this size: the parts are thousands (a
+#: family's lines of one account), and a write each is a send each; each send and each
+#: call into zlib gives up the GIL, to get it back only when the others let go of it.
+#: 1 MiB: ~9 at 10k assets; under load.py's collection, 1 MiB against 256 KiB took the
+#: max of a plain scrape from ~190 to ~130 ms, for ~1 MiB more held while one is sent
+_WRITE_BATCH_BYTES = 1024 * 1024
 #: the daemon reads no request body: anything announcing more is refused (413)
 MAX_BODY_BYTES = 64 * 1024
 #: bounds on a request head (a line and a header: aiohttp's default; headers: fewer
@@ -125,45 +129,72 @@ def _limits(refusals: Refusals) -> Middleware:
 
 
 def _metrics_handler(
-    registry: CollectorRegistry,
+    registry: CollectorRegistry, precedence: Precedence | None
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """``/metrics``: OpenMetrics when the scraper asks for it, else the text format
-    0.0.4; gzipped when asked and worth it, streamed in parts when large."""
+    0.0.4; gzipped when asked and worth it, streamed in parts when large; the
+    background steps aside meanwhile (``precedence``)."""
 
     gzip = Gzipper()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        openmetrics = content_type.startswith("application/openmetrics-text")
+        if precedence is None:
+            return await serve(request)
+        with precedence.serving():
+            return await serve(request)
+
+    def rendered(accept: str, gzipped: bool) -> tuple[list[Piece] | bytes, str]:
+        """The body (its pieces; gzipped, one ``bytes``) and its content type: one trip
+        off the server's loop for both (under contention, every trip between threads
+        waits for the GIL)."""
+        encoder, content_type = choose_encoder(accept)
         render = getattr(registry, "render_pieces", None) or getattr(registry, "render_parts", None)
+        parts: list[Piece]
         if render is None:
-            parts: list[Piece] = [await asyncio.to_thread(encoder, registry)]
-        elif openmetrics:
+            parts = [encoder(registry)]
+        elif content_type.startswith("application/openmetrics-text"):
             # the scraper asked for OpenMetrics (Prometheus does, first, by default)
-            parts = await asyncio.to_thread(render, "openmetrics")
+            parts = render("openmetrics")
             content_type = OPENMETRICS_CONTENT_TYPE
         else:
             # the text format 0.0.4, which every scraper reads, whatever version its
             # Accept named: the header says what the body is
-            parts = await asyncio.to_thread(render)
+            parts = render()
             content_type = CONTENT_TYPE_PLAIN_0_0_4
+        if gzipped and sum(size_of(p) for p in parts) > _GZIP_MIN_BYTES:
+            # a tenth of the size: the per-asset pieces are deflated already
+            return gzip(parts), content_type
+        return parts, content_type
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+        body, content_type = await asyncio.to_thread(
+            rendered, request.headers.get("Accept", ""), gzipped
+        )
         headers = {"Content-Type": content_type}
-        size = sum(size_of(p) for p in parts)
-        if "gzip" in request.headers.get("Accept-Encoding", "") and size > _GZIP_MIN_BYTES:
-            # a tenth of the size: compressed off the loop (unchanged parts once), sent whole
+        if isinstance(body, bytes):
             headers["Content-Encoding"] = "gzip"
-            return web.Response(body=await asyncio.to_thread(gzip, parts), headers=headers)
-        if size < _STREAM_MIN_BYTES or request.method == "HEAD":  # HEAD: headers only
-            return web.Response(body=b"".join(unpack(p) for p in parts), headers=headers)
+            size = len(body)
+        else:
+            size = sum(size_of(p) for p in body)
+            if size < _STREAM_MIN_BYTES or request.method == "HEAD":  # HEAD: headers only
+                body = b"".join(unpack(p) for p in body)
+        # written here, not after the handler returns: a scrape is served (the
+        # background steps aside) until its last byte is handed to the socket
         response = web.StreamResponse(headers=headers)
         response.content_length = size
         await response.prepare(request)
-        # inflated batch by batch (~0.4 ms each, one call into zlib), the loop let go
-        # of between them: at 10k assets the whole is ~8.6 MB and 10 ms of CPU, and a
-        # write to a socket that keeps up never yields
-        for batch in batches(parts, _WRITE_BATCH_BYTES):
-            await response.write(batch)
-            await asyncio.sleep(0)
+        if request.method == "HEAD":
+            pass
+        elif isinstance(body, bytes):
+            await response.write(body)
+        else:
+            # inflated batch by batch (one call into zlib each), the loop let go of
+            # between them: at 10k assets the whole is ~8.6 MB and 10 ms of CPU, and a
+            # write to a socket that keeps up never yields
+            for batch in batches(body, _WRITE_BATCH_BYTES):
+                await response.write(batch)
+                await asyncio.sleep(0)
         await response.write_eof()
         return response
 
@@ -180,6 +211,7 @@ def create_app(
     refusals: Refusals | None = None,
     auth: BasicAuth | None = None,
     reload: Callable[[], Awaitable[tuple[bool, list[str]]]] | None = None,
+    precedence: Precedence | None = None,
 ) -> web.Application:
     """The daemon's app; with ``auth``, every route but the probes behind basic auth.
 
@@ -188,7 +220,7 @@ def create_app(
     any other method 405)."""
     refusals = refusals if refusals is not None else Refusals()
 
-    metrics = _metrics_handler(registry)
+    metrics = _metrics_handler(registry, precedence)
 
     async def healthz(_: web.Request) -> web.Response:
         if alive():

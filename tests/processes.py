@@ -274,7 +274,13 @@ async def serving(daemon: Daemon) -> AsyncIterator[str]:
     loopback port; its base URL while inside."""
     from monitor.server import create_app, start_server
 
-    app = create_app(daemon.registry, daemon.store, alive=lambda: True, status=daemon)
+    app = create_app(
+        daemon.registry,
+        daemon.store,
+        alive=lambda: True,
+        status=daemon,
+        precedence=daemon.precedence,
+    )
     runner, port = await start_server(app, "127.0.0.1", 0)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "aio",
             "heap",
             "packed",
+            "precedence",
             "shard",
             "console",
             "data",

@@ -122,6 +122,14 @@ def _json_value(value: Any) -> float | str | None:
     return str(value)
 
 
+#: forecasts made between two pauses
+_PAUSE_EVERY = 16
+
+
+def _no_pause() -> None:
+    pass
+
+
 class AlertEngine:
     """Evaluates one account at a time after each of its collections."""
 
@@ -137,8 +145,12 @@ class AlertEngine:
         resend_intervals: Mapping[str, float] | None = None,
         routes: Mapping[str, ChannelConfig] | None = None,
         tenancy: Mapping[str, Tenancy] | None = None,
+        pause: Callable[[], None] | None = None,
     ) -> None:
+        """``pause``: called where an evaluation can wait (between stages, every few
+        dozen assets): the daemon's :meth:`~monitor.precedence.Precedence.step_aside`."""
         self.config = config
+        self._pause = pause if pause is not None else _no_pause
         self.store = store
         self.channels = list(channels)
         self._zones = dict(zones)
@@ -297,7 +309,9 @@ class AlertEngine:
         zone = self._zones.get(account)
         out: dict[str, Forecast] = {}
         failures: list[RuleFailure] = []
-        for asset in hours:
+        for n, asset in enumerate(hours):
+            if n % _PAUSE_EVERY == 0:
+                self._pause()
             try:
                 runaway = self.rule_thresholds("runaway_burn", asset)
                 fc = assess(
@@ -413,6 +427,7 @@ class AlertEngine:
         with self._counted(now):
             forecasts, failed = self._prepare(snapshot, account, now)
             evaluation = self._rules(snapshot, account, now, forecasts)
+            self._pause()
             return self._finish(evaluation, failed, now)
 
     def _enqueued(self, result: CycleResult) -> None:
@@ -443,7 +458,13 @@ class AlertEngine:
         self, snapshot: Snapshot, account: str, now: datetime, forecasts: Mapping[str, Forecast]
     ) -> Evaluation:
         return evaluate_account(
-            snapshot, account, now, self.config, forecasts, started_at=self._started_at
+            snapshot,
+            account,
+            now,
+            self.config,
+            forecasts,
+            started_at=self._started_at,
+            pause=self._pause,
         )
 
     def _finish(
