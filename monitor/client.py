@@ -48,7 +48,7 @@ from monitor.errors import (
     TransportError,
     UpstreamError,
 )
-from monitor.precedence import Precedence
+from monitor.precedence import Precedence, no_pause
 from monitor.signing import signed_query
 from monitor.vendor import (
     Action,
@@ -210,10 +210,6 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _no_pause() -> None:
-    pass
-
-
 class IVHClient:
     """Async client for one account.
 
@@ -237,7 +233,7 @@ class IVHClient:
         ``in_flight``: a bound on requests in flight shared by every account's client;
         ``precedence``: a scrape being served, which parsing steps aside for."""
         self.account = account
-        self._pause = precedence.step_aside if precedence is not None else _no_pause
+        self._pause = precedence.step_aside if precedence is not None else no_pause
         self._config = config
         self._clock = clock
         self._observer = observer

@@ -52,6 +52,7 @@ from monitor.domain import ANOMALY_REASONS, FAMILIES, Anchor, Asset, Family
 from monitor.endpoints import ENDPOINT_NAMES
 from monitor.forecast import Forecast
 from monitor.packed import Packed, Piece, pack, unpack
+from monitor.precedence import no_pause
 from monitor.snapshot import FamilyState, Snapshot, SnapshotStore
 
 __all__ = [
@@ -684,10 +685,6 @@ def _actions(state: FamilyState | None) -> Mapping[str, object]:
     return {} if state is None or not state.actions else state.actions
 
 
-def _no_pause() -> None:
-    pass
-
-
 class AssetCollector(Collector):
     """Yields the asset, service, usage and collection-health metrics."""
 
@@ -699,7 +696,7 @@ class AssetCollector(Collector):
         clock: Callable[[], datetime],
         account_labels: Mapping[str, Mapping[str, str]] | None = None,
         expose_relative_metrics: bool = False,
-        pause: Callable[[], None] = _no_pause,
+        pause: Callable[[], None] = no_pause,
     ) -> None:
         """``pause``: called between the chunks a prerender renders (the daemon's
         :meth:`~monitor.precedence.Precedence.step_aside`: a scrape first)."""

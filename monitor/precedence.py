@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-__all__ = ["Precedence"]
+__all__ = ["Precedence", "no_pause"]
 
 
 class Precedence:
@@ -90,3 +90,7 @@ class Precedence:
         name = threading.current_thread().name
         self.waited_seconds[name] = self.waited_seconds.get(name, 0.0) + done - now
         self.steps[name] = self.steps.get(name, 0) + 1
+
+
+def no_pause() -> None:
+    """What background work calls where it could pause, when nothing has precedence."""

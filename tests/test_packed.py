@@ -67,6 +67,29 @@ def test_a_body_of_packed_and_plain_pieces_in_any_order_inflates_to_their_text()
     assert gzip.decompress(gzipper([])) == b""
 
 
+def test_a_body_after_a_landing_is_right_where_its_pieces_changed_and_where_they_stayed() -> None:
+    """Bodies of hundreds of pieces, from one to the next a few replaced by others of
+    the same size or another, some dropped, some added (the CRCs of unchanged runs of
+    pieces are kept from a body to the next): each gzips to exactly its text."""
+    rng = random.Random(2026)
+    pieces: list[Piece] = [pack(_text(rng, rng.randrange(0, 3000))) for _ in range(700)]
+    gzipper = Gzipper()
+    for step in range(12):
+        body = gzipper(pieces)
+        expected = b"".join(unpack(p) for p in pieces)
+        assert _inflate_one_member(body) == expected, f"step {step}"
+        for _ in range(rng.randrange(1, 6)):  # a landing: new objects, same text or not
+            i = rng.randrange(len(pieces))
+            text = unpack(pieces[i]) if rng.random() < 0.5 else _text(rng, rng.randrange(1, 900))
+            pieces[i] = pack(text) if rng.random() < 0.7 else text
+        if step % 4 == 1:
+            del pieces[rng.randrange(len(pieces))]
+        if step % 4 == 2:
+            pieces.insert(rng.randrange(len(pieces)), pack(_text(rng, 123)))
+        if step == 9:
+            pieces = pieces[:31]  # fewer than one run
+
+
 def test_a_packed_piece_is_its_text_deflated() -> None:
     text = _text(random.Random(1), 300_000)
     piece = pack(text)

@@ -48,6 +48,7 @@ from monitor.alerts.store import AlertRow, StateStore, alert_to_json
 from monitor.catalogue import Language
 from monitor.domain import Asset
 from monitor.forecast import RECENT_SECONDS, Forecast, Runaway, assess
+from monitor.precedence import no_pause
 from monitor.snapshot import Snapshot
 from monitor.weekly import WeeklyProfile, fit_weekly
 
@@ -126,10 +127,6 @@ def _json_value(value: Any) -> float | str | None:
 _PAUSE_EVERY = 16
 
 
-def _no_pause() -> None:
-    pass
-
-
 class AlertEngine:
     """Evaluates one account at a time after each of its collections."""
 
@@ -150,7 +147,7 @@ class AlertEngine:
         """``pause``: called where an evaluation can wait (between stages, every few
         dozen assets): the daemon's :meth:`~monitor.precedence.Precedence.step_aside`."""
         self.config = config
-        self._pause = pause if pause is not None else _no_pause
+        self._pause = pause if pause is not None else no_pause
         self.store = store
         self.channels = list(channels)
         self._zones = dict(zones)
