@@ -794,14 +794,16 @@ class AssetCollector(Collector):
         for fmt in tuple(self._formats):
             with self._lock:
                 snap, now = self._store.current, self._clock()
+                # under the lock: a scrape meanwhile serves the last render whole (at
+                # most a landing old) rather than render a chunk itself; with none to
+                # serve yet, it waits for the lock, and nothing pauses for it then
+                pause = self._pause if fmt in self._last else no_pause
                 if landed is None:
-                    self._pause()
+                    pause()
                     self._chunks_of(snap, now, fmt)
                     continue
                 for account, family in shown:
-                    # under the lock: a scrape meanwhile serves the last render whole
-                    # (at most a landing old) rather than render this chunk itself
-                    self._pause()
+                    pause()
                     self._chunk(snap, now, account, family, fmt)  # type: ignore[arg-type]
 
     def _assemble(self, fmt: Format) -> tuple[list[Piece], bytes]:

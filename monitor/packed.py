@@ -206,7 +206,8 @@ class Gzipper:
     objects while nothing changed; they are kept only while the last body had them,
     so this holds at most one body's plain pieces, deflated). The CRC of the body is
     combined from runs of :data:`_RUN` pieces, each kept while its pieces are the
-    same objects as in the last body."""
+    same objects as in the last body (which keeps that body's pieces alive until the
+    next: ~0.8 MB at 10k assets, most of it held by the renders anyway)."""
 
     def __init__(self, level: int = LEVEL) -> None:
         self._level = level

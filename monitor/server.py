@@ -135,7 +135,9 @@ def _metrics_handler(
     0.0.4; gzipped when asked and worth it, streamed in parts when large; the
     background steps aside meanwhile (``precedence``)."""
 
-    gzip = Gzipper()
+    #: by content type: a scraper's bodies are made of the same pieces from one to the
+    #: next, another format's are not (each keeps what it can reuse of the last body)
+    gzippers: dict[str, Gzipper] = {}
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         if precedence is None:
@@ -163,6 +165,7 @@ def _metrics_handler(
             content_type = CONTENT_TYPE_PLAIN_0_0_4
         if gzipped and sum(size_of(p) for p in parts) > _GZIP_MIN_BYTES:
             # a tenth of the size: the per-asset pieces are deflated already
+            gzip = gzippers.get(content_type) or gzippers.setdefault(content_type, Gzipper())
             return gzip(parts), content_type
         return parts, content_type
 
