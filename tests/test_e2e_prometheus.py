@@ -202,7 +202,13 @@ async def test_prometheus_scrapes_rules_fire_and_alertmanager_delivers(
                     # rate() needs two scrapes; forecasts need a little usage history
                     rate = await _query(http, base, "rate(ivh_api_requests_total[1m]) > 0")
                     depletion = await _query(http, base, "ivh_service_depletion_timestamp_seconds")
-                    return bool(rate and depletion)
+                    # and the rules' predict_linear needs a package seen burning: two
+                    # scrapes of it with hours apart (the daemon's own forecast, from its
+                    # seeded history, can come before Prometheus has seen that)
+                    burning = await _query(
+                        http, base, "deriv(ivh_service_remaining_seconds[1m]) < 0"
+                    )
+                    return bool(rate and depletion and burning)
 
                 await eventually(forecasting, "rates and forecasts in Prometheus", tries=600)
 
