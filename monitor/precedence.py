@@ -17,8 +17,8 @@ keeps at least ``min_run / (min_run + max_wait)`` of its pace (1/6 by default, a
 a third with scrapes of 10k assets, ~20 ms each). Without precedence, a flood of
 scrapes takes the GIL from the background as well (eight connections scraping:
 the collecting loop gets one turn in nine). 10 ms against 20 ms took load.py's
-100x34 gzip p99 from 71 to 51 ms (one run each). A
-Prometheus scrape every 15 s costs the collection nothing it would notice.
+100x34 gzip p99 from 71 to 51 ms (one run each). A Prometheus scrape every 15 s
+costs the collection nothing it would notice.
 
 Only background work calls :meth:`Precedence.step_aside`: never the code a scrape
 runs (it would wait for itself, ``max_wait_seconds``).

@@ -180,14 +180,14 @@ def _metrics_handler(
             size = len(body)
         else:
             size = sum(size_of(p) for p in body)
-            if size < _STREAM_MIN_BYTES or request.method == "HEAD":  # HEAD: headers only
+            if size < _STREAM_MIN_BYTES and request.method != "HEAD":
                 body = b"".join(unpack(p) for p in body)
         # written here, not after the handler returns: a scrape is served (the
         # background steps aside) until its last byte is handed to the socket
         response = web.StreamResponse(headers=headers)
         response.content_length = size
         await response.prepare(request)
-        if request.method == "HEAD":
+        if request.method == "HEAD":  # the headers only
             pass
         elif isinstance(body, bytes):
             await response.write(body)
