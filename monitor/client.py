@@ -48,7 +48,7 @@ from monitor.errors import (
     TransportError,
     UpstreamError,
 )
-from monitor.precedence import Precedence, no_pause
+from monitor.precedence import no_pause
 from monitor.signing import signed_query
 from monitor.vendor import (
     Action,
@@ -227,13 +227,14 @@ class IVHClient:
         observer: CallObserver | None = None,
         ssl_context: ssl.SSLContext | None = None,
         in_flight: asyncio.Semaphore | None = None,
-        precedence: Precedence | None = None,
+        pause: Callable[[], None] = no_pause,
     ) -> None:
         """``ssl_context``: share one across clients (building one costs ~20 ms and ~1 MB);
         ``in_flight``: a bound on requests in flight shared by every account's client;
-        ``precedence``: a scrape being served, which parsing steps aside for."""
+        ``pause``: called before each response and each page is parsed (the daemon's
+        :meth:`~monitor.precedence.Precedence.step_aside`: a scrape first)."""
         self.account = account
-        self._pause = precedence.step_aside if precedence is not None else no_pause
+        self._pause = pause
         self._config = config
         self._clock = clock
         self._observer = observer

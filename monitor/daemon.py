@@ -276,7 +276,7 @@ class Daemon:
             observer=self.metrics.observer(account.name),
             ssl_context=self._ssl,
             in_flight=self._in_flight,
-            precedence=self.precedence,
+            pause=self.precedence.step_aside,
         )
 
     # -- jobs -------------------------------------------------------------------

@@ -142,12 +142,12 @@ class AlertEngine:
         resend_intervals: Mapping[str, float] | None = None,
         routes: Mapping[str, ChannelConfig] | None = None,
         tenancy: Mapping[str, Tenancy] | None = None,
-        pause: Callable[[], None] | None = None,
+        pause: Callable[[], None] = no_pause,
     ) -> None:
         """``pause``: called where an evaluation can wait (between stages, every few
         dozen assets): the daemon's :meth:`~monitor.precedence.Precedence.step_aside`."""
         self.config = config
-        self._pause = pause if pause is not None else no_pause
+        self._pause = pause
         self.store = store
         self.channels = list(channels)
         self._zones = dict(zones)

@@ -20,6 +20,7 @@ from typing import Any
 from monitor.alerts.config import AlertsConfig, RuleThresholds, resolver_of
 from monitor.domain import Asset
 from monitor.forecast import Forecast
+from monitor.precedence import no_pause
 from monitor.snapshot import Snapshot
 
 __all__ = ["Evaluation", "Finding", "RuleFailure", "evaluate_account"]
@@ -345,7 +346,7 @@ def evaluate_account(
     forecasts: Mapping[str, Forecast],
     *,
     started_at: datetime,
-    pause: Callable[[], None] | None = None,
+    pause: Callable[[], None] = no_pause,
 ) -> Evaluation:
     """Every rule over one account; ``forecasts`` by asset id. ``pause`` is called every
     :data:`_PAUSE_EVERY` assets (the daemon's: a scrape being served goes first)."""
@@ -362,7 +363,7 @@ def evaluate_account(
             # what an incomplete listing (partial) lacks is not gone: it fires, never resolves
             scopes.add(kind)
         for n, asset in enumerate(state.assets):
-            if pause is not None and n % _PAUSE_EVERY == 0:
+            if n % _PAUSE_EVERY == 0:
                 pause()
             assets[(kind, asset.id)] = asset
             found, failed = _asset_findings(asset, now, config, forecasts.get(asset.id), resolve)
