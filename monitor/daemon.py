@@ -265,8 +265,11 @@ class Daemon:
         #: closes of clients and channels replaced by a reload, once their work is done
         self._closing: set[asyncio.Task[None]] = set()
         self._evaluating: dict[str, asyncio.Lock] = {}
-        #: accounts with an evaluation waiting for the one in progress
-        self._queued: set[str] = set()
+        #: accounts with an evaluation waiting for the one in progress: the families
+        #: it is to evaluate
+        self._queued: dict[str, set[Family]] = {}
+        #: when each (account, family)'s rules were last evaluated
+        self._evaluated_at: dict[tuple[str, Family], datetime] = {}
 
     def _client(self, account: Account) -> IVHClient:
         return IVHClient(
@@ -332,31 +335,61 @@ class Daemon:
     async def _alerts(
         self, account: str, family: Family, result: FamilyResult, now: datetime
     ) -> None:
-        """Evaluate the account's rules after each of its collections: the whole
-        evaluation (and recording the usage samples) in the engine's worker thread (the
-        loop goes on serving scrapes), one evaluation of an account
-        at a time (an older one never lands after a newer one), on the latest snapshot.
-        While one runs, the next collections of the account queue one evaluation between
-        them: it reads the snapshot when its turn comes, with all their data in it."""
+        """Evaluate the account's rules over what a collection changed: the rules of that
+        family's assets (``actions`` feed none of them) and the account's own
+        (``collection_failing``), with those of any family not evaluated for as long as
+        the account's most frequent family's interval (:meth:`_due_by_time`); the alerts
+        of its other families stay as their last evaluation left them. The whole
+        evaluation (and recording the usage samples) runs in the engine's worker thread
+        (the loop goes on serving scrapes), one evaluation of an account at a time (an
+        older one never lands after a newer one), on the latest snapshot. While one
+        runs, the next collections of the account queue one evaluation between them, of
+        all their families: it reads the snapshot when its turn comes, with all their
+        data in it."""
         try:
             if family == "services" and result.ok:
                 await self.engine.record_usage_off_loop(account, result.assets, now)
-            if account in self._queued:
-                return  # the queued evaluation will see this collection's data
+            queued = self._queued.get(account)
+            if queued is not None:
+                queued.add(family)  # the queued evaluation will see this collection's data
+                return
             lock = self._evaluating.setdefault(account, asyncio.Lock())
             waited = lock.locked()
-            self._queued.add(account)
+            pending = self._queued[account] = {family}
             try:
                 async with lock:
-                    self._queued.discard(account)
+                    self._unqueue(account, pending)  # what lands from now on queues anew
                     at = self.clock() if waited else now
-                    await self.engine.evaluate_off_loop(self.store.current, account, at)
+                    families = frozenset(pending | self._due_by_time(account, at))
+                    await self.engine.evaluate_off_loop(self.store.current, account, at, families)
+                    self._evaluated_at.update({(account, f): at for f in families})
             finally:
-                self._queued.discard(account)
+                self._unqueue(account, pending)
         except sqlite3.Error:
             pass  # logged once by the store (state.unavailable); retried next cycle
         except Exception:  # alerting trouble must not stop collection
             log.exception("alert.evaluation_failed", account=account, family=family)
+
+    def _due_by_time(self, account: str, now: datetime) -> set[Family]:
+        """The account's families whose rules were last evaluated at least as long ago as
+        its most frequent family's interval: what time alone changes (days left, an
+        expiry passed) is noticed as soon as before, however seldom a family lands."""
+        families = self.store.current.families
+        mine = [f for f in FAMILIES if (account, f) in families]
+        if not mine:
+            return set()
+        every = min(self.settings.schedule.interval(f) for f in mine)
+        return {
+            f
+            for f in mine
+            if (last := self._evaluated_at.get((account, f))) is None
+            or (now - last).total_seconds() >= every
+        }
+
+    def _unqueue(self, account: str, pending: set[Family]) -> None:
+        """Take ``pending`` out of the queue, if it is still the account's queued one."""
+        if self._queued.get(account) is pending:
+            del self._queued[account]
 
     async def housekeeping(self) -> None:
         """Bound the state store: old usage history, finished notifications, resolved alerts.
@@ -661,6 +694,8 @@ class Daemon:
                 task.cancel()
         self._close_later(self.clients.pop(name).aclose(), 0)
         self._images_done.pop(name, None)
+        for family in FAMILIES:
+            self._evaluated_at.pop((name, family), None)
         with contextlib.suppress(sqlite3.Error):  # logged by the store
             self.engine.retire(name, now)
 

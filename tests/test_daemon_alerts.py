@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,4 +82,62 @@ async def test_a_landed_family_is_evaluated_while_another_still_collects(
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        await daemon.stop()
+
+
+async def test_families_landing_during_an_evaluation_are_all_evaluated_by_the_next(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """Each landing evaluates its own family's rules; those that land while one runs
+    queue one evaluation between them, of every family they brought: none is dropped."""
+    apart = _daemon(sim, tmp_path / "apart")
+    held = _daemon(sim, tmp_path / "held")
+    release = threading.Event()
+    try:
+        await collect(apart)
+        expected = _firing(apart)
+        # the alert worker is busy: every evaluation waits behind this
+        busy = held.engine._pool().submit(release.wait, 30)  # the one worker
+        jobs = [asyncio.ensure_future(held.run_family(ACCOUNT, f)) for f in FAMILIES]
+
+        async def queued() -> bool:
+            return all(held.store.current.families[(ACCOUNT, f)].attempted for f in FAMILIES)
+
+        await eventually(queued, "every family landed, the evaluations waiting")
+        assert _firing(held) == set()
+        release.set()
+        await asyncio.gather(*jobs)
+        busy.result(5)
+        assert {kind for _, kind, _, _ in expected} >= {"service", "timbre", "image"}
+        assert _firing(held) == expected
+    finally:
+        release.set()
+        await apart.stop()
+        await held.stop()
+
+
+async def test_what_time_changes_is_noticed_when_any_family_of_the_account_lands(
+    sim: RunningSimulator, tmp_path: Path
+) -> None:
+    """A family collected seldom still has its alerts follow the clock: a voice's expiry
+    drawing near escalates when the account's services land, the voices not collected."""
+    clock = Clock(NOW)
+    settings, accounts = settings_of({"accounts": [account_config(sim, ACCOUNT)]}, tmp_path)
+    daemon = Daemon(settings, accounts, clock=clock)
+    try:
+        await collect(daemon)
+        voice = next(
+            a
+            for a in daemon.engine.firing.values()
+            if a.kind == "timbre" and a.severity == "warning"
+        )
+        days_left = voice.values["days_left"]
+        assert isinstance(days_left, float)
+        critical = daemon.engine.config.rules.expiring.critical_days
+        clock.now = NOW + timedelta(days=days_left - critical + 0.5)
+        await daemon.run_family(ACCOUNT, "services")
+        alert = daemon.engine.firing.get(voice.fingerprint)
+        assert alert is not None
+        assert alert.severity == "critical"
+    finally:
         await daemon.stop()

@@ -21,7 +21,7 @@ import contextlib
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -46,7 +46,7 @@ from monitor.alerts.routing import Locale, Tenancy, locale_for, takes
 from monitor.alerts.rules import Evaluation, Finding, RuleFailure, evaluate_account
 from monitor.alerts.store import AlertRow, StateStore, alert_to_json
 from monitor.catalogue import Language
-from monitor.domain import Asset
+from monitor.domain import Asset, Family
 from monitor.forecast import RECENT_SECONDS, Forecast, Runaway, assess
 from monitor.precedence import no_pause
 from monitor.snapshot import Snapshot
@@ -386,17 +386,31 @@ class AlertEngine:
 
     # -- one cycle ------------------------------------------------------------------
 
-    def evaluate(self, snapshot: Snapshot, account: str, now: datetime) -> CycleResult:
+    def evaluate(
+        self,
+        snapshot: Snapshot,
+        account: str,
+        now: datetime,
+        families: Collection[Family] | None = None,
+    ) -> CycleResult:
         """Raises ``sqlite3.Error`` when the state store fails; nothing is then changed,
         and the next evaluation simply tries again. Anything else that escapes the
         per-rule guards is counted (``evaluation``) and passed on for the caller to log.
+
+        ``families``: evaluate only the rules over these families' assets (those a
+        collection has just changed; the forecasts only with ``services``): the alerts
+        of the others are kept as they are. ``None``: every family.
         """
-        result = self._evaluate(snapshot, account, now)
+        result = self._evaluate(snapshot, account, now, families)
         self._enqueued(result)
         return result
 
     async def evaluate_off_loop(
-        self, snapshot: Snapshot, account: str, now: datetime
+        self,
+        snapshot: Snapshot,
+        account: str,
+        now: datetime,
+        families: Collection[Family] | None = None,
     ) -> CycleResult:
         """:meth:`evaluate` run whole in a worker thread of its own (not the loop's default
         pool, where the renders of /metrics wait for a thread): the forecasts and their
@@ -404,7 +418,7 @@ class AlertEngine:
         scrapes meanwhile. Only waking the dispatcher is left to the loop. The caller runs
         one evaluation of an account at a time."""
         result = await asyncio.get_running_loop().run_in_executor(
-            self._pool(), self._evaluate, snapshot, account, now
+            self._pool(), self._evaluate, snapshot, account, now, families
         )
         self._enqueued(result)
         return result
@@ -420,10 +434,21 @@ class AlertEngine:
             self._worker.shutdown(wait=True)
             self._worker = None
 
-    def _evaluate(self, snapshot: Snapshot, account: str, now: datetime) -> CycleResult:
+    def _evaluate(
+        self,
+        snapshot: Snapshot,
+        account: str,
+        now: datetime,
+        families: Collection[Family] | None = None,
+    ) -> CycleResult:
         with self._counted(now):
-            forecasts, failed = self._prepare(snapshot, account, now)
-            evaluation = self._rules(snapshot, account, now, forecasts)
+            if not self._loaded:
+                self._load()
+            forecasts: dict[str, Forecast] = {}
+            failed: list[RuleFailure] = []
+            if families is None or "services" in families:
+                forecasts, failed = self._forecasts(snapshot, account, now)
+            evaluation = self._rules(snapshot, account, now, forecasts, families)
             self._pause()
             return self._finish(evaluation, failed, now)
 
@@ -444,15 +469,13 @@ class AlertEngine:
             self._count("evaluation", now)
             raise
 
-    def _prepare(
-        self, snapshot: Snapshot, account: str, now: datetime
-    ) -> tuple[dict[str, Forecast], list[RuleFailure]]:
-        if not self._loaded:
-            self._load()
-        return self._forecasts(snapshot, account, now)
-
     def _rules(
-        self, snapshot: Snapshot, account: str, now: datetime, forecasts: Mapping[str, Forecast]
+        self,
+        snapshot: Snapshot,
+        account: str,
+        now: datetime,
+        forecasts: Mapping[str, Forecast],
+        families: Collection[Family] | None,
     ) -> Evaluation:
         return evaluate_account(
             snapshot,
@@ -462,6 +485,7 @@ class AlertEngine:
             forecasts,
             started_at=self._started_at,
             pause=self._pause,
+            families=families,
         )
 
     def _finish(
@@ -587,7 +611,10 @@ class AlertEngine:
     def _apply(
         self, ev: Evaluation, now: datetime, keep: frozenset[tuple[str, str, str]] = frozenset()
     ) -> CycleResult:
-        rows = {r.fingerprint: r for r in self.store.alerts(ev.account, status="firing")}
+        # the alerts of kinds not looked at stay as they are, in ``firing`` (as stored)
+        rows = {
+            r.fingerprint: r for r in self.store.alerts(ev.account, status="firing", kinds=ev.kinds)
+        }
         changes = self._classify(ev, rows, now, keep)
         fired, escalated, repeated = changes.fired, changes.escalated, changes.repeated
         quiet, resolved = changes.quiet, changes.resolved
@@ -620,7 +647,11 @@ class AlertEngine:
             self._write_resolved(db, resolved, notifications, now)
 
         with self._swap:
-            firing = {k: v for k, v in self.firing.items() if v.account != ev.account}
+            firing = {
+                k: v
+                for k, v in self.firing.items()
+                if v.account != ev.account or (ev.kinds is not None and v.kind not in ev.kinds)
+            }
             firing.update({_afp(a): a for a in (*fired, *escalated, *repeated)})
             firing.update({row.fingerprint: a for a, row in quiet})
             firing.update({_afp(a): a for a in changes.frozen})

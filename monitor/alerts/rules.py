@@ -12,7 +12,7 @@ as it is) and every other rule and asset is still evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,6 +64,8 @@ class Evaluation:
     assets: Mapping[tuple[str, str], Asset]
     #: rules that could not be evaluated on an asset: their alerts are left alone
     failures: tuple[RuleFailure, ...] = ()
+    #: the kinds looked at (the families asked for, and "account"); ``None``: every kind
+    kinds: frozenset[str] | None = None
 
     def unevaluated(self) -> frozenset[tuple[str, str, str]]:
         """(rule, kind, asset) of every failure."""
@@ -347,15 +349,23 @@ def evaluate_account(
     *,
     started_at: datetime,
     pause: Callable[[], None] = no_pause,
+    families: Collection[str] | None = None,
 ) -> Evaluation:
     """Every rule over one account; ``forecasts`` by asset id. ``pause`` is called every
-    :data:`_PAUSE_EVERY` assets (the daemon's: a scrape being served goes first)."""
+    :data:`_PAUSE_EVERY` assets (the daemon's: a scrape being served goes first).
+
+    ``families``: only the assets of these families are looked at (the ones a
+    collection has just changed); the others are left out of the scopes, so their
+    alerts stay exactly as they are. ``None``: all of them. ``collection_failing``
+    is evaluated either way."""
     findings: list[Finding] = []
     failures: list[RuleFailure] = []
     scopes: set[str] = {"account"}
     assets: dict[tuple[str, str], Asset] = {}
     resolve = resolver_of(config)  # once per evaluation, not per asset and rule
     for family, kind in _KIND_OF_FAMILY.items():
+        if families is not None and family not in families:
+            continue  # not asked for: neither fire nor resolve
         state = snapshot.families.get((account, family))  # type: ignore[arg-type]
         if state is None or not (state.success or state.partial):
             continue  # stale or absent: neither fire nor resolve
@@ -374,7 +384,12 @@ def evaluate_account(
         findings.extend(_collection_failing(snapshot, account, now, config, started_at))
     except Exception as exc:  # noqa: BLE001 - see _Asset.run
         failures.append(RuleFailure("collection_failing", account, "account", "", exc))
-    return Evaluation(account, tuple(findings), frozenset(scopes), assets, tuple(failures))
+    kinds = None
+    if families is not None:
+        kinds = frozenset({"account", *(_KIND_OF_FAMILY.get(f, "account") for f in families)})
+    return Evaluation(
+        account, tuple(findings), frozenset(scopes), assets, tuple(failures), kinds=kinds
+    )
 
 
 def _collection_failing(

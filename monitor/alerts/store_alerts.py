@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -46,7 +47,15 @@ def _digest(stored: str) -> bytes:
 class AlertRows(StoreCore):
     """The ``alerts`` table."""
 
-    def alerts(self, account: str | None = None, *, status: str | None = None) -> list[AlertRow]:
+    def alerts(
+        self,
+        account: str | None = None,
+        *,
+        status: str | None = None,
+        kinds: Collection[str] | None = None,
+    ) -> list[AlertRow]:
+        """The rows of ``account`` (``None``: all), of ``status`` and of ``kinds``
+        (``None``: any), oldest first."""
         query = (
             "SELECT fingerprint, alert, started_at, last_notified_at, notified_severity,"
             " resolved_at FROM alerts"
@@ -58,6 +67,9 @@ class AlertRows(StoreCore):
         if status is not None:
             clauses.append("status = ?")
             args.append(status)
+        if kinds is not None:
+            clauses.append(f"kind IN ({', '.join('?' * len(kinds))})" if kinds else "0")
+            args.extend(sorted(kinds))
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         rows = self._read(query + " ORDER BY started_at", args)

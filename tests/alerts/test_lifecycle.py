@@ -283,3 +283,37 @@ async def test_alerts_read_back_in_this_process_are_the_ones_a_restart_reads(
         assert {r.fingerprint: r.alert for r in fresh.alerts()} == here
     finally:
         fresh.close()
+
+
+async def test_an_evaluation_of_one_family_leaves_the_alerts_of_the_others_as_they_are(
+    world: World,
+) -> None:
+    """What a collection of one family changed is evaluated alone: an alert of another
+    family stays firing, as its last evaluation left it, until that family's turn."""
+    w = world
+    low = service("BroadcastHour-a", remaining_h=30, ordered_h=1000)
+    await w.cycle(low, voice("v", expires_in_days=3))
+    fired = {a.fingerprint: a for a in w.engine.firing.values()}
+    assert {(a.rule, a.asset) for a in fired.values()} == {
+        ("hours_low", "BroadcastHour-a"),
+        ("expiring", "v"),
+    }
+    # both put right upstream and collected; only the services are evaluated
+    w.clock.advance(minutes=5)
+    collected(
+        w.snapshot,
+        w.clock.now,
+        replace(low, remaining_seconds=900 * 3600),
+        voice("v", expires_in_days=300),
+    )
+    w.engine.evaluate(w.snapshot.current, "acme", w.clock.now, families={"services"})
+    await w.dispatcher.deliver_due()
+    assert w.receiver.alerts()[-1][:3] == ("resolved", "hours_low", "BroadcastHour-a")
+    (voice_alert,) = w.engine.firing.values()
+    assert voice_alert == next(a for a in fired.values() if a.asset == "v")
+    assert [r.alert for r in w.state.alerts("acme", status="firing")] == [voice_alert]
+
+    w.engine.evaluate(w.snapshot.current, "acme", w.clock.now, families={"timbres"})
+    await w.dispatcher.deliver_due()
+    assert w.receiver.alerts()[-1][:3] == ("resolved", "expiring", "v")
+    assert dict(w.engine.firing) == {}
