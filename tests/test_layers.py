@@ -78,6 +78,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "alerts.rules",
             "alerts.engine",
+            "alerts.byaccount",
             "alerts.store",
             "alerts.store_core",
             "alerts.store_alerts",

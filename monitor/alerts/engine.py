@@ -26,11 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache, partial
-from types import MappingProxyType
 from typing import Any
 
 import structlog
 
+from monitor.alerts.byaccount import ByAccount
 from monitor.alerts.channels.base import Channel
 from monitor.alerts.channels.config import ChannelConfig
 from monitor.alerts.config import RULE_NAMES, AlertsConfig, RuleThresholds, thresholds_for
@@ -158,10 +158,11 @@ class AlertEngine:
         self.tenancy: Mapping[str, Tenancy] = dict(tenancy or {})
         self._started_at = started_at
         self._on_enqueue = on_enqueue
-        #: latest forecasts by (account, asset id), read by the metrics collector
-        self.forecasts: Mapping[tuple[str, str], Forecast] = MappingProxyType({})
-        #: firing alerts by fingerprint (in memory, mirrored in the store)
-        self.firing: Mapping[str, Alert] = MappingProxyType({})
+        #: held while ``firing`` and ``forecasts`` are merged and swapped (an evaluation
+        #: in the worker, a retirement on the loop, a reader merging them)
+        self._swap = threading.Lock()
+        self._forecasts_of: ByAccount[tuple[str, str], Forecast] = ByAccount(self._swap)
+        self._firing_of: ByAccount[str, Alert] = ByAccount(self._swap)
         self._loaded = False
         with contextlib.suppress(sqlite3.Error):
             self._load()
@@ -176,14 +177,22 @@ class AlertEngine:
         self._profiles: dict[tuple[str, str], tuple[float, WeeklyProfile | None]] = {}
         #: the thread :meth:`evaluate_off_loop` runs evaluations in, made on first use
         self._worker: ThreadPoolExecutor | None = None
-        #: held while ``firing`` and ``forecasts`` are merged and swapped (an evaluation
-        #: in the worker, a retirement on the loop)
-        self._swap = threading.Lock()
+
+    @property
+    def firing(self) -> Mapping[str, Alert]:
+        """Firing alerts by fingerprint (in memory, mirrored in the store)."""
+        return self._firing_of.view
+
+    @property
+    def forecasts(self) -> Mapping[tuple[str, str], Forecast]:
+        """Latest forecasts by (account, asset id), read by the metrics collector."""
+        return self._forecasts_of.view
 
     def _load(self) -> None:
         """Firing alerts from the store (after a restart, or once it is available)."""
         rows = self.store.alerts(status="firing")
-        self.firing = MappingProxyType({row.fingerprint: row.alert for row in rows})
+        with self._swap:
+            self._firing_of.reset((row.alert.account, row.fingerprint, row.alert) for row in rows)
         self._loaded = True
 
     def reconfigure(
@@ -219,12 +228,8 @@ class AlertEngine:
         with self.store.transaction() as db:
             self._write_resolved(db, changes.resolved, notifications, now)
         with self._swap:
-            self.firing = MappingProxyType(
-                {k: v for k, v in self.firing.items() if v.account != account}
-            )
-            self.forecasts = MappingProxyType(
-                {k: v for k, v in self.forecasts.items() if k[0] != account}
-            )
+            self._firing_of.replace(account, {})
+            self._forecasts_of.replace(account, {})
         self._am_last_push = {k: v for k, v in self._am_last_push.items() if k[1] != account}
         self._zones.pop(account, None)
         self.tenancy = {k: v for k, v in self.tenancy.items() if k != account}
@@ -330,9 +335,7 @@ class AlertEngine:
             except Exception as exc:  # noqa: BLE001 - one asset must not stop the others
                 failures.append(RuleFailure("forecast", account, asset.kind, asset.id, exc))
         with self._swap:
-            merged = {k: v for k, v in self.forecasts.items() if k[0] != account}
-            merged.update({(account, k): v for k, v in out.items()})
-            self.forecasts = MappingProxyType(merged)
+            self._forecasts_of.replace(account, {(account, k): v for k, v in out.items()})
         return out, failures
 
     def refit(self) -> None:
@@ -619,43 +622,24 @@ class AlertEngine:
         fired, escalated, repeated = changes.fired, changes.escalated, changes.repeated
         quiet, resolved = changes.quiet, changes.resolved
         notifications = self._notifications(ev.account, now, changes)
-        with self.store.transaction() as db:
-            for alert in (*fired, *escalated, *repeated):
-                fp = _afp(alert)
-                row = rows.get(fp)
-                self.store.upsert_alert(
-                    db,
-                    alert,
-                    started_at=row.started_at if row else now,
-                    last_notified_at=now,
-                    notified_severity=alert.severity,
-                    fingerprint=fp,
+        rewritten = [  # a row that would be written as it is, is not
+            (alert, row, stored)
+            for alert, row in quiet
+            if (stored := alert_to_json(alert)) != row.stored or row.resolved_at is not None
+        ]
+        if fired or escalated or repeated or rewritten or resolved or notifications:
+            with self.store.transaction() as db:
+                self._write_changes(
+                    db, changes, rows, rewritten=rewritten, notifications=notifications, now=now
                 )
-            for alert, row in quiet:
-                stored = alert_to_json(alert)
-                if row.resolved_at is None and stored == row.stored:
-                    continue  # its row would be written as it is
-                self.store.upsert_alert(
-                    db,
-                    alert,
-                    started_at=row.started_at,
-                    last_notified_at=row.last_notified_at,
-                    notified_severity=row.notified_severity,
-                    stored=stored,
-                    fingerprint=row.fingerprint,
-                )
-            self._write_resolved(db, resolved, notifications, now)
 
         with self._swap:
-            firing = {
-                k: v
-                for k, v in self.firing.items()
-                if v.account != ev.account or (ev.kinds is not None and v.kind not in ev.kinds)
-            }
+            kinds, before = ev.kinds, self._firing_of.of(ev.account).items()
+            firing = {} if kinds is None else {k: v for k, v in before if v.kind not in kinds}
             firing.update({_afp(a): a for a in (*fired, *escalated, *repeated)})
             firing.update({row.fingerprint: a for a, row in quiet})
             firing.update({_afp(a): a for a in changes.frozen})
-            self.firing = MappingProxyType(firing)
+            self._firing_of.replace(ev.account, firing)
         for alert in fired:
             log.info("alert.firing", **_log_fields(alert))
         for alert in escalated:
@@ -669,6 +653,41 @@ class AlertEngine:
             tuple(resolved),
             tuple(n for n, _ in notifications),
         )
+
+    def _write_changes(
+        self,
+        db: sqlite3.Connection,
+        changes: _Changes,
+        rows: Mapping[str, AlertRow],
+        *,
+        rewritten: Iterable[tuple[Alert, AlertRow, str]],
+        notifications: Iterable[tuple[Notification, str | None]],
+        now: datetime,
+    ) -> None:
+        """In the caller's transaction: the alerts notified now, the quiet ones whose
+        row changed (``rewritten``: with their JSON), the resolved, the notifications."""
+        for alert in (*changes.fired, *changes.escalated, *changes.repeated):
+            fp = _afp(alert)
+            row = rows.get(fp)
+            self.store.upsert_alert(
+                db,
+                alert,
+                started_at=row.started_at if row else now,
+                last_notified_at=now,
+                notified_severity=alert.severity,
+                fingerprint=fp,
+            )
+        for alert, row, stored in rewritten:
+            self.store.upsert_alert(
+                db,
+                alert,
+                started_at=row.started_at,
+                last_notified_at=row.last_notified_at,
+                notified_severity=row.notified_severity,
+                stored=stored,
+                fingerprint=row.fingerprint,
+            )
+        self._write_resolved(db, changes.resolved, notifications, now)
 
     def _resolved(
         self, alert: Alert, ev: Evaluation, now: datetime, locale: Locale | None = None
