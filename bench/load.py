@@ -32,10 +32,11 @@ jitter (every job at once), alerts on with no channels, rate limit 50/s and
    of its own, the server's since), so its latency is how long that loop was
    held (``loop held p99/max``). The daemon runs under
    ``bench/_loopwatch.py``, which times every event-loop callback of that
-   phase in wall time and in the loop thread's CPU time (``thread_time``: not
-   inflated by a busy machine): the callbacks that used more than 20 ms of CPU
-   (``loop CPU > 20 ms``), the longest (``loop CPU max``), and the top ones by
-   name in the lines printed as it goes.
+   phase (and of that phase only: timing costs CPU, which the CPU figure of
+   the phase before must not include) in wall time and in the loop thread's
+   CPU time (``thread_time``: not inflated by a busy machine): the callbacks
+   that used more than 20 ms of CPU (``loop CPU > 20 ms``), the longest
+   (``loop CPU max``), and the top ones by name in the lines printed as it goes.
 
 The baseline is the same measurement of another source tree (``--base``, by
 default ``/tmp/perf-base``: ``git worktree add --detach /tmp/perf-base <commit>``),
