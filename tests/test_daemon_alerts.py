@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from monitor.alerts.records import Alert
 from monitor.daemon import Daemon
 from monitor.domain import FAMILIES
 from monitor.simulator import Fault, RunningSimulator, default_dataset, run_simulator
@@ -33,6 +34,19 @@ def _daemon(sim: RunningSimulator, state: Path) -> Daemon:
 
 def _firing(daemon: Daemon) -> set[tuple[str, str, str, str]]:
     return {(a.rule, a.kind, a.asset, a.severity) for a in daemon.engine.firing.values()}
+
+
+def _voice_turns_critical(daemon: Daemon, clock: Clock) -> Alert:
+    """A voice whose expiry alert is a warning now, with the clock moved on to where
+    it is critical (half a day past the critical threshold)."""
+    voice = next(
+        a for a in daemon.engine.firing.values() if a.kind == "timbre" and a.severity == "warning"
+    )
+    days_left = voice.values["days_left"]
+    assert isinstance(days_left, float)
+    critical = daemon.engine.config.rules.expiring.critical_days
+    clock.now = NOW + timedelta(days=days_left - critical + 0.5)
+    return voice
 
 
 async def test_families_landing_together_alert_as_families_collected_one_by_one(
@@ -60,15 +74,7 @@ async def test_a_landed_family_is_evaluated_while_another_still_collects(
     jobs: list[asyncio.Future[object]] = []
     try:
         await collect(daemon)  # the first round: every alert as it is now
-        voice = next(
-            a
-            for a in daemon.engine.firing.values()
-            if a.kind == "timbre" and a.severity == "warning"
-        )
-        days_left = voice.values["days_left"]
-        assert isinstance(days_left, float)
-        critical = daemon.engine.config.rules.expiring.critical_days
-        clock.now = NOW + timedelta(days=days_left - critical + 0.5)  # critical from now on
+        voice = _voice_turns_critical(daemon, clock)
         sim.faults.add(Fault(kind="hang", account=ACCOUNT, endpoint="getserviceasset"))
         jobs = [asyncio.ensure_future(daemon.run_family(ACCOUNT, f)) for f in FAMILIES]
 
@@ -126,15 +132,7 @@ async def test_what_time_changes_is_noticed_when_any_family_of_the_account_lands
     daemon = Daemon(settings, accounts, clock=clock)
     try:
         await collect(daemon)
-        voice = next(
-            a
-            for a in daemon.engine.firing.values()
-            if a.kind == "timbre" and a.severity == "warning"
-        )
-        days_left = voice.values["days_left"]
-        assert isinstance(days_left, float)
-        critical = daemon.engine.config.rules.expiring.critical_days
-        clock.now = NOW + timedelta(days=days_left - critical + 0.5)
+        voice = _voice_turns_critical(daemon, clock)
         await daemon.run_family(ACCOUNT, "services")
         alert = daemon.engine.firing.get(voice.fingerprint)
         assert alert is not None
