@@ -35,7 +35,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from types import FrameType
+from types import CoroutineType, FrameType
 from typing import Any
 
 _TOP = 12
@@ -72,11 +72,15 @@ class _Watch:
         self.gc_max[generation] = max(self.gc_max.get(generation, 0.0), pause)
         self.gc_total += pause
         if generation == 2 and len(self.gc_full) < _TOP:
-            # what the full collection walked, about: the survivors, and who ran it
+            # what the full collection walked, about: the survivors (and the coroutines
+            # among them: a collection walks each one's frame), and who ran it
+            objects = gc.get_objects()
+            coroutines = Counter(o.__qualname__ for o in objects if type(o) is CoroutineType)
             self.gc_full.append(
                 {
                     "ms": pause,
-                    "after": len(gc.get_objects()),
+                    "after": len(objects),
+                    "coroutines": dict(coroutines.most_common(5)),
                     "collected": info.get("collected", 0),
                     "thread": threading.current_thread().name,
                 }
@@ -101,7 +105,10 @@ class _Watch:
                 heapq.heapreplace(self.top, item)
 
     def write(self, *_: Any) -> None:
-        tracked = Counter(type(o).__qualname__ for o in gc.get_objects())
+        objects = gc.get_objects()
+        tracked = Counter(type(o).__qualname__ for o in objects)
+        coroutines = Counter(o.__qualname__ for o in objects if type(o) is CoroutineType)
+        del objects
         self.report.write_text(
             json.dumps(
                 {
@@ -120,6 +127,7 @@ class _Watch:
                         # what a full collection walks: the objects the collector tracks
                         "tracked": sum(tracked.values()),
                         "tracked_by_type": dict(tracked.most_common(15)),
+                        "coroutines_by_name": dict(coroutines.most_common(6)),
                         "frozen": gc.get_freeze_count(),
                         "full": self.gc_full,
                     },

@@ -561,9 +561,15 @@ def _gc_line(gc: dict[str, Any] | None) -> str:
         line += f"; {gc['tracked']:,} objects tracked, {gc['frozen']:,} frozen"
         line += " (" + ", ".join(f"{k} {v:,}" for k, v in list(gc["tracked_by_type"].items())[:8])
         line += ")"
+        if gc.get("coroutines_by_name"):
+            line += "; coroutines: " + ", ".join(
+                f"{k} {v:,}" for k, v in gc["coroutines_by_name"].items()
+            )
     if gc.get("full"):
         line += "; full collections: " + ", ".join(
-            f"{f['ms']:.0f} ms in {f['thread']} ({f['after']:,} left, {f['collected']:,} freed)"
+            f"{f['ms']:.0f} ms in {f['thread']} ({f['after']:,} left, {f['collected']:,} freed"
+            + "".join(f", {n} {c:,}" for n, c in f.get("coroutines", {}).items())
+            + ")"
             for f in gc["full"]
         )
     return line

@@ -290,6 +290,11 @@ class IVHClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def concurrency(self) -> int:
+        """Requests this client has in flight at most (``client.max_concurrency``)."""
+        return self._config.max_concurrency
+
     def __repr__(self) -> str:
         return f"IVHClient(account={self.account.name!r}, base_url={self.account.base_url!r})"
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from monitor.aio import all_or_cancel, reap
+from monitor.aio import Throttled, all_or_cancel, reap
 from monitor.client import IVHClient, Listing
 from monitor.derive import (
     ServicePackage,
@@ -149,9 +149,17 @@ async def _actions(
     client: IVHClient,
     tally: _Tally,
     keys: Sequence[str],
-    started: Mapping[str, asyncio.Future[Listing[Action]]],
+    started: Throttled[str, Listing[Action]] | None,
 ) -> dict[str, Any]:
-    listings = await all_or_cancel(started.get(k) or client.actions(k) for k in keys)
+    # one fetch per image, at most the account's slots of them at once (a key
+    # waiting its turn holds no coroutines: see Throttled)
+    fetches = Throttled(client.actions, client.concurrency) if started is None else started
+    try:
+        fetches.start(keys)  # the keys not started already
+        listings = await all_or_cancel(fetches.futures[k] for k in keys)
+    finally:
+        if started is None:
+            await fetches.aclose()
     counts: dict[str, int] = {}
     for key, listing in zip(keys, listings, strict=True):
         tally.add("getaction", listing)
@@ -166,7 +174,7 @@ async def collect_family(
     type_codes: Sequence[str] = (),
     image_keys: Sequence[str] = (),
     on_3d_keys: Callable[[list[str]], None] | None = None,
-    started_actions: Mapping[str, asyncio.Future[Listing[Action]]] | None = None,
+    started_actions: Throttled[str, Listing[Action]] | None = None,
     deadline: float | None = None,
 ) -> FamilyResult:
     """Collect one family; never raises for an upstream failure (it is in ``error``).
@@ -256,7 +264,7 @@ async def _family(
     type_codes: Sequence[str],
     image_keys: Sequence[str],
     on_3d_keys: Callable[[list[str]], None] | None,
-    started_actions: Mapping[str, asyncio.Future[Listing[Action]]] | None,
+    started_actions: Throttled[str, Listing[Action]] | None,
 ) -> dict[str, Any]:
     if family == "services":
         return await _services(client, tally)
@@ -264,7 +272,7 @@ async def _family(
         return await _timbres(client, tally)
     if family == "images":
         return await _images(client, tally, type_codes, on_3d_keys)
-    return await _actions(client, tally, image_keys, started_actions or {})
+    return await _actions(client, tally, image_keys, started_actions)
 
 
 def _past_deadline(account: str, family: Family, deadline: float | None) -> DeadlineError:
@@ -313,23 +321,18 @@ async def collect_account(
     ``deadlines``."""
     deadlines = deadlines or {}
     with_actions = "actions" in families and "images" in families
-    prefetch: dict[str, asyncio.Future[Listing[Action]]] = {}
-
-    def start_actions(keys: list[str]) -> None:
-        for key in keys:
-            if key not in prefetch:
-                prefetch[key] = asyncio.ensure_future(client.actions(key))
+    prefetch: Throttled[str, Listing[Action]] = Throttled(client.actions, client.concurrency)
 
     async def run(family: Family) -> FamilyResult:
         result = await collect_family(
             client,
             family,
             type_codes=type_codes,
-            on_3d_keys=start_actions if family == "images" and with_actions else None,
+            on_3d_keys=prefetch.start if family == "images" and with_actions else None,
             deadline=deadlines.get(family),
         )
         if family == "images" and not result.ok:
-            await reap(prefetch.values())  # at once: no actions for images that failed
+            await prefetch.aclose()  # at once: no actions for images that failed
         if on_family_done is not None:
             on_family_done(result)
         return result
@@ -364,7 +367,7 @@ async def collect_account(
             results[at] = replace(images, assets=tuple(merged))
         return results
     finally:
-        await reap(prefetch.values())
+        await prefetch.aclose()
 
 
 def _with_actions(asset: Asset, actions: dict[str, int]) -> Asset:
